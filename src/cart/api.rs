@@ -1,0 +1,230 @@
+//! The PerfShop cart API (`/api/cart…`, camelCase): request parsing into the
+//! domain's types and the exact response and error bodies of API.md.
+
+use axum::{
+    Json,
+    extract::{Path, RawQuery, State},
+};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::{
+    CartView, ProductRef,
+    model::{Line, LineId, ProductId, format_timestamp, money},
+};
+use crate::{
+    app::AppState,
+    error::{ApiError, ApiResult},
+    extract::{CartSession, JsonObject},
+};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CartBody {
+    cart_id: Option<String>,
+    items: Vec<CartItemBody>,
+    #[serde(serialize_with = "money::serialize")]
+    total: Decimal,
+    item_count: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CartItemBody {
+    id: u64,
+    product_id: i64,
+    sku: Option<String>,
+    quantity: u32,
+    #[serde(serialize_with = "money::serialize")]
+    price: Decimal,
+    added_at: String,
+    product_name: Option<String>,
+    product_image: Option<String>,
+    #[serde(serialize_with = "money::serialize_option")]
+    product_price: Option<Decimal>,
+}
+
+/// The line as add and update return it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LineBody {
+    id: u64,
+    product_id: i64,
+    quantity: u32,
+    #[serde(serialize_with = "money::serialize")]
+    price: Decimal,
+    added_at: String,
+}
+
+impl From<&Line> for LineBody {
+    fn from(line: &Line) -> Self {
+        LineBody {
+            id: line.id.0,
+            product_id: line.product_id.0,
+            quantity: line.quantity,
+            price: line.price,
+            added_at: format_timestamp(line.added_at_ms),
+        }
+    }
+}
+
+impl From<CartView> for CartBody {
+    fn from(view: CartView) -> Self {
+        let item_count = view.lines.len();
+        CartBody {
+            cart_id: view.cart_id,
+            items: view
+                .lines
+                .into_iter()
+                .map(|priced| CartItemBody {
+                    id: priced.line.id.0,
+                    product_id: priced.line.product_id.0,
+                    sku: priced.product.as_ref().map(|p| p.sku.clone()),
+                    quantity: priced.line.quantity,
+                    price: priced.line.price,
+                    added_at: format_timestamp(priced.line.added_at_ms),
+                    product_name: priced.product.as_ref().map(|p| p.name.clone()),
+                    product_image: priced.product.as_ref().map(|p| p.image.clone()),
+                    product_price: priced.product.as_ref().map(|p| p.price),
+                })
+                .collect(),
+            total: view.total,
+            item_count,
+        }
+    }
+}
+
+/// `GET /api/cart`
+pub async fn get_cart(
+    State(state): State<AppState>,
+    session: CartSession,
+) -> ApiResult<Json<CartBody>> {
+    Ok(Json(super::view(&state, &session).await?.into()))
+}
+
+/// `POST /api/cart/add` `{"productId": 42, "quantity": 2}`
+pub async fn add_item(
+    State(state): State<AppState>,
+    session: CartSession,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Value>> {
+    let (product_id, quantity) = parse_add(&body, &state)?;
+    let (line, _) = super::add(&state, &session, ProductRef::Id(product_id), quantity).await?;
+    Ok(Json(json!({
+        "success": true,
+        "message": "Item added to cart",
+        "cartItem": LineBody::from(&line),
+    })))
+}
+
+/// Field checks of an add: wrong types first (one `{"error"}`), then every
+/// missing or out-of-range field at once (`{"productId": …, "quantity": …}`).
+fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductId, u32)> {
+    let product_id = integer_field(body, "productId")?;
+    let quantity = integer_field(body, "quantity")?;
+    let mut errors = std::collections::BTreeMap::new();
+    if product_id.is_none() {
+        errors.insert("productId", "Product ID is required".to_string());
+    }
+    let quantity = match quantity {
+        None => {
+            errors.insert("quantity", "Quantity is required".to_string());
+            None
+        }
+        Some(q) => match state.settings.limits().check_quantity(q) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                errors.insert("quantity", e.message());
+                None
+            }
+        },
+    };
+    match (product_id, quantity) {
+        (Some(id), Some(quantity)) if errors.is_empty() => {
+            // An integer product id that cannot exist is simply not found.
+            let id = i64::try_from(id).unwrap_or(i64::MAX);
+            Ok((ProductId(id), quantity))
+        }
+        _ => Err(ApiError::InvalidFields(errors)),
+    }
+}
+
+/// An optional integer field: absent or null → `None`, any other type → 400.
+pub(crate) fn integer_field(body: &Map<String, Value>, name: &str) -> ApiResult<Option<i128>> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest(format!("{name} must be an integer"))),
+        Some(_) => Err(ApiError::BadRequest(format!("{name} must be an integer"))),
+    }
+}
+
+/// `PUT /api/cart/item/{id}?quantity=N`
+pub async fn update_item(
+    State(state): State<AppState>,
+    session: CartSession,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let line_id = parse_line_id(&id)?;
+    let quantity = parse_quantity_param(query.as_deref(), &state)?;
+    let line = super::set_quantity(&state, &session, line_id, quantity).await?;
+    Ok(Json(json!({
+        "success": true,
+        "message": "Cart item updated",
+        "cartItem": LineBody::from(&line),
+    })))
+}
+
+/// `DELETE /api/cart/item/{id}`
+pub async fn remove_item(
+    State(state): State<AppState>,
+    session: CartSession,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let line_id = parse_line_id(&id)?;
+    super::remove(&state, &session, line_id).await?;
+    Ok(Json(
+        json!({"success": true, "message": "Item removed from cart"}),
+    ))
+}
+
+/// `DELETE /api/cart`
+pub async fn clear_cart(
+    State(state): State<AppState>,
+    session: CartSession,
+) -> ApiResult<Json<Value>> {
+    super::clear(&state, &session).await?;
+    Ok(Json(json!({"success": true, "message": "Cart cleared"})))
+}
+
+fn parse_line_id(text: &str) -> ApiResult<LineId> {
+    LineId::parse(text)
+        .ok_or_else(|| ApiError::BadRequest("Cart item id must be a positive integer".into()))
+}
+
+/// The `quantity` query parameter: missing or below 1 → "at least 1".
+fn parse_quantity_param(query: Option<&str>, state: &AppState) -> ApiResult<u32> {
+    let raw = query
+        .into_iter()
+        .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))
+        .find(|(key, _)| key == "quantity")
+        .map(|(_, value)| value.into_owned());
+    let requested: i128 = match raw {
+        None => 0,
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::BadRequest("Quantity must be an integer".into()))?,
+    };
+    state
+        .settings
+        .limits()
+        .check_quantity(requested)
+        .map_err(|e| ApiError::BadRequest(e.message()))
+}

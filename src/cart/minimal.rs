@@ -1,0 +1,92 @@
+//! The minimal session-backed cart API (`/cart…`, snake_case, products by sku),
+//! sharing the session's one cart with the PerfShop API.
+
+use axum::{Json, extract::State};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{
+    CartView, ProductRef,
+    model::{format_timestamp, money},
+};
+use crate::{
+    app::AppState,
+    cart::api::integer_field,
+    error::{ApiError, ApiResult},
+    extract::{CartSession, JsonObject},
+};
+
+#[derive(Serialize)]
+pub struct CartBody {
+    cart_id: Option<String>,
+    items: Vec<ItemBody>,
+    #[serde(serialize_with = "money::serialize")]
+    total: Decimal,
+    item_count: usize,
+}
+
+#[derive(Serialize)]
+struct ItemBody {
+    id: u64,
+    product_id: i64,
+    sku: Option<String>,
+    name: Option<String>,
+    quantity: u32,
+    #[serde(serialize_with = "money::serialize")]
+    price: Decimal,
+    added_at: String,
+}
+
+impl From<CartView> for CartBody {
+    fn from(view: CartView) -> Self {
+        CartBody {
+            cart_id: view.cart_id,
+            item_count: view.lines.len(),
+            items: view
+                .lines
+                .into_iter()
+                .map(|priced| ItemBody {
+                    id: priced.line.id.0,
+                    product_id: priced.line.product_id.0,
+                    sku: priced.product.as_ref().map(|p| p.sku.clone()),
+                    name: priced.product.as_ref().map(|p| p.name.clone()),
+                    quantity: priced.line.quantity,
+                    price: priced.line.price,
+                    added_at: format_timestamp(priced.line.added_at_ms),
+                })
+                .collect(),
+            total: view.total,
+        }
+    }
+}
+
+/// `GET /cart`
+pub async fn get_cart(
+    State(state): State<AppState>,
+    session: CartSession,
+) -> ApiResult<Json<CartBody>> {
+    Ok(Json(super::view(&state, &session).await?.into()))
+}
+
+/// `POST /cart/items` `{"sku": "apple", "quantity": 1}` → the whole cart.
+pub async fn add_item(
+    State(state): State<AppState>,
+    session: CartSession,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<CartBody>> {
+    let sku = match body.get("sku") {
+        None | Some(Value::Null) => return Err(ApiError::BadRequest("sku is required".into())),
+        Some(Value::String(sku)) if !sku.trim().is_empty() => sku.trim().to_string(),
+        Some(Value::String(_)) => return Err(ApiError::BadRequest("sku is required".into())),
+        Some(_) => return Err(ApiError::BadRequest("sku must be a string".into())),
+    };
+    let quantity = integer_field(&body, "quantity")?.unwrap_or(1);
+    let quantity = state
+        .settings
+        .limits()
+        .check_quantity(quantity)
+        .map_err(|e| ApiError::BadRequest(e.message()))?;
+    super::add(&state, &session, ProductRef::Sku(sku), quantity).await?;
+    Ok(Json(super::view(&state, &session).await?.into()))
+}

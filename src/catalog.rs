@@ -1,0 +1,335 @@
+//! The product catalog: stored in Redis, imported from a JSON file, and read by
+//! request handlers from a short-lived in-process copy, so pricing a cart never
+//! costs a Redis round trip per line.
+//!
+//! Each replica revalidates its copy at most every `TROLLEY_CATALOG_REFRESH`
+//! with one `GET` of the catalog version, and reloads it only when an import
+//! changed that version.
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::Path,
+    str::FromStr,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::{
+    cart::model::{Product, ProductId},
+    store::{CartStore, StoreResult},
+};
+
+/// The demo catalog that ships with trolley (loaded by the embedded store).
+pub const DEMO_CATALOG: &str = include_str!("../deploy/catalog/demo-catalog.json");
+
+/// One catalog version, indexed for the lookups handlers make.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub version: u64,
+    /// Sorted by id.
+    pub products: Vec<Product>,
+    by_id: HashMap<ProductId, usize>,
+    by_sku: HashMap<String, usize>,
+}
+
+impl Snapshot {
+    fn new(version: u64, mut products: Vec<Product>) -> Self {
+        products.sort_by_key(|p| p.id);
+        let by_id = products
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id, i))
+            .collect();
+        let by_sku = products
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.sku.clone(), i))
+            .collect();
+        Snapshot {
+            version,
+            products,
+            by_id,
+            by_sku,
+        }
+    }
+
+    pub fn by_id(&self, id: ProductId) -> Option<&Product> {
+        self.by_id.get(&id).map(|&i| &self.products[i])
+    }
+
+    pub fn by_sku(&self, sku: &str) -> Option<&Product> {
+        self.by_sku.get(sku).map(|&i| &self.products[i])
+    }
+}
+
+/// A replica's cached copy of the catalog.
+pub struct Catalog {
+    current: RwLock<Option<(Arc<Snapshot>, Instant)>>,
+    /// One revalidation at a time; other requests use the copy they have.
+    refreshing: tokio::sync::Mutex<()>,
+    max_age: Duration,
+}
+
+impl Catalog {
+    pub fn new(max_age: Duration) -> Self {
+        Catalog {
+            current: RwLock::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+            max_age,
+        }
+    }
+
+    fn cached(&self) -> Option<(Arc<Snapshot>, Instant)> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn set(&self, snapshot: Arc<Snapshot>) {
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((snapshot, Instant::now()));
+    }
+
+    /// The catalog, revalidated if the copy is older than the refresh interval.
+    pub async fn current(&self, store: &dyn CartStore) -> StoreResult<Arc<Snapshot>> {
+        if let Some((snapshot, checked)) = self.cached() {
+            if checked.elapsed() < self.max_age {
+                return Ok(snapshot);
+            }
+            // Someone else is revalidating: the copy we have is fine meanwhile.
+            let Ok(_guard) = self.refreshing.try_lock() else {
+                return Ok(snapshot);
+            };
+            return match store.catalog_version().await {
+                // Version 0 means Redis holds no catalog (flushed, or a new empty
+                // instance): keep serving the copy we have rather than none.
+                Ok(version) if version == snapshot.version || version == 0 => {
+                    self.set(snapshot.clone());
+                    Ok(snapshot)
+                }
+                Ok(_) => self.reload(store).await,
+                // Prices a few seconds old beat failing every request while
+                // Redis blips; the cart operations themselves will answer 503.
+                Err(_) => Ok(snapshot),
+            };
+        }
+        let _guard = self.refreshing.lock().await;
+        if let Some((snapshot, _)) = self.cached() {
+            return Ok(snapshot);
+        }
+        self.reload(store).await
+    }
+
+    async fn reload(&self, store: &dyn CartStore) -> StoreResult<Arc<Snapshot>> {
+        let stored = store.load_catalog().await?;
+        let snapshot = Arc::new(Snapshot::new(stored.version, stored.products));
+        self.set(snapshot.clone());
+        Ok(snapshot)
+    }
+}
+
+/// A product as written in a catalog file. The price may be a JSON number or a
+/// string; either way it is read as an exact decimal.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileProduct {
+    id: i64,
+    sku: String,
+    name: String,
+    price: serde_json::Value,
+    #[serde(default)]
+    image: Option<String>,
+}
+
+/// Reads and validates a catalog file: a JSON array of products (or an object with
+/// a `products` array). Every problem names the entry it is in; nothing is returned
+/// unless every entry is valid.
+pub fn parse_file(path: &Path) -> Result<Vec<Product>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    parse_catalog(&text)
+}
+
+/// See [`parse_file`].
+pub fn parse_catalog(text: &str) -> Result<Vec<Product>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let entries = match value {
+        serde_json::Value::Array(entries) => entries,
+        serde_json::Value::Object(mut object) => match object.remove("products") {
+            Some(serde_json::Value::Array(entries)) => entries,
+            _ => return Err("expected a JSON array of products or {\"products\": [...]}".into()),
+        },
+        _ => return Err("expected a JSON array of products or {\"products\": [...]}".into()),
+    };
+    if entries.is_empty() {
+        return Err("the catalog has no products".into());
+    }
+    let mut products = Vec::with_capacity(entries.len());
+    let mut ids = HashSet::new();
+    let mut skus = HashSet::new();
+    for (index, entry) in entries.into_iter().enumerate() {
+        let position = index + 1;
+        let label = match entry.get("id") {
+            Some(id) => format!("entry {position} (id {id})"),
+            None => format!("entry {position}"),
+        };
+        let raw: FileProduct =
+            serde_json::from_value(entry).map_err(|e| format!("{label}: {e}"))?;
+        let product = validate(raw).map_err(|e| format!("{label}: {e}"))?;
+        if !ids.insert(product.id) {
+            return Err(format!("{label}: duplicate id"));
+        }
+        if !skus.insert(product.sku.clone()) {
+            return Err(format!("{label}: duplicate sku {:?}", product.sku));
+        }
+        products.push(product);
+    }
+    Ok(products)
+}
+
+fn validate(raw: FileProduct) -> Result<Product, String> {
+    if raw.id < 1 {
+        return Err("id must be a positive integer".into());
+    }
+    let sku = raw.sku.trim().to_string();
+    if sku.is_empty() || sku.len() > 64 || !sku.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("sku must be 1 to 64 printable ASCII characters without spaces".into());
+    }
+    let name = raw.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err("name must be 1 to 200 characters".into());
+    }
+    let price_text = match &raw.price {
+        // Without arbitrary precision serde_json holds numbers as f64; its
+        // shortest round-trip text is the literal for any price of up to 15
+        // significant digits, which is then read as an exact decimal.
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        _ => return Err("price must be a number".into()),
+    };
+    let price = Decimal::from_str(&price_text)
+        .or_else(|_| Decimal::from_scientific(&price_text))
+        .map_err(|_| format!("price {price_text} is not a decimal number"))?;
+    if price.is_sign_negative() {
+        return Err("price must not be negative".into());
+    }
+    if price.scale() > 4 {
+        return Err("price has more than 4 decimal places".into());
+    }
+    let image = raw
+        .image
+        .unwrap_or_else(|| format!("/images/products/{}.jpg", raw.id));
+    Ok(Product {
+        id: ProductId(raw.id),
+        sku,
+        name,
+        price: price.normalize(),
+        image,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_catalog_is_valid_and_holds_the_products_the_contract_names() {
+        let products = parse_catalog(DEMO_CATALOG).expect("demo catalog");
+        assert!(products.len() >= 120);
+        let headset = products.iter().find(|p| p.id == ProductId(42)).expect("42");
+        assert_eq!(headset.name, "Bluetooth audio headset");
+        assert_eq!(headset.price.to_string(), "149.99");
+        assert_eq!(headset.image, "/images/products/42.jpg");
+        assert!(products.iter().any(|p| p.sku == "apple"));
+        assert!(products.iter().any(|p| p.sku == "banana"));
+    }
+
+    #[test]
+    fn a_bad_entry_is_named_and_rejects_the_whole_file() {
+        let text = r#"[{"id": 1, "sku": "a", "name": "A", "price": 1.5},
+                       {"id": 2, "sku": "b", "name": "B", "price": -1}]"#;
+        let error = parse_catalog(text).unwrap_err();
+        assert!(error.contains("entry 2 (id 2)"), "{error}");
+        assert!(error.contains("negative"), "{error}");
+        let duplicate = r#"[{"id": 1, "sku": "a", "name": "A", "price": 1},
+                            {"id": 1, "sku": "b", "name": "B", "price": 2}]"#;
+        assert!(
+            parse_catalog(duplicate)
+                .unwrap_err()
+                .contains("duplicate id")
+        );
+    }
+
+    #[test]
+    fn prices_are_read_as_exact_decimals() {
+        let text = r#"[{"id": 1, "sku": "a", "name": "A", "price": 0.1},
+                       {"id": 2, "sku": "b", "name": "B", "price": "149.99"}]"#;
+        let products = parse_catalog(text).unwrap();
+        assert_eq!(products[0].price.to_string(), "0.1");
+        assert_eq!(products[1].price.to_string(), "149.99");
+    }
+}
+
+/// Most products one `GET /api/products` page may ask for.
+pub const MAX_PAGE: usize = 200;
+
+/// `GET /api/products?offset=0&limit=50`, ordered by id.
+pub async fn list_products(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> crate::error::ApiResult<axum::Json<serde_json::Value>> {
+    use crate::error::ApiError;
+    let mut offset = 0usize;
+    let mut limit = 50usize;
+    for (key, value) in query
+        .iter()
+        .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))
+    {
+        let target = match key.as_ref() {
+            "offset" => &mut offset,
+            "limit" => &mut limit,
+            _ => continue,
+        };
+        *target = value
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::BadRequest(format!("{key} must be a non-negative integer")))?;
+    }
+    if limit > MAX_PAGE {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be at most {MAX_PAGE}"
+        )));
+    }
+    let catalog = state.catalog.current(state.store.as_ref()).await?;
+    let items: Vec<&Product> = catalog.products.iter().skip(offset).take(limit).collect();
+    Ok(axum::Json(serde_json::json!({
+        "items": items,
+        "total": catalog.products.len(),
+        "offset": offset,
+        "limit": limit,
+    })))
+}
+
+/// `GET /api/products/{id}`
+pub async fn get_product(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> crate::error::ApiResult<axum::Json<Product>> {
+    use crate::error::ApiError;
+    let parsed: i64 = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest("Product id must be an integer".into()))?;
+    let catalog = state.catalog.current(state.store.as_ref()).await?;
+    catalog
+        .by_id(ProductId(parsed))
+        .cloned()
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::NotFound(format!("Product not found: {parsed}")))
+}

@@ -1,0 +1,182 @@
+//! Typed settings: every knob is a CLI flag and a `TROLLEY_*` environment variable,
+//! parsed and validated once at start-up so the rest of the program never re-checks.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::{Args, ValueEnum};
+
+use crate::cart::rules::{Limits, MergeRule};
+
+/// Settings of `trolley serve` (and of the commands that reach Redis).
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address of the public cart API.
+    #[arg(long, env = "TROLLEY_LISTEN", default_value = "0.0.0.0:9080")]
+    pub listen: SocketAddr,
+
+    /// Address of the admin port: /metrics, /livez, /readyz.
+    #[arg(long, env = "TROLLEY_ADMIN_LISTEN", default_value = "0.0.0.0:9464")]
+    pub admin_listen: SocketAddr,
+
+    #[command(flatten)]
+    pub redis: RedisSettings,
+
+    /// Inactivity expiry of the session cookie, the session record and a guest cart.
+    #[arg(long, env = "TROLLEY_SESSION_TTL", default_value = "30m", value_parser = parse_duration)]
+    pub session_ttl: Duration,
+
+    /// Absolute lifetime of a session, however active it is.
+    #[arg(long, env = "TROLLEY_SESSION_MAX_AGE", default_value = "12h", value_parser = parse_duration)]
+    pub session_max_age: Duration,
+
+    /// How long a signed-in user's cart lives after its last touch.
+    #[arg(long, env = "TROLLEY_USER_CART_TTL", default_value = "30d", value_parser = parse_duration)]
+    pub user_cart_ttl: Duration,
+
+    /// Name of the session cookie.
+    #[arg(long, env = "TROLLEY_COOKIE_NAME", default_value = "trolley_session")]
+    pub cookie_name: String,
+
+    /// Mark the session cookie `Secure` (set this behind HTTPS).
+    #[arg(long, env = "TROLLEY_COOKIE_SECURE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub cookie_secure: bool,
+
+    /// Largest quantity of one cart line.
+    #[arg(long, env = "TROLLEY_MAX_QUANTITY", default_value_t = 99, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_quantity: u32,
+
+    /// Largest number of lines in one cart.
+    #[arg(long, env = "TROLLEY_MAX_LINES", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_lines: u32,
+
+    /// What login does with a product found in both the guest's and the user's cart.
+    #[arg(long, env = "TROLLEY_MERGE_RULE", value_enum, default_value_t = MergeRule::Sum)]
+    pub merge_rule: MergeRule,
+
+    /// Failed logins allowed per username, and per client address, within the window.
+    #[arg(long, env = "TROLLEY_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+
+    /// The window of the failed-login limit.
+    #[arg(long, env = "TROLLEY_LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub login_failure_window: Duration,
+
+    /// Take the client address for login limits from the last `X-Forwarded-For`
+    /// entry (the one your load balancer appends). Only behind a trusted proxy.
+    #[arg(long, env = "TROLLEY_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+
+    /// Where the embedded store (no TROLLEY_REDIS_URL) keeps accounts.
+    #[arg(
+        long,
+        env = "TROLLEY_USERS_FILE",
+        default_value = ".trolley/users.json"
+    )]
+    pub users_file: std::path::PathBuf,
+
+    /// At start, store the demo catalog if Redis holds no catalog at all (an
+    /// import is never overwritten). Set false in production.
+    #[arg(long, env = "TROLLEY_SEED_DEMO_CATALOG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub seed_demo_catalog: bool,
+
+    /// How long a replica keeps its in-process copy of the catalog before revalidating it.
+    #[arg(long, env = "TROLLEY_CATALOG_REFRESH", default_value = "2s", value_parser = parse_duration)]
+    pub catalog_refresh: Duration,
+
+    /// How long in-flight requests may take to finish after SIGTERM.
+    #[arg(long, env = "TROLLEY_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    #[command(flatten)]
+    pub log: LogSettings,
+}
+
+/// Where Redis is and how hard to try.
+#[derive(Debug, Clone, Args)]
+pub struct RedisSettings {
+    /// redis://, rediss:// (TLS), redis-sentinel:// or redis-cluster:// URL.
+    /// Unset: an embedded in-process store (one replica only).
+    #[arg(long = "redis-url", env = "TROLLEY_REDIS_URL")]
+    pub url: Option<String>,
+
+    /// Password that overrides the URL's, so the URL can live in a ConfigMap.
+    #[arg(
+        long = "redis-password",
+        env = "TROLLEY_REDIS_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+
+    /// Connections per replica.
+    #[arg(long = "redis-pool-size", env = "TROLLEY_REDIS_POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub pool_size: u32,
+
+    /// Command timeout: past it a request answers 503 instead of hanging.
+    #[arg(long = "redis-timeout", env = "TROLLEY_REDIS_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Args)]
+pub struct LogSettings {
+    /// `json` for log shippers, `pretty` for people.
+    #[arg(long = "log-format", env = "TROLLEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl Settings {
+    /// The cart limits these settings describe.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_quantity: self.max_quantity,
+            max_lines: self.max_lines,
+        }
+    }
+
+    /// Cross-field checks clap cannot express; an error is one line for the operator.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.listen == self.admin_listen && self.listen.port() != 0 {
+            return Err("TROLLEY_LISTEN and TROLLEY_ADMIN_LISTEN must differ: metrics never share the public port".into());
+        }
+        if self.session_ttl < Duration::from_secs(1) {
+            return Err("TROLLEY_SESSION_TTL must be at least 1s".into());
+        }
+        if self.session_max_age < self.session_ttl {
+            return Err(
+                "TROLLEY_SESSION_MAX_AGE must not be shorter than TROLLEY_SESSION_TTL".into(),
+            );
+        }
+        if self.user_cart_ttl < self.session_ttl {
+            return Err(
+                "TROLLEY_USER_CART_TTL must not be shorter than TROLLEY_SESSION_TTL".into(),
+            );
+        }
+        if self.redis.timeout < Duration::from_millis(10) {
+            return Err("TROLLEY_REDIS_TIMEOUT must be at least 10ms".into());
+        }
+        if self.cookie_name.is_empty()
+            || !self
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err("TROLLEY_COOKIE_NAME must be letters, digits, '_' or '-'".into());
+        }
+        if let Some(url) = &self.redis.url {
+            crate::store::redis::parse_config(url, self.redis.password.as_deref())
+                .map_err(|e| format!("TROLLEY_REDIS_URL is invalid: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses `30m`, `12h`, `30d`, `1s`, `250ms`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (expected e.g. 30m, 12h, 1s, 250ms)"))
+}

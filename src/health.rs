@@ -1,0 +1,60 @@
+//! The admin port: liveness, readiness and Prometheus metrics, never on the
+//! public port.
+
+use std::time::Duration;
+
+use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+
+use crate::{app::AppState, error::ApiError, metrics};
+
+#[derive(Clone)]
+struct AdminState {
+    app: AppState,
+    metrics: PrometheusHandle,
+}
+
+/// The admin router.
+pub fn router(app: AppState, metrics: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .fallback(|| async { ApiError::NotFound("Not found".into()) })
+        .with_state(AdminState { app, metrics })
+}
+
+/// 200 while the process serves requests.
+async fn livez() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// 200 only when the store answers a PING within a short timeout.
+async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
+    let timeout = state.app.settings.redis.timeout.min(Duration::from_secs(1));
+    let ready = !state.app.is_draining()
+        && matches!(
+            tokio::time::timeout(timeout, state.app.store.ping()).await,
+            Ok(Ok(()))
+        );
+    metrics::redis_up(ready);
+    if ready {
+        (StatusCode::OK, Json(json!({"status": "ready"})))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "error": "Cart storage unavailable"})),
+        )
+    }
+}
+
+async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    if let Some((connected, total)) = state.app.redis_pool_state() {
+        metrics::redis_pool(connected, total);
+    }
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+}

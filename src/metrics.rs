@@ -1,0 +1,195 @@
+//! Every Prometheus metric trolley exports, in one place.
+//!
+//! Names follow the OpenTelemetry HTTP semantic conventions in Prometheus form
+//! (base unit seconds); histograms have explicit buckets, so the exporter writes
+//! real histograms that aggregate across replicas instead of summaries.
+
+use std::{
+    future::Future,
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing::Instrument;
+
+use crate::{error::ApiError, store::StoreResult};
+
+pub const HTTP_DURATION: &str = "http_server_request_duration_seconds";
+pub const HTTP_ACTIVE: &str = "http_server_active_requests";
+pub const REDIS_DURATION: &str = "trolley_redis_command_duration_seconds";
+pub const REDIS_ERRORS: &str = "trolley_redis_errors_total";
+pub const REDIS_UP: &str = "trolley_redis_up";
+pub const REDIS_POOL: &str = "trolley_redis_pool_connections";
+pub const CART_OPERATIONS: &str = "trolley_cart_operations_total";
+pub const LOGIN_MERGES: &str = "trolley_login_merges_total";
+pub const MERGE_LINES_MOVED: &str = "trolley_merge_lines_moved_total";
+pub const SESSIONS_CREATED: &str = "trolley_sessions_created_total";
+pub const LOGINS: &str = "trolley_logins_total";
+pub const BUILD_INFO: &str = "trolley_build_info";
+
+/// From 0.25 ms to 10 s: a cart request is sub-millisecond to a few milliseconds
+/// when healthy, and a Redis timeout (1 s by default) must still land in a bucket.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder (once) and returns the handle that renders
+/// `/metrics`.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), LATENCY_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(REDIS_DURATION.into()), LATENCY_BUCKETS)
+                })
+                .map(|b| b.build_recorder());
+            let recorder = match recorder {
+                Ok(recorder) => recorder,
+                // The bucket lists are constants, so this cannot fail at run time.
+                Err(e) => panic!("metrics buckets: {e}"),
+            };
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed");
+            }
+            describe();
+            gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "git_sha" => env!("TROLLEY_GIT_SHA"))
+                .set(1.0);
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Duration of HTTP server requests."
+    );
+    describe_gauge!(HTTP_ACTIVE, "Number of active HTTP server requests.");
+    describe_histogram!(
+        REDIS_DURATION,
+        Unit::Seconds,
+        "Duration of Redis commands and scripts, by operation."
+    );
+    describe_counter!(REDIS_ERRORS, "Failed Redis commands, by kind.");
+    describe_gauge!(
+        REDIS_UP,
+        "1 when the last readiness PING to Redis answered, else 0."
+    );
+    describe_gauge!(REDIS_POOL, "Redis connections of this replica, by state.");
+    describe_counter!(
+        CART_OPERATIONS,
+        "Cart operations, by operation and outcome."
+    );
+    describe_counter!(LOGIN_MERGES, "Guest-cart merges at login, by outcome.");
+    describe_counter!(
+        MERGE_LINES_MOVED,
+        "Guest cart lines moved into user carts by login merges."
+    );
+    describe_counter!(
+        SESSIONS_CREATED,
+        "Sessions created (first write of a guest, or a login)."
+    );
+    describe_counter!(LOGINS, "Login attempts, by outcome.");
+    describe_gauge!(BUILD_INFO, "Build information; always 1.");
+}
+
+/// Keeps the histograms' memory bounded; the exporter leaves this to its user.
+pub fn spawn_upkeep(handle: PrometheusHandle) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
+
+/// Runs one Redis call under a client span, timing it and counting its errors.
+pub async fn redis_call<T>(
+    operation: &'static str,
+    call: impl Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    let span = tracing::info_span!(
+        "redis",
+        otel.name = operation,
+        otel.kind = "client",
+        db.system.name = "redis",
+        db.operation.name = operation,
+        otel.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let result = call.instrument(span.clone()).await;
+    histogram!(REDIS_DURATION, "operation" => operation).record(started.elapsed().as_secs_f64());
+    if let Err(error) = &result {
+        counter!(REDIS_ERRORS, "kind" => error.kind()).increment(1);
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", error.kind());
+    }
+    result
+}
+
+/// Counts a cart operation by its outcome.
+pub fn cart_operation<T>(operation: &'static str, result: &Result<T, ApiError>) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(ApiError::InvalidFields(_) | ApiError::BadRequest(_)) => "invalid",
+        Err(ApiError::NotFound(_)) => "not_found",
+        Err(ApiError::Forbidden(_)) => "forbidden",
+        Err(ApiError::Conflict(_)) => "limit",
+        Err(ApiError::Unavailable(_)) => "unavailable",
+        Err(_) => "error",
+    };
+    counter!(CART_OPERATIONS, "operation" => operation, "outcome" => outcome).increment(1);
+}
+
+pub fn session_created() {
+    counter!(SESSIONS_CREATED).increment(1);
+}
+
+/// `outcome`: success, invalid, rate_limited.
+pub fn login(outcome: &'static str) {
+    counter!(LOGINS, "outcome" => outcome).increment(1);
+}
+
+/// `outcome`: merged, nothing_to_merge, retried, failed.
+pub fn login_merge(outcome: &'static str, lines_moved: u32) {
+    counter!(LOGIN_MERGES, "outcome" => outcome).increment(1);
+    if lines_moved > 0 {
+        counter!(MERGE_LINES_MOVED).increment(u64::from(lines_moved));
+    }
+}
+
+pub fn redis_up(up: bool) {
+    gauge!(REDIS_UP).set(if up { 1.0 } else { 0.0 });
+}
+
+pub fn redis_pool(connected: usize, total: usize) {
+    gauge!(REDIS_POOL, "state" => "connected").set(connected as f64);
+    gauge!(REDIS_POOL, "state" => "disconnected").set(total.saturating_sub(connected) as f64);
+}
+
+/// Records one finished HTTP request.
+pub fn http_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
+    histogram!(
+        HTTP_DURATION,
+        "http_request_method" => method,
+        "http_route" => route.to_string(),
+        "http_response_status_code" => status.to_string(),
+    )
+    .record(elapsed.as_secs_f64());
+}
+
+/// Adjusts the active-requests gauge.
+pub fn http_active(method: &'static str, delta: f64) {
+    gauge!(HTTP_ACTIVE, "http_request_method" => method).increment(delta);
+}

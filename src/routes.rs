@@ -1,0 +1,92 @@
+//! Every public route and the middleware order, in one file.
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{StatusCode, header},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+};
+use time::Duration as TimeDuration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+
+use crate::{
+    accounts,
+    app::AppState,
+    cart::{api, minimal},
+    catalog,
+    error::ApiError,
+    store::{SessionBackend, StoreError},
+    telemetry,
+};
+
+/// Largest accepted request body.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The public router.
+///
+/// Middleware, outermost first: request telemetry (span, metrics, access log) →
+/// panic → 500 JSON → session-save failure → 503 JSON → sessions (cookie ↔ Redis
+/// record) → body limit → the route.
+pub fn router(state: AppState, sessions: SessionBackend) -> Router {
+    let settings = &state.settings;
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name(settings.cookie_name.clone())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(settings.cookie_secure)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(
+            TimeDuration::try_from(settings.session_ttl).unwrap_or(TimeDuration::MAX),
+        ))
+        // Every request slides the session's expiry (cookie and record); the
+        // store's save is SET XX, so this never resurrects a deleted session.
+        .with_always_save(true);
+
+    Router::new()
+        .route("/api/cart", get(api::get_cart).delete(api::clear_cart))
+        .route("/api/cart/add", post(api::add_item))
+        .route(
+            "/api/cart/item/{id}",
+            put(api::update_item).delete(api::remove_item),
+        )
+        .route("/cart", get(minimal::get_cart))
+        .route("/cart/items", post(minimal::add_item))
+        .route("/api/products", get(catalog::list_products))
+        .route("/api/products/{id}", get(catalog::get_product))
+        .route("/api/auth/login", post(accounts::login))
+        .route("/api/auth/logout", post(accounts::logout))
+        .route("/api/auth/me", get(accounts::me))
+        .fallback(|| async { ApiError::NotFound("Not found".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(session_layer)
+        .layer(middleware::map_response(session_failure_is_unavailable))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(telemetry::observe_request))
+        .with_state(state)
+}
+
+/// tower-sessions answers a bare 500 when it cannot save the session record
+/// (Redis went away after the handler ran). That is storage trouble: answer the
+/// contract's 503 JSON instead. Our own 500s always carry a JSON content type.
+async fn session_failure_is_unavailable(response: Response) -> Response {
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && !response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return ApiError::Unavailable(StoreError::Corrupt("session save failed".into()))
+            .into_response();
+    }
+    response
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    ApiError::Internal(format!("handler panicked: {message}")).into_response()
+}

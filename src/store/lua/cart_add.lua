@@ -1,0 +1,59 @@
+-- Adds a product to a cart, or increments the quantity of its existing line.
+--
+-- KEYS[1]  the cart hash              trolley:{cart:<no>}
+-- KEYS[2]  the cart's merge tombstone trolley:{cart:<no>}:merged
+-- ARGV[1]  the cart's public id       ARGV[2]  the cart number
+-- ARGV[3]  product id                 ARGV[4]  quantity to add
+-- ARGV[5]  today's price (frozen into a new line)
+-- ARGV[6]  now, ms since the epoch    ARGV[7]  TTL in milliseconds
+-- ARGV[8]  max quantity of a line     ARGV[9]  max lines of a cart
+-- Returns  {'ok', line id, product id, quantity, price, added ms}
+--          | {'too_many'} | {'full'} | {'merged'}
+--
+-- Atomic, so concurrent adds never lose an increment and the limits hold: the
+-- existence check, the limit checks, the write and the TTL slide are one step.
+-- A cart merged into a user's cart at login refuses writes (the tombstone), so an
+-- add racing the login is either merged or refused, never dropped into a cart that
+-- nobody will read again.
+--
+-- Hash layout: 'id' public id, 'seq' last line sequence, 'n' number of lines,
+-- 'l:<line id>' = 'product|quantity|price|added ms', 'p:<product id>' = line id.
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return {'merged'}
+end
+local quantity = tonumber(ARGV[4])
+local max_quantity = tonumber(ARGV[8])
+local line_id = redis.call('HGET', KEYS[1], 'p:' .. ARGV[3])
+if line_id then
+  local raw = redis.call('HGET', KEYS[1], 'l:' .. line_id)
+  local product, old, price, added = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  local new = tonumber(old) + quantity
+  if new > max_quantity then
+    return {'too_many'}
+  end
+  redis.call('HSET', KEYS[1], 'l:' .. line_id, product .. '|' .. new .. '|' .. price .. '|' .. added)
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  return {'ok', line_id, product, tostring(new), price, added}
+end
+if quantity > max_quantity then
+  return {'too_many'}
+end
+local lines = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if lines >= tonumber(ARGV[9]) then
+  return {'full'}
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+if seq > 1048575 then
+  redis.call('HINCRBY', KEYS[1], 'seq', -1)
+  return {'full'}
+end
+-- line id = cart number * 2^20 + seq (see LineId in cart/model.rs); below 2^53,
+-- so exact in Lua's doubles. '%.0f' avoids Lua's exponent notation.
+local id = string.format('%.0f', tonumber(ARGV[2]) * 1048576 + seq)
+redis.call('HSETNX', KEYS[1], 'id', ARGV[1])
+redis.call('HSET', KEYS[1],
+  'l:' .. id, ARGV[3] .. '|' .. quantity .. '|' .. ARGV[5] .. '|' .. ARGV[6],
+  'p:' .. ARGV[3], id,
+  'n', lines + 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+return {'ok', id, ARGV[3], tostring(quantity), ARGV[5], ARGV[6]}

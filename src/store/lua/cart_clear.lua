@@ -1,0 +1,29 @@
+-- Removes every line of a cart; the cart keeps its public id and line sequence, so
+-- line ids are never reused.
+--
+-- KEYS[1]  the cart hash              trolley:{cart:<no>}
+-- KEYS[2]  the cart's merge tombstone trolley:{cart:<no>}:merged
+-- ARGV[1]  TTL in milliseconds
+-- Returns  'ok' | 'merged'
+--
+-- Atomic: no add can slip in between listing the lines and deleting them.
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 'merged'
+end
+local fields = redis.call('HKEYS', KEYS[1])
+local doomed = {}
+for _, field in ipairs(fields) do
+  local prefix = string.sub(field, 1, 2)
+  if prefix == 'l:' or prefix == 'p:' then
+    doomed[#doomed + 1] = field
+  end
+end
+-- HDEL in slices: Lua's unpack has a stack limit.
+for i = 1, #doomed, 500 do
+  redis.call('HDEL', KEYS[1], unpack(doomed, i, math.min(i + 499, #doomed)))
+end
+if #fields > 0 then
+  redis.call('HSET', KEYS[1], 'n', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return 'ok'

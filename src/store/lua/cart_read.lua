@@ -1,0 +1,13 @@
+-- Reads a cart and slides its TTL.
+--
+-- KEYS[1]  the cart hash              trolley:{cart:<no>}
+-- ARGV[1]  TTL in milliseconds
+-- Returns  the hash as a flat field/value array, empty when the cart does not exist.
+--
+-- Atomic so the read and the TTL slide are one step: a cart cannot expire between
+-- being read and being slid.
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return fields
