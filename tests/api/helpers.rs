@@ -1,0 +1,449 @@
+//! Test helpers: a real redis-server per test (or `TROLLEY_TEST_REDIS_URL`), the
+//! real app on port 0 in this process (or the real binary as a child process),
+//! and HTTP clients that keep cookies like a browser.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use fred::prelude::*;
+use reqwest::{Method, StatusCode, header};
+use serde_json::Value;
+use trolley::config::Settings;
+
+/// Which store an app under test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Redis,
+    Embedded,
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A redis-server this test owns (or the shared one of `TROLLEY_TEST_REDIS_URL`).
+pub struct RedisServer {
+    pub url: String,
+    pub port: u16,
+    child: Option<Child>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl RedisServer {
+    pub async fn start() -> RedisServer {
+        if let Ok(url) = std::env::var("TROLLEY_TEST_REDIS_URL") {
+            return RedisServer {
+                url,
+                port: 0,
+                child: None,
+                dir: None,
+            };
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut server = RedisServer {
+            url: format!("redis://127.0.0.1:{port}"),
+            port,
+            child: None,
+            dir: Some(dir),
+        };
+        server.spawn().await;
+        server
+    }
+
+    /// Whether this test owns the server (and may stop it).
+    pub fn is_owned(&self) -> bool {
+        self.dir.is_some()
+    }
+
+    async fn spawn(&mut self) {
+        let dir = self.dir.as_ref().expect("owned server").path();
+        // AOF on, so a restart keeps the data as a production Redis would.
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the server (SIGKILL: as abrupt as a crash or a network cut).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn().await;
+    }
+
+    /// A plain client for inspecting what the app wrote.
+    pub async fn client(&self) -> Client {
+        let config = Config::from_url(&self.url).expect("redis url");
+        let client = Builder::from_config(config).build().expect("client");
+        client.init().await.expect("connect to test redis");
+        client
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Settings for an app under test: ephemeral ports, defaults otherwise.
+pub fn settings(backend: Backend, redis: Option<&RedisServer>) -> Settings {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        settings: Settings,
+    }
+    let mut settings = Wrapper::parse_from(["trolley"]).settings;
+    settings.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.admin_listen = "127.0.0.1:0".parse().expect("addr");
+    settings.redis.url = match backend {
+        Backend::Redis => Some(redis.expect("a redis server").url.clone()),
+        Backend::Embedded => None,
+    };
+    settings.users_file = std::env::temp_dir().join(format!(
+        "trolley-test-users-{}-{}.json",
+        std::process::id(),
+        free_port()
+    ));
+    settings
+}
+
+/// The real app, serving on ephemeral ports in this process.
+pub struct TestApp {
+    pub base: String,
+    pub admin: String,
+    pub backend: Backend,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(settings: Settings) -> TestApp {
+        init_test_log();
+        let backend = if settings.redis.url.is_some() {
+            Backend::Redis
+        } else {
+            Backend::Embedded
+        };
+        let app = trolley::app::App::build(settings).await.expect("app builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let admin = format!("http://127.0.0.1:{}", app.admin_port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            base,
+            admin,
+            backend,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// The app on a backend: a fresh redis-server for Redis (returned so the test
+    /// keeps it alive), nothing for the embedded store.
+    pub async fn on(backend: Backend) -> (TestApp, Option<RedisServer>) {
+        match backend {
+            Backend::Redis => {
+                let redis = RedisServer::start().await;
+                let app = TestApp::spawn(settings(backend, Some(&redis))).await;
+                (app, Some(redis))
+            }
+            Backend::Embedded => (TestApp::spawn(settings(backend, None)).await, None),
+        }
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.base)
+    }
+
+    /// Stops serving and waits for the drain.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+fn init_test_log() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        trolley::telemetry::init(&trolley::config::LogSettings {
+            format: trolley::config::LogFormat::Pretty,
+        });
+    }
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    /// The `Set-Cookie` header for `name`, if any.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_string)
+    }
+}
+
+/// A client that keeps the session cookie the way a browser does, and whose
+/// cookie a test can read, copy or replace (for "old cookie" scenarios).
+#[derive(Clone)]
+pub struct Browser {
+    pub base: String,
+    pub cookie_name: String,
+    pub cookie: Option<String>,
+    client: reqwest::Client,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Browser {
+        Browser {
+            base: base.to_string(),
+            cookie_name: "trolley_session".into(),
+            cookie: None,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// The same visitor, talking to another replica.
+    pub fn via(&self, base: &str) -> Browser {
+        Browser {
+            base: base.to_string(),
+            ..self.clone()
+        }
+    }
+
+    pub async fn send(&mut self, method: Method, path: &str, body: Option<&str>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, format!("{}={}", self.cookie_name, cookie));
+        }
+        if let Some(body) = body {
+            request = request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("request is answered");
+        let reply = Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            text: response.text().await.expect("body"),
+        };
+        if let Some(set) = reply.set_cookie(&self.cookie_name) {
+            let value = set
+                .split(';')
+                .next()
+                .and_then(|kv| kv.split_once('='))
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default();
+            let removed = set.to_ascii_lowercase().contains("max-age=0") || value.is_empty();
+            self.cookie = if removed { None } else { Some(value) };
+        }
+        reply
+    }
+
+    pub async fn get(&mut self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&mut self, path: &str, body: &str) -> Reply {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&mut self, path: &str) -> Reply {
+        self.send(Method::PUT, path, None).await
+    }
+
+    pub async fn delete(&mut self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// `POST /api/cart/add`, asserting success; returns the line id.
+    pub async fn add(&mut self, product_id: i64, quantity: i64) -> u64 {
+        let reply = self
+            .post(
+                "/api/cart/add",
+                &format!(r#"{{"productId": {product_id}, "quantity": {quantity}}}"#),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "add failed: {}", reply.text);
+        reply.json()["cartItem"]["id"].as_u64().expect("line id")
+    }
+
+    /// `GET /api/cart` as JSON.
+    pub async fn cart(&mut self) -> Value {
+        let reply = self.get("/api/cart").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()
+    }
+
+    /// Logs in, asserting success; returns the response body.
+    pub async fn login(&mut self, username: &str, password: &str) -> Value {
+        let reply = self.login_reply(username, password).await;
+        assert_eq!(reply.status, StatusCode::OK, "login failed: {}", reply.text);
+        reply.json()
+    }
+
+    pub async fn login_reply(&mut self, username: &str, password: &str) -> Reply {
+        let body = serde_json::json!({"username": username, "password": password}).to_string();
+        self.post("/api/auth/login", &body).await
+    }
+}
+
+/// Quantity of a product in a cart body (`/api/cart` shape), 0 when absent.
+pub fn quantity_of(cart: &Value, product_id: i64) -> u64 {
+    cart["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|item| item["productId"].as_i64() == Some(product_id))
+        .map(|item| item["quantity"].as_u64().expect("quantity"))
+        .sum()
+}
+
+/// The real `trolley` binary as a child process (for process-wide concerns:
+/// metrics, signals, the CLI).
+pub struct Process {
+    pub child: Child,
+    pub base: String,
+    pub admin: String,
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_trolley"))
+}
+
+impl Process {
+    pub async fn spawn(envs: &[(&str, String)]) -> Process {
+        let port = free_port();
+        let admin_port = free_port();
+        let mut command = Command::new(binary());
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("TROLLEY_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TROLLEY_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+            .env("TROLLEY_LOG_FORMAT", "json")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("trolley starts");
+        let process = Process {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            admin: format!("http://127.0.0.1:{admin_port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = reqwest::get(format!("{}/livez", process.admin)).await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "trolley did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        process
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, up to `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "trolley did not exit in time");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it is true or `within` passes.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

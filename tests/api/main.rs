@@ -1,0 +1,138 @@
+//! trolley's integration tests: one binary, real HTTP over sockets, real cookies,
+//! a real redis-server per test (or `TROLLEY_TEST_REDIS_URL`).
+//!
+//! A custom harness (libtest-mimic) so that a machine without redis-server gets
+//! one clear line (or an install, where possible) instead of a wall of failures.
+
+mod accounts;
+mod cart;
+mod catalog;
+mod faults;
+mod helpers;
+mod observability;
+mod replicas;
+
+use std::{
+    future::Future,
+    panic::AssertUnwindSafe,
+    process::{Command, ExitCode, Stdio},
+    time::Duration,
+};
+
+use helpers::Backend;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// A test: an async body run on its own runtime; a panic is a failure.
+pub fn trial<F, Fut>(name: impl Into<String>, body: F) -> Trial
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    Trial::test(name, move || run(body))
+}
+
+/// The same test against the Redis store and the embedded store, so the two
+/// cannot drift apart.
+pub fn both<F, Fut>(name: &str, body: F) -> Vec<Trial>
+where
+    F: Fn(Backend) -> Fut + Send + Clone + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let on_embedded = body.clone();
+    vec![
+        trial(format!("{name}::redis"), move || body(Backend::Redis)),
+        trial(format!("{name}::embedded"), move || on_embedded(Backend::Embedded)),
+    ]
+}
+
+fn run<F, Fut>(body: F) -> Result<(), Failed>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failed::from(format!("runtime: {e}")))?;
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(body())));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    outcome.map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "test panicked".into());
+        Failed::from(message)
+    })
+}
+
+/// Makes sure a redis-server can be started: present, or installed with apt-get
+/// when running as root on Debian/Ubuntu. Otherwise one line says what to do.
+fn ensure_redis_server() -> Result<(), String> {
+    if std::env::var_os("TROLLEY_TEST_REDIS_URL").is_some() {
+        return Ok(());
+    }
+    let present = || {
+        Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if present() {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let has_apt = Command::new("apt-get")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if is_root && has_apt {
+        eprintln!("redis-server is missing; installing it with apt-get ...");
+        let install = || {
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "redis-server"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !install() {
+            let _ = Command::new("apt-get")
+                .args(["update", "-qq"])
+                .stdout(Stdio::null())
+                .status();
+            install();
+        }
+        if present() {
+            return Ok(());
+        }
+    }
+    Err("the tests need redis-server: install it (Debian/Ubuntu: `sudo apt-get install redis-server`, macOS: `brew install redis`) or set TROLLEY_TEST_REDIS_URL".into())
+}
+
+fn main() -> ExitCode {
+    let mut args = Arguments::from_args();
+    if let Err(message) = ensure_redis_server() {
+        eprintln!("{message}");
+        return ExitCode::FAILURE;
+    }
+    // The tests wait on sockets far more than on the CPU.
+    if args.test_threads.is_none() {
+        args.test_threads = Some(6);
+    }
+    let mut trials = Vec::new();
+    trials.extend(cart::trials());
+    trials.extend(catalog::trials());
+    trials.extend(replicas::trials());
+    trials.extend(faults::trials());
+    trials.extend(accounts::trials());
+    trials.extend(observability::trials());
+    libtest_mimic::run(&args, trials).exit_code()
+}
