@@ -121,11 +121,15 @@ impl App {
                  (carts and sessions are lost on restart and not shared between replicas)"
             );
         }
-        seed_catalog(&settings, backend.store.as_ref()).await;
+        let catalog = Catalog::new(settings.catalog_refresh, demo_seed(&settings));
+        // Warm the copy now; if Redis is down, the first request after it returns will.
+        if let Err(error) = catalog.current(backend.store.as_ref()).await {
+            tracing::warn!(%error, "could not load the catalog yet");
+        }
 
         let state = AppState(Arc::new(AppInner {
             store: backend.store,
-            catalog: Catalog::new(settings.catalog_refresh),
+            catalog,
             settings,
             redis_pool: backend.redis_pool,
             draining: AtomicBool::new(false),
@@ -213,27 +217,17 @@ impl App {
     }
 }
 
-/// Stores the demo catalog when the store holds none (see `TROLLEY_SEED_DEMO_CATALOG`;
-/// the embedded store always starts with it).
-async fn seed_catalog(settings: &Settings, store: &dyn CartStore) {
+/// The demo catalog, when it should be stored into an empty store: always for the
+/// embedded store, per `TROLLEY_SEED_DEMO_CATALOG` for Redis.
+fn demo_seed(settings: &Settings) -> Option<Vec<crate::cart::model::Product>> {
     if settings.redis.url.is_some() && !settings.seed_demo_catalog {
-        return;
+        return None;
     }
-    let products = match catalog::parse_catalog(catalog::DEMO_CATALOG) {
-        Ok(products) => products,
+    match catalog::parse_catalog(catalog::DEMO_CATALOG) {
+        Ok(products) => Some(products),
         Err(error) => {
             tracing::error!(%error, "the built-in demo catalog is invalid");
-            return;
-        }
-    };
-    match store.replace_catalog(&products, true).await {
-        Ok(0) => {}
-        Ok(_) => tracing::info!(
-            products = products.len(),
-            "stored the demo catalog (no catalog was present)"
-        ),
-        Err(error) => {
-            tracing::warn!(%error, "could not seed the demo catalog; will serve what Redis holds")
+            None
         }
     }
 }

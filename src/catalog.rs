@@ -71,14 +71,17 @@ pub struct Catalog {
     /// One revalidation at a time; other requests use the copy they have.
     refreshing: tokio::sync::Mutex<()>,
     max_age: Duration,
+    /// Stored when the store holds no catalog at all (see `TROLLEY_SEED_DEMO_CATALOG`).
+    seed: Option<Vec<Product>>,
 }
 
 impl Catalog {
-    pub fn new(max_age: Duration) -> Self {
+    pub fn new(max_age: Duration, seed: Option<Vec<Product>>) -> Self {
         Catalog {
             current: RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             max_age,
+            seed,
         }
     }
 
@@ -127,7 +130,17 @@ impl Catalog {
     }
 
     async fn reload(&self, store: &dyn CartStore) -> StoreResult<Arc<Snapshot>> {
-        let stored = store.load_catalog().await?;
+        let mut stored = store.load_catalog().await?;
+        if let (0, Some(seed)) = (stored.version, &self.seed) {
+            // Never overwrites an import: the script writes only into an empty store.
+            if store.replace_catalog(seed, true).await? > 0 {
+                tracing::info!(
+                    products = seed.len(),
+                    "stored the demo catalog (no catalog was present)"
+                );
+            }
+            stored = store.load_catalog().await?;
+        }
         let snapshot = Arc::new(Snapshot::new(stored.version, stored.products));
         self.set(snapshot.clone());
         Ok(snapshot)

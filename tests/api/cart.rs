@@ -11,20 +11,62 @@ use crate::{
 
 pub fn trials() -> Vec<Trial> {
     [
-        both("an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie", an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie),
-        both("adding_a_product_returns_the_line_and_the_cart_lists_it_with_exact_money", adding_a_product_returns_the_line_and_the_cart_lists_it_with_exact_money),
-        both("adding_an_existing_product_increments_its_line", adding_an_existing_product_increments_its_line),
-        both("invalid_adds_answer_the_contract_errors_and_change_nothing", invalid_adds_answer_the_contract_errors_and_change_nothing),
-        both("a_line_past_the_max_quantity_is_refused", a_line_past_the_max_quantity_is_refused),
-        both("a_cart_past_the_max_lines_is_refused", a_cart_past_the_max_lines_is_refused),
-        both("updating_a_line_sets_its_quantity_and_checks_ownership", updating_a_line_sets_its_quantity_and_checks_ownership),
-        both("removing_a_line_checks_ownership", removing_a_line_checks_ownership),
-        both("clearing_works_on_full_empty_and_absent_carts", clearing_works_on_full_empty_and_absent_carts),
-        both("the_minimal_api_keeps_one_cart_across_requests", the_minimal_api_keeps_one_cart_across_requests),
-        both("both_route_sets_share_one_cart", both_route_sets_share_one_cart),
-        both("lines_are_listed_in_the_order_they_were_first_added", lines_are_listed_in_the_order_they_were_first_added),
-        both("the_session_cookie_has_the_contract_attributes", the_session_cookie_has_the_contract_attributes),
-        both("unknown_routes_methods_big_bodies_and_wrong_types_get_json_errors", unknown_routes_methods_big_bodies_and_wrong_types_get_json_errors),
+        both(
+            "an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie",
+            an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie,
+        ),
+        both(
+            "adding_a_product_returns_the_line_and_the_cart_lists_it_with_exact_money",
+            adding_a_product_returns_the_line_and_the_cart_lists_it_with_exact_money,
+        ),
+        both(
+            "adding_an_existing_product_increments_its_line",
+            adding_an_existing_product_increments_its_line,
+        ),
+        both(
+            "invalid_adds_answer_the_contract_errors_and_change_nothing",
+            invalid_adds_answer_the_contract_errors_and_change_nothing,
+        ),
+        both(
+            "a_line_past_the_max_quantity_is_refused",
+            a_line_past_the_max_quantity_is_refused,
+        ),
+        both(
+            "a_cart_past_the_max_lines_is_refused",
+            a_cart_past_the_max_lines_is_refused,
+        ),
+        both(
+            "updating_a_line_sets_its_quantity_and_checks_ownership",
+            updating_a_line_sets_its_quantity_and_checks_ownership,
+        ),
+        both(
+            "removing_a_line_checks_ownership",
+            removing_a_line_checks_ownership,
+        ),
+        both(
+            "clearing_works_on_full_empty_and_absent_carts",
+            clearing_works_on_full_empty_and_absent_carts,
+        ),
+        both(
+            "the_minimal_api_keeps_one_cart_across_requests",
+            the_minimal_api_keeps_one_cart_across_requests,
+        ),
+        both(
+            "both_route_sets_share_one_cart",
+            both_route_sets_share_one_cart,
+        ),
+        both(
+            "lines_are_listed_in_the_order_they_were_first_added",
+            lines_are_listed_in_the_order_they_were_first_added,
+        ),
+        both(
+            "the_session_cookie_has_the_contract_attributes",
+            the_session_cookie_has_the_contract_attributes,
+        ),
+        both(
+            "unknown_routes_methods_big_bodies_and_wrong_types_get_json_errors",
+            unknown_routes_methods_big_bodies_and_wrong_types_get_json_errors,
+        ),
         both("the_catalog_is_paged_by_id", the_catalog_is_paged_by_id),
     ]
     .into_iter()
@@ -42,7 +84,10 @@ async fn an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie(backend: Back
     for path in ["/api/cart", "/cart"] {
         let reply = visitor.get(path).await;
         assert_eq!(reply.status, StatusCode::OK);
-        assert!(reply.set_cookie("trolley_session").is_none(), "{path} set a cookie");
+        assert!(
+            reply.set_cookie("trolley_session").is_none(),
+            "{path} set a cookie"
+        );
         let body = reply.json();
         let id_key = if path == "/cart" { "cart_id" } else { "cartId" };
         assert_eq!(body[id_key], json!(null));
@@ -51,21 +96,32 @@ async fn an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie(backend: Back
     }
     assert_eq!(visitor.cart().await["itemCount"], json!(0));
     if let (Some(redis), Some(before)) = (&redis, keys_before) {
-        assert_eq!(dbsize(redis).await, before, "an anonymous GET wrote to Redis");
+        assert_eq!(
+            dbsize(redis).await,
+            before,
+            "an anonymous GET wrote to Redis"
+        );
     }
 }
 
 async fn dbsize(redis: &crate::helpers::RedisServer) -> u64 {
     use fred::prelude::*;
     let client = redis.client().await;
-    let size: u64 = client.custom(fred::cmd!("DBSIZE"), Vec::<String>::new()).await.expect("dbsize");
+    let size: u64 = client
+        .custom(fred::cmd!("DBSIZE"), Vec::<String>::new())
+        .await
+        .expect("dbsize");
     size
 }
 
-async fn adding_a_product_returns_the_line_and_the_cart_lists_it_with_exact_money(backend: Backend) {
+async fn adding_a_product_returns_the_line_and_the_cart_lists_it_with_exact_money(
+    backend: Backend,
+) {
     let (app, _redis) = TestApp::on(backend).await;
     let mut visitor = app.browser();
-    let reply = visitor.post("/api/cart/add", r#"{"productId": 42, "quantity": 2}"#).await;
+    let reply = visitor
+        .post("/api/cart/add", r#"{"productId": 42, "quantity": 2}"#)
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let body = reply.json();
     assert_eq!(body["success"], json!(true));
@@ -77,10 +133,17 @@ async fn adding_a_product_returns_the_line_and_the_cart_lists_it_with_exact_mone
     assert_eq!(item["quantity"], json!(2));
     assert!(reply.text.contains(r#""price":149.99"#), "{}", reply.text);
     let added_at = item["addedAt"].as_str().expect("addedAt");
-    assert!(added_at.ends_with('Z') && added_at.len() == 20, "{added_at}");
+    assert!(
+        added_at.ends_with('Z') && added_at.len() == 20,
+        "{added_at}"
+    );
 
     let cart = visitor.get("/api/cart").await;
-    assert!(cart.text.contains(r#""total":299.98"#), "money is not exact: {}", cart.text);
+    assert!(
+        cart.text.contains(r#""total":299.98"#),
+        "money is not exact: {}",
+        cart.text
+    );
     let cart = cart.json();
     assert!(cart["cartId"].as_str().is_some_and(|id| id.len() >= 16));
     assert_eq!(cart["itemCount"], json!(1));
@@ -114,15 +177,60 @@ async fn invalid_adds_answer_the_contract_errors_and_change_nothing(backend: Bac
     visitor.add(1, 1).await;
     let before = visitor.cart().await;
     let cases: Vec<(&str, Option<&str>, u16, serde_json::Value)> = vec![
-        (r#"{"quantity": 1}"#, None, 400, json!({"productId": "Product ID is required"})),
-        (r#"{"productId": null, "quantity": 1}"#, None, 400, json!({"productId": "Product ID is required"})),
-        (r#"{"productId": 42}"#, None, 400, json!({"quantity": "Quantity is required"})),
-        (r#"{"productId": 42, "quantity": 0}"#, None, 400, json!({"quantity": "Quantity must be at least 1"})),
-        (r#"{"productId": 42, "quantity": -3}"#, None, 400, json!({"quantity": "Quantity must be at least 1"})),
-        (r#"{"productId": 42, "quantity": 100}"#, None, 400, json!({"quantity": "Quantity must be at most 99"})),
-        (r#"{}"#, None, 400, json!({"productId": "Product ID is required", "quantity": "Quantity is required"})),
-        (r#"{"quantity": 0}"#, None, 400, json!({"productId": "Product ID is required", "quantity": "Quantity must be at least 1"})),
-        (r#"{"productId": 999, "quantity": 1}"#, None, 404, json!({"error": "Product not found: 999"})),
+        (
+            r#"{"quantity": 1}"#,
+            None,
+            400,
+            json!({"productId": "Product ID is required"}),
+        ),
+        (
+            r#"{"productId": null, "quantity": 1}"#,
+            None,
+            400,
+            json!({"productId": "Product ID is required"}),
+        ),
+        (
+            r#"{"productId": 42}"#,
+            None,
+            400,
+            json!({"quantity": "Quantity is required"}),
+        ),
+        (
+            r#"{"productId": 42, "quantity": 0}"#,
+            None,
+            400,
+            json!({"quantity": "Quantity must be at least 1"}),
+        ),
+        (
+            r#"{"productId": 42, "quantity": -3}"#,
+            None,
+            400,
+            json!({"quantity": "Quantity must be at least 1"}),
+        ),
+        (
+            r#"{"productId": 42, "quantity": 100}"#,
+            None,
+            400,
+            json!({"quantity": "Quantity must be at most 99"}),
+        ),
+        (
+            r#"{}"#,
+            None,
+            400,
+            json!({"productId": "Product ID is required", "quantity": "Quantity is required"}),
+        ),
+        (
+            r#"{"quantity": 0}"#,
+            None,
+            400,
+            json!({"productId": "Product ID is required", "quantity": "Quantity must be at least 1"}),
+        ),
+        (
+            r#"{"productId": 999, "quantity": 1}"#,
+            None,
+            404,
+            json!({"error": "Product not found: 999"}),
+        ),
     ];
     for (body, _, status, expected) in cases {
         let reply = visitor.post("/api/cart/add", body).await;
@@ -138,19 +246,33 @@ async fn invalid_adds_answer_the_contract_errors_and_change_nothing(backend: Bac
         "not json",
     ] {
         let reply = visitor.post("/api/cart/add", body).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body} → {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body} → {}",
+            reply.text
+        );
         assert!(reply.json()["error"].is_string(), "{body} → {}", reply.text);
     }
-    assert_eq!(visitor.cart().await, before, "a refused add changed the cart");
+    assert_eq!(
+        visitor.cart().await,
+        before,
+        "a refused add changed the cart"
+    );
 }
 
 async fn a_line_past_the_max_quantity_is_refused(backend: Backend) {
     let (app, _redis) = TestApp::on(backend).await;
     let mut visitor = app.browser();
     visitor.add(42, 98).await;
-    let reply = visitor.post("/api/cart/add", r#"{"productId": 42, "quantity": 2}"#).await;
+    let reply = visitor
+        .post("/api/cart/add", r#"{"productId": 42, "quantity": 2}"#)
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply.json(), json!({"quantity": "Quantity must be at most 99"}));
+    assert_eq!(
+        reply.json(),
+        json!({"quantity": "Quantity must be at most 99"})
+    );
     assert_eq!(quantity_of(&visitor.cart().await, 42), 98);
     visitor.add(42, 1).await;
     assert_eq!(quantity_of(&visitor.cart().await, 42), 99);
@@ -162,7 +284,9 @@ async fn a_cart_past_the_max_lines_is_refused(backend: Backend) {
     for product in 1..=100 {
         visitor.add(product, 1).await;
     }
-    let reply = visitor.post("/api/cart/add", r#"{"productId": 101, "quantity": 1}"#).await;
+    let reply = visitor
+        .post("/api/cart/add", r#"{"productId": 101, "quantity": 1}"#)
+        .await;
     assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text);
     assert_eq!(reply.json(), json!({"error": "Cart is full (100 lines)"}));
     // An existing line can still grow.
@@ -183,10 +307,17 @@ async fn a_cart_past_the_max_lines_is_refused(backend: Backend) {
     let mut visitor = app.browser();
     visitor.add(1, 5).await;
     visitor.add(2, 1).await;
-    let reply = visitor.post("/api/cart/add", r#"{"productId": 3, "quantity": 1}"#).await;
+    let reply = visitor
+        .post("/api/cart/add", r#"{"productId": 3, "quantity": 1}"#)
+        .await;
     assert_eq!(reply.json(), json!({"error": "Cart is full (2 lines)"}));
-    let reply = visitor.post("/api/cart/add", r#"{"productId": 2, "quantity": 5}"#).await;
-    assert_eq!(reply.json(), json!({"quantity": "Quantity must be at most 5"}));
+    let reply = visitor
+        .post("/api/cart/add", r#"{"productId": 2, "quantity": 5}"#)
+        .await;
+    assert_eq!(
+        reply.json(),
+        json!({"quantity": "Quantity must be at most 5"})
+    );
 }
 
 async fn updating_a_line_sets_its_quantity_and_checks_ownership(backend: Backend) {
@@ -196,7 +327,9 @@ async fn updating_a_line_sets_its_quantity_and_checks_ownership(backend: Backend
     let line = alice.add(42, 1).await;
     let bobs_line = bob.add(1, 1).await;
 
-    let reply = alice.put(&format!("/api/cart/item/{line}?quantity=7")).await;
+    let reply = alice
+        .put(&format!("/api/cart/item/{line}?quantity=7"))
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let body = reply.json();
     assert_eq!(body["success"], json!(true));
@@ -206,27 +339,55 @@ async fn updating_a_line_sets_its_quantity_and_checks_ownership(backend: Backend
     assert_eq!(body["cartItem"]["price"], json!(149.99));
 
     let errors = [
-        (format!("/api/cart/item/{line}"), 400, json!({"error": "Quantity must be at least 1"})),
-        (format!("/api/cart/item/{line}?quantity=0"), 400, json!({"error": "Quantity must be at least 1"})),
-        (format!("/api/cart/item/{line}?quantity=100"), 400, json!({"error": "Quantity must be at most 99"})),
-        (format!("/api/cart/item/{bobs_line}?quantity=2"), 403, json!({"error": "Unauthorized access to cart item"})),
-        ("/api/cart/item/424242?quantity=2".to_string(), 404, json!({"error": "Cart item not found: 424242"})),
+        (
+            format!("/api/cart/item/{line}"),
+            400,
+            json!({"error": "Quantity must be at least 1"}),
+        ),
+        (
+            format!("/api/cart/item/{line}?quantity=0"),
+            400,
+            json!({"error": "Quantity must be at least 1"}),
+        ),
+        (
+            format!("/api/cart/item/{line}?quantity=100"),
+            400,
+            json!({"error": "Quantity must be at most 99"}),
+        ),
+        (
+            format!("/api/cart/item/{bobs_line}?quantity=2"),
+            403,
+            json!({"error": "Unauthorized access to cart item"}),
+        ),
+        (
+            "/api/cart/item/424242?quantity=2".to_string(),
+            404,
+            json!({"error": "Cart item not found: 424242"}),
+        ),
     ];
     for (path, status, expected) in errors {
         let reply = alice.put(&path).await;
         assert_eq!(reply.status.as_u16(), status, "{path}: {}", reply.text);
         assert_eq!(reply.json(), expected, "{path}");
     }
-    for path in ["/api/cart/item/abc?quantity=2", "/api/cart/item/0?quantity=2", "/api/cart/item/-4?quantity=2"] {
+    for path in [
+        "/api/cart/item/abc?quantity=2",
+        "/api/cart/item/0?quantity=2",
+        "/api/cart/item/-4?quantity=2",
+    ] {
         let reply = alice.put(path).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
         assert!(reply.json()["error"].is_string());
     }
-    let reply = alice.put(&format!("/api/cart/item/{line}?quantity=x")).await;
+    let reply = alice
+        .put(&format!("/api/cart/item/{line}?quantity=x"))
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     // A visitor without a session: another cart's line is still 403.
     let mut stranger = app.browser();
-    let reply = stranger.put(&format!("/api/cart/item/{line}?quantity=2")).await;
+    let reply = stranger
+        .put(&format!("/api/cart/item/{line}?quantity=2"))
+        .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(quantity_of(&alice.cart().await, 42), 7);
     assert_eq!(quantity_of(&bob.cart().await, 1), 1);
@@ -242,13 +403,22 @@ async fn removing_a_line_checks_ownership(backend: Backend) {
 
     let reply = alice.delete(&format!("/api/cart/item/{bobs_line}")).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    assert_eq!(reply.json(), json!({"error": "Unauthorized access to cart item"}));
+    assert_eq!(
+        reply.json(),
+        json!({"error": "Unauthorized access to cart item"})
+    );
     let reply = alice.delete(&format!("/api/cart/item/{line}")).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.json(), json!({"success": true, "message": "Item removed from cart"}));
+    assert_eq!(
+        reply.json(),
+        json!({"success": true, "message": "Item removed from cart"})
+    );
     let reply = alice.delete(&format!("/api/cart/item/{line}")).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    assert_eq!(reply.json(), json!({"error": format!("Cart item not found: {line}")}));
+    assert_eq!(
+        reply.json(),
+        json!({"error": format!("Cart item not found: {line}")})
+    );
     let reply = alice.delete("/api/cart/item/nope").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     let cart = alice.cart().await;
@@ -265,13 +435,19 @@ async fn clearing_works_on_full_empty_and_absent_carts(backend: Backend) {
     let mut visitor = app.browser();
     let cleared = json!({"success": true, "message": "Cart cleared"});
     let reply = visitor.delete("/api/cart").await;
-    assert_eq!((reply.status, reply.json()), (StatusCode::OK, cleared.clone()));
+    assert_eq!(
+        (reply.status, reply.json()),
+        (StatusCode::OK, cleared.clone())
+    );
     assert!(reply.set_cookie("trolley_session").is_none());
     let first_line = visitor.add(42, 2).await;
     visitor.add(1, 1).await;
     let cart_id = visitor.cart().await["cartId"].clone();
     let reply = visitor.delete("/api/cart").await;
-    assert_eq!((reply.status, reply.json()), (StatusCode::OK, cleared.clone()));
+    assert_eq!(
+        (reply.status, reply.json()),
+        (StatusCode::OK, cleared.clone())
+    );
     let cart = visitor.cart().await;
     assert_eq!(cart["items"], json!([]));
     assert_eq!(cart["cartId"], cart_id, "the cart keeps its id");
@@ -284,12 +460,20 @@ async fn clearing_works_on_full_empty_and_absent_carts(backend: Backend) {
 async fn the_minimal_api_keeps_one_cart_across_requests(backend: Backend) {
     let (app, _redis) = TestApp::on(backend).await;
     // Like Python's requests.Session(): a client with a cookie jar.
-    let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
     let post = |sku: &'static str| {
         let client = client.clone();
         let url = format!("{}/cart/items", app.base);
         async move {
-            let reply = client.post(url).json(&json!({"sku": sku})).send().await.expect("post");
+            let reply = client
+                .post(url)
+                .json(&json!({"sku": sku}))
+                .send()
+                .await
+                .expect("post");
             assert_eq!(reply.status(), StatusCode::OK);
             reply.json::<serde_json::Value>().await.expect("json")
         }
@@ -328,7 +512,10 @@ async fn the_minimal_api_keeps_one_cart_across_requests(backend: Backend) {
         .await
         .expect("post");
     assert_eq!(reply.status(), StatusCode::NOT_FOUND);
-    assert_eq!(reply.json::<serde_json::Value>().await.expect("json"), json!({"error": "Product not found: kiwi"}));
+    assert_eq!(
+        reply.json::<serde_json::Value>().await.expect("json"),
+        json!({"error": "Product not found: kiwi"})
+    );
     let reply = client
         .post(format!("{}/cart/items", app.base))
         .json(&json!({"sku": "apple", "quantity": 3}))
@@ -336,21 +523,35 @@ async fn the_minimal_api_keeps_one_cart_across_requests(backend: Backend) {
         .await
         .expect("post");
     let body: serde_json::Value = reply.json().await.expect("json");
-    let apples = body["items"].as_array().expect("items").iter().find(|i| i["sku"] == "apple").cloned();
+    let apples = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["sku"] == "apple")
+        .cloned();
     assert_eq!(apples.expect("apple line")["quantity"], json!(4));
 }
 
 async fn both_route_sets_share_one_cart(backend: Backend) {
     let (app, _redis) = TestApp::on(backend).await;
     let mut visitor = app.browser();
-    let minimal = visitor.post("/cart/items", r#"{"sku": "banana", "quantity": 2}"#).await.json();
+    let minimal = visitor
+        .post("/cart/items", r#"{"sku": "banana", "quantity": 2}"#)
+        .await
+        .json();
     visitor.add(42, 1).await;
     let cart = visitor.cart().await;
     assert_eq!(cart["cartId"], minimal["cart_id"]);
     assert_eq!(quantity_of(&cart, 2), 2);
     let minimal = visitor.get("/cart").await.json();
     assert_eq!(minimal["items"].as_array().expect("items").len(), 2);
-    assert!(visitor.get("/cart").await.text.contains(r#""total":150.49"#));
+    assert!(
+        visitor
+            .get("/cart")
+            .await
+            .text
+            .contains(r#""total":150.49"#)
+    );
 }
 
 async fn lines_are_listed_in_the_order_they_were_first_added(backend: Backend) {
@@ -362,7 +563,12 @@ async fn lines_are_listed_in_the_order_they_were_first_added(backend: Backend) {
     }
     visitor.add(3, 1).await;
     let cart = visitor.cart().await;
-    let order: Vec<i64> = cart["items"].as_array().expect("items").iter().map(|i| i["productId"].as_i64().expect("id")).collect();
+    let order: Vec<i64> = cart["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["productId"].as_i64().expect("id"))
+        .collect();
     assert_eq!(order, [7, 3, 42, 5]);
 }
 
@@ -378,7 +584,9 @@ async fn the_session_cookie_has_the_contract_attributes(backend: Backend) {
     let app = TestApp::spawn(custom).await;
     let mut visitor = Browser::new(&app.base);
     visitor.cookie_name = "shop_sid".into();
-    let reply = visitor.post("/api/cart/add", r#"{"productId": 1, "quantity": 1}"#).await;
+    let reply = visitor
+        .post("/api/cart/add", r#"{"productId": 1, "quantity": 1}"#)
+        .await;
     let cookie = reply.set_cookie("shop_sid").expect("a session cookie");
     let lower = cookie.to_ascii_lowercase();
     for attribute in ["httponly", "samesite=lax", "path=/", "secure"] {
@@ -390,10 +598,16 @@ async fn the_session_cookie_has_the_contract_attributes(backend: Backend) {
         .and_then(|rest| rest.split(';').next())
         .and_then(|v| v.trim().parse().ok())
         .expect("a Max-Age");
-    assert!((595..=600).contains(&max_age), "Max-Age {max_age} is not the session TTL");
+    assert!(
+        (595..=600).contains(&max_age),
+        "Max-Age {max_age} is not the session TTL"
+    );
     // The default is not Secure (plain-HTTP development), and is named trolley_session.
     let (app, _redis) = TestApp::on(backend).await;
-    let reply = app.browser().post("/api/cart/add", r#"{"productId": 1, "quantity": 1}"#).await;
+    let reply = app
+        .browser()
+        .post("/api/cart/add", r#"{"productId": 1, "quantity": 1}"#)
+        .await;
     let cookie = reply.set_cookie("trolley_session").expect("default cookie");
     assert!(!cookie.to_ascii_lowercase().contains("secure"), "{cookie}");
 }
@@ -407,13 +621,18 @@ async fn unknown_routes_methods_big_bodies_and_wrong_types_get_json_errors(backe
     let reply = visitor.get("/api/nothing-here").await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert!(reply.json()["error"].is_string());
-    let reply = visitor.send(reqwest::Method::PATCH, "/api/cart", None).await;
+    let reply = visitor
+        .send(reqwest::Method::PATCH, "/api/cart", None)
+        .await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert!(reply.json()["error"].is_string());
     let reply = visitor.get("/api/cart/add").await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
 
-    let big = format!(r#"{{"productId": 1, "quantity": 1, "pad": "{}"}}"#, "x".repeat(17 * 1024));
+    let big = format!(
+        r#"{{"productId": 1, "quantity": 1, "pad": "{}"}}"#,
+        "x".repeat(17 * 1024)
+    );
     let reply = visitor.post("/api/cart/add", &big).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(reply.json()["error"].is_string());
@@ -422,7 +641,13 @@ async fn unknown_routes_methods_big_bodies_and_wrong_types_get_json_errors(backe
     let reply = client
         .post(format!("{}/api/cart/add", app.base))
         .header("content-type", "text/plain")
-        .header("cookie", format!("trolley_session={}", visitor.cookie.clone().unwrap_or_default()))
+        .header(
+            "cookie",
+            format!(
+                "trolley_session={}",
+                visitor.cookie.clone().unwrap_or_default()
+            ),
+        )
         .body(r#"{"productId": 1, "quantity": 1}"#)
         .send()
         .await
@@ -439,16 +664,30 @@ async fn the_catalog_is_paged_by_id(backend: Backend) {
     let page = visitor.get("/api/products?offset=0&limit=50").await.json();
     let total = page["total"].as_u64().expect("total");
     assert!(total >= 120);
-    let ids: Vec<i64> = page["items"].as_array().expect("items").iter().map(|p| p["id"].as_i64().expect("id")).collect();
+    let ids: Vec<i64> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| p["id"].as_i64().expect("id"))
+        .collect();
     assert_eq!(ids.len(), 50);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ordered by id");
-    let next = visitor.get("/api/products?offset=50&limit=200").await.json();
-    assert_eq!(next["items"].as_array().expect("items").len() as u64, total - 50);
+    let next = visitor
+        .get("/api/products?offset=50&limit=200")
+        .await
+        .json();
+    assert_eq!(
+        next["items"].as_array().expect("items").len() as u64,
+        total - 50
+    );
     assert!(next["items"][0]["id"].as_i64() > ids.last().copied());
     let reply = visitor.get("/api/products?limit=201").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(reply.json()["error"].is_string());
-    assert_eq!(visitor.get("/api/products?limit=-1").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        visitor.get("/api/products?limit=-1").await.status,
+        StatusCode::BAD_REQUEST
+    );
     let reply = visitor.get("/api/products/42").await;
     assert_eq!(
         reply.json(),

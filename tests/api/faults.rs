@@ -1,5 +1,230 @@
+//! Redis trouble, hung connections and shutdown: the service answers 503 within
+//! its command timeout, recovers by itself, and drains on SIGTERM.
+
+use std::{process::Command, time::Duration};
+
 use libtest_mimic::Trial;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::{
+    helpers::{Backend, Process, RedisServer, TestApp, binary, eventually, quantity_of, settings},
+    trial,
+};
 
 pub fn trials() -> Vec<Trial> {
-    Vec::new()
+    vec![
+        trial(
+            "redis_down_answers_503_and_the_service_recovers_when_it_returns",
+            redis_down_answers_503_and_the_service_recovers_when_it_returns,
+        ),
+        trial(
+            "a_hung_redis_answers_503_instead_of_hanging_and_recovers",
+            a_hung_redis_answers_503_instead_of_hanging_and_recovers,
+        ),
+        trial(
+            "a_replica_started_before_redis_becomes_ready_by_itself",
+            a_replica_started_before_redis_becomes_ready_by_itself,
+        ),
+        trial(
+            "sigterm_lets_in_flight_requests_finish_and_exits_zero",
+            sigterm_lets_in_flight_requests_finish_and_exits_zero,
+        ),
+    ]
+}
+
+async fn assert_unavailable(reply: crate::helpers::Reply) {
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.json(), json!({"error": "Cart storage unavailable"}));
+    assert!(reply.headers.get("retry-after").is_some(), "no Retry-After");
+}
+
+async fn status_of(url: String) -> Option<StatusCode> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .ok()?;
+    client.get(url).send().await.ok().map(|r| r.status())
+}
+
+async fn redis_down_answers_503_and_the_service_recovers_when_it_returns() {
+    let mut redis = RedisServer::start().await;
+    if !redis.is_owned() {
+        eprintln!("skipped: TROLLEY_TEST_REDIS_URL is shared, this test must stop its own Redis");
+        return;
+    }
+    let app = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    let mut visitor = app.browser();
+    visitor.add(42, 2).await;
+    assert_eq!(
+        status_of(format!("{}/readyz", app.admin)).await,
+        Some(StatusCode::OK)
+    );
+
+    redis.stop();
+    assert_unavailable(visitor.get("/api/cart").await).await;
+    assert_unavailable(
+        visitor
+            .post("/api/cart/add", r#"{"productId": 1, "quantity": 1}"#)
+            .await,
+    )
+    .await;
+    assert_unavailable(visitor.get("/cart").await).await;
+    assert_eq!(
+        status_of(format!("{}/readyz", app.admin)).await,
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    assert_eq!(
+        status_of(format!("{}/livez", app.admin)).await,
+        Some(StatusCode::OK)
+    );
+
+    redis.restart().await;
+    let recovered = eventually(Duration::from_secs(20), || {
+        let mut visitor = visitor.clone();
+        async move { visitor.get("/api/cart").await.status == StatusCode::OK }
+    })
+    .await;
+    assert!(
+        recovered,
+        "the service did not recover after Redis came back"
+    );
+    assert_eq!(
+        status_of(format!("{}/readyz", app.admin)).await,
+        Some(StatusCode::OK)
+    );
+    let cart = visitor.cart().await;
+    assert_eq!(quantity_of(&cart, 42), 2, "the cart survived in Redis");
+    visitor.add(1, 1).await;
+    assert_eq!(quantity_of(&visitor.cart().await, 1), 1);
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+async fn a_hung_redis_answers_503_instead_of_hanging_and_recovers() {
+    let redis = RedisServer::start().await;
+    let Some(pid) = redis.pid() else {
+        eprintln!("skipped: TROLLEY_TEST_REDIS_URL is shared, this test must pause its own Redis");
+        return;
+    };
+    let app = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    let mut visitor = app.browser();
+    visitor.add(42, 1).await;
+
+    // SIGSTOP: the TCP connection stays open but nothing answers (like a
+    // half-open connection or a stalled server).
+    signal(pid, "-STOP");
+    assert_unavailable(visitor.get("/api/cart").await).await;
+    assert_unavailable(
+        visitor
+            .post("/api/cart/add", r#"{"productId": 1, "quantity": 1}"#)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        status_of(format!("{}/readyz", app.admin)).await,
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    signal(pid, "-CONT");
+
+    let recovered = eventually(Duration::from_secs(20), || {
+        let mut visitor = visitor.clone();
+        async move { visitor.get("/api/cart").await.status == StatusCode::OK }
+    })
+    .await;
+    assert!(recovered, "the service did not recover after Redis resumed");
+    let cart = visitor.cart().await;
+    assert_eq!(quantity_of(&cart, 42), 1);
+    // The add refused while Redis hung must not have been applied behind the
+    // client's back after Redis resumed.
+    assert_eq!(quantity_of(&cart, 1), 0, "a refused add was replayed later");
+}
+
+async fn a_replica_started_before_redis_becomes_ready_by_itself() {
+    let mut redis = RedisServer::start().await;
+    if !redis.is_owned() {
+        eprintln!("skipped: TROLLEY_TEST_REDIS_URL is shared");
+        return;
+    }
+    redis.stop();
+    let app = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    assert_eq!(
+        status_of(format!("{}/readyz", app.admin)).await,
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    let mut visitor = app.browser();
+    assert_unavailable(
+        visitor
+            .post("/api/cart/add", r#"{"productId": 42, "quantity": 1}"#)
+            .await,
+    )
+    .await;
+    redis.restart().await;
+    let ready = eventually(Duration::from_secs(20), || async {
+        status_of(format!("{}/readyz", app.admin)).await == Some(StatusCode::OK)
+    })
+    .await;
+    assert!(ready, "never became ready");
+    visitor.add(42, 1).await;
+    assert_eq!(quantity_of(&visitor.cart().await, 42), 1);
+}
+
+async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
+    let users = tempfile::tempdir().expect("dir");
+    let users_file = users.path().join("users.json").display().to_string();
+    let mut add = Command::new(binary())
+        .args(["user", "add", "slowpoke"])
+        .env("TROLLEY_USERS_FILE", &users_file)
+        .env_remove("TROLLEY_REDIS_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("user add");
+    {
+        use std::io::Write;
+        add.stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"a long enough password")
+            .expect("write");
+    }
+    assert!(add.wait().expect("user add").success());
+
+    let mut process = Process::spawn(&[("TROLLEY_USERS_FILE", users_file)]).await;
+    let base = process.base.clone();
+    // A login spends a deliberate argon2 verification: a request that is still
+    // in flight when SIGTERM arrives.
+    let in_flight = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({"username": "slowpoke", "password": "a long enough password"}))
+            .send()
+            .await
+            .map(|r| r.status())
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    process.terminate();
+    let status = in_flight
+        .await
+        .expect("task")
+        .expect("the in-flight request was answered");
+    assert_eq!(status, StatusCode::OK);
+    let exit = process.wait_exit(Duration::from_secs(30)).await;
+    assert!(exit.success(), "exit status {exit:?}");
+    let refused = reqwest::Client::new()
+        .get(format!("{}/api/cart", process.base))
+        .send()
+        .await;
+    assert!(refused.is_err(), "still accepting after shutdown");
 }

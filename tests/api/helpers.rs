@@ -59,6 +59,11 @@ impl RedisServer {
         server
     }
 
+    /// The server's process id, when this test owns it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether this test owns the server (and may stop it).
     pub fn is_owned(&self) -> bool {
         self.dir.is_some()
@@ -69,7 +74,14 @@ impl RedisServer {
         // AOF on, so a restart keeps the data as a production Redis would.
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
             .arg("--dir")
             .arg(dir)
             .stdout(Stdio::null())
@@ -153,7 +165,9 @@ impl TestApp {
         } else {
             Backend::Embedded
         };
-        let app = trolley::app::App::build(settings).await.expect("app builds");
+        let app = trolley::app::App::build(settings)
+            .await
+            .expect("app builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let admin = format!("http://127.0.0.1:{}", app.admin_port());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -262,7 +276,9 @@ impl Browser {
     }
 
     pub async fn send(&mut self, method: Method, path: &str, body: Option<&str>) -> Reply {
-        let mut request = self.client.request(method, format!("{}{}", self.base, path));
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, format!("{}={}", self.cookie_name, cookie));
         }
