@@ -41,7 +41,9 @@ where
     let on_embedded = body.clone();
     vec![
         trial(format!("{name}::redis"), move || body(Backend::Redis)),
-        trial(format!("{name}::embedded"), move || on_embedded(Backend::Embedded)),
+        trial(format!("{name}::embedded"), move || {
+            on_embedded(Backend::Embedded)
+        }),
     ]
 }
 
