@@ -105,8 +105,7 @@ fn client_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> St
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .last();
+            .rfind(|v| !v.is_empty());
         if let Some(address) = forwarded {
             return address.to_string();
         }
@@ -135,9 +134,12 @@ pub async fn login(
     let address_key = format!("ip:{}", client_address(&state, peer, &headers));
 
     // 1. Brute-force limits, shared by every replica through the store.
-    for key in [&user_key, &address_key] {
+    for (key, limit) in [
+        (&user_key, settings.login_max_failures),
+        (&address_key, settings.login_max_failures_per_address),
+    ] {
         let (failures, remaining) = store.login_failures(key).await?;
-        if failures >= settings.login_max_failures {
+        if failures >= limit {
             metrics::login("rate_limited");
             return Err(ApiError::TooManyRequests {
                 retry_after_secs: remaining.as_secs_f64().ceil() as u64,

@@ -248,48 +248,6 @@ fn validate(raw: FileProduct) -> Result<Product, String> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_demo_catalog_is_valid_and_holds_the_products_the_contract_names() {
-        let products = parse_catalog(DEMO_CATALOG).expect("demo catalog");
-        assert!(products.len() >= 120);
-        let headset = products.iter().find(|p| p.id == ProductId(42)).expect("42");
-        assert_eq!(headset.name, "Bluetooth audio headset");
-        assert_eq!(headset.price.to_string(), "149.99");
-        assert_eq!(headset.image, "/images/products/42.jpg");
-        assert!(products.iter().any(|p| p.sku == "apple"));
-        assert!(products.iter().any(|p| p.sku == "banana"));
-    }
-
-    #[test]
-    fn a_bad_entry_is_named_and_rejects_the_whole_file() {
-        let text = r#"[{"id": 1, "sku": "a", "name": "A", "price": 1.5},
-                       {"id": 2, "sku": "b", "name": "B", "price": -1}]"#;
-        let error = parse_catalog(text).unwrap_err();
-        assert!(error.contains("entry 2 (id 2)"), "{error}");
-        assert!(error.contains("negative"), "{error}");
-        let duplicate = r#"[{"id": 1, "sku": "a", "name": "A", "price": 1},
-                            {"id": 1, "sku": "b", "name": "B", "price": 2}]"#;
-        assert!(
-            parse_catalog(duplicate)
-                .unwrap_err()
-                .contains("duplicate id")
-        );
-    }
-
-    #[test]
-    fn prices_are_read_as_exact_decimals() {
-        let text = r#"[{"id": 1, "sku": "a", "name": "A", "price": 0.1},
-                       {"id": 2, "sku": "b", "name": "B", "price": "149.99"}]"#;
-        let products = parse_catalog(text).unwrap();
-        assert_eq!(products[0].price.to_string(), "0.1");
-        assert_eq!(products[1].price.to_string(), "149.99");
-    }
-}
-
 /// Most products one `GET /api/products` page may ask for.
 pub const MAX_PAGE: usize = 200;
 
@@ -345,4 +303,46 @@ pub async fn get_product(
         .cloned()
         .map(axum::Json)
         .ok_or_else(|| ApiError::NotFound(format!("Product not found: {parsed}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_catalog_is_valid_and_holds_the_products_the_contract_names() {
+        let products = parse_catalog(DEMO_CATALOG).expect("demo catalog");
+        assert!(products.len() >= 120);
+        let headset = products.iter().find(|p| p.id == ProductId(42)).expect("42");
+        assert_eq!(headset.name, "Bluetooth audio headset");
+        assert_eq!(headset.price.to_string(), "149.99");
+        assert_eq!(headset.image, "/images/products/42.jpg");
+        assert!(products.iter().any(|p| p.sku == "apple"));
+        assert!(products.iter().any(|p| p.sku == "banana"));
+    }
+
+    #[test]
+    fn a_bad_entry_is_named_and_rejects_the_whole_file() {
+        let text = r#"[{"id": 1, "sku": "a", "name": "A", "price": 1.5},
+                       {"id": 2, "sku": "b", "name": "B", "price": -1}]"#;
+        let error = parse_catalog(text).unwrap_err();
+        assert!(error.contains("entry 2 (id 2)"), "{error}");
+        assert!(error.contains("negative"), "{error}");
+        let duplicate = r#"[{"id": 1, "sku": "a", "name": "A", "price": 1},
+                            {"id": 1, "sku": "b", "name": "B", "price": 2}]"#;
+        assert!(
+            parse_catalog(duplicate)
+                .unwrap_err()
+                .contains("duplicate id")
+        );
+    }
+
+    #[test]
+    fn prices_are_read_as_exact_decimals() {
+        let text = r#"[{"id": 1, "sku": "a", "name": "A", "price": 0.1},
+                       {"id": 2, "sku": "b", "name": "B", "price": "149.99"}]"#;
+        let products = parse_catalog(text).unwrap();
+        assert_eq!(products[0].price.to_string(), "0.1");
+        assert_eq!(products[1].price.to_string(), "149.99");
+    }
 }

@@ -53,9 +53,18 @@ pub struct Settings {
     #[arg(long, env = "TROLLEY_MERGE_RULE", value_enum, default_value_t = MergeRule::Sum)]
     pub merge_rule: MergeRule,
 
-    /// Failed logins allowed per username, and per client address, within the window.
+    /// Failed logins allowed per username within the window (then 429).
     #[arg(long, env = "TROLLEY_LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,
+
+    /// Failed logins allowed per client address within the window (then 429);
+    /// higher, since many shoppers may share one address.
+    #[arg(
+        long,
+        env = "TROLLEY_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 50
+    )]
+    pub login_max_failures_per_address: u32,
 
     /// The window of the failed-login limit.
     #[arg(long, env = "TROLLEY_LOGIN_FAILURE_WINDOW", default_value = "15m", value_parser = parse_duration)]

@@ -112,6 +112,12 @@ impl CartSession {
             self.session.flush().await?;
             return Ok(());
         }
+        if let Some(user) = self.session.get::<String>(USER_KEY).await?
+            && !self.state.store.user_still_exists(&user).await?
+        {
+            self.session.flush().await?;
+            return Ok(());
+        }
         let inactive = now.saturating_add(time_duration(settings.session_ttl));
         self.session
             .set_expiry(Some(Expiry::AtDateTime(inactive.min(ends))));

@@ -147,10 +147,10 @@ impl SessionStore for MemorySessions {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let mut records = self.records();
-        if let Some(existing) = records.get_mut(&record.id) {
-            if is_live(existing) {
-                *existing = record.clone();
-            }
+        if let Some(existing) = records.get_mut(&record.id)
+            && is_live(existing)
+        {
+            *existing = record.clone();
         }
         Ok(())
     }
@@ -216,6 +216,23 @@ impl MemoryStore {
             .map_err(|e| StoreError::Corrupt(format!("users file: {e}")))?;
         let loaded: HashMap<String, MemUser> = serde_json::from_str(&text)
             .map_err(|e| StoreError::Corrupt(format!("users file: {e}")))?;
+        // Users removed by another process: end their sessions, drop their carts.
+        let removed: Vec<String> = state
+            .users
+            .keys()
+            .filter(|name| !loaded.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in removed {
+            if let Some(user) = state.users.remove(&name) {
+                for session in &user.sessions {
+                    self.sessions.delete_by_text(session);
+                }
+                if let Some(cart) = user.cart {
+                    state.carts.remove(&cart.no);
+                }
+            }
+        }
         for (name, user) in loaded {
             let sessions = state
                 .users
@@ -480,6 +497,12 @@ impl CartStore for MemoryStore {
         let cart = user.cart.get_or_insert_with(|| candidate.clone()).clone();
         self.write_users(&mut state)?;
         Ok(cart)
+    }
+
+    async fn user_still_exists(&self, username: &str) -> StoreResult<bool> {
+        let mut state = self.state();
+        self.refresh_users(&mut state)?;
+        Ok(state.users.contains_key(username))
     }
 
     async fn track_session(

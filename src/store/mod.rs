@@ -196,6 +196,13 @@ pub trait CartStore: Send + Sync + 'static {
     /// concurrent first logins agree on one cart).
     async fn ensure_user_cart(&self, username: &str, candidate: &CartRef) -> StoreResult<CartRef>;
 
+    /// Whether a signed-in session of this user may go on. Redis ends a removed
+    /// user's sessions directly; the embedded store learns of removals made by
+    /// another process (`trolley user remove`) through its users file.
+    async fn user_still_exists(&self, _username: &str) -> StoreResult<bool> {
+        Ok(true)
+    }
+
     /// Remembers a session of a user, so removing the user can end it.
     async fn track_session(
         &self,

@@ -461,7 +461,7 @@ impl CartStore for RedisStore {
         args.push(if only_if_empty { "if_empty" } else { "always" }.to_string());
         for product in products {
             args.push(product.id.0.to_string());
-            args.push(serde_json::to_string(product).map_err(|e| corrupt(e))?);
+            args.push(serde_json::to_string(product).map_err(corrupt)?);
         }
         self.eval(
             "catalog_replace",
