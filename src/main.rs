@@ -3,7 +3,7 @@
 use std::{io::Read, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
-use trolley::{accounts, app, catalog, config::Settings, shutdown, telemetry};
+use trolley::{accounts, app, catalog, config::Settings, shutdown, telemetry, tracing_otlp};
 
 #[derive(Parser)]
 #[command(
@@ -80,11 +80,18 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             settings.validate()?;
-            let _telemetry = telemetry::init(&settings.log);
-            let app = app::App::build(settings).await?;
-            app.run_until_stopped(shutdown::signal())
-                .await
-                .map_err(|e| format!("server error: {e}"))
+            let traces = tracing_otlp::TraceExport::from_env()?;
+            let telemetry = telemetry::init(&settings.log, traces);
+            let served = async {
+                let app = app::App::build(settings).await?;
+                app.run_until_stopped(shutdown::signal())
+                    .await
+                    .map_err(|e| format!("server error: {e}"))
+            }
+            .await;
+            // The spans of the last requests are still queued: export them.
+            telemetry.shutdown().await;
+            served
         }
         Command::Catalog {
             command: CatalogCommand::Import { file },

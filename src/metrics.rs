@@ -33,7 +33,7 @@ pub const BUILD_INFO: &str = "trolley_build_info";
 
 /// From 0.25 ms to 10 s: a cart request is sub-millisecond to a few milliseconds
 /// when healthy, and a Redis timeout (1 s by default) must still land in a bucket.
-const LATENCY_BUCKETS: &[f64] = &[
+pub const LATENCY_BUCKETS: &[f64] = &[
     0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 

@@ -213,8 +213,15 @@ impl TestApp {
 
 fn init_test_log() {
     if std::env::var_os("TEST_LOG").is_some() {
-        trolley::telemetry::init(&trolley::config::LogSettings {
-            format: trolley::config::LogFormat::Pretty,
+        // The subscriber is process-wide, and so is its guard. In-process apps
+        // export no traces (the OTLP tests run the binary).
+        static TELEMETRY: std::sync::OnceLock<trolley::telemetry::TelemetryGuard> =
+            std::sync::OnceLock::new();
+        TELEMETRY.get_or_init(|| {
+            let log = trolley::config::LogSettings {
+                format: trolley::config::LogFormat::Pretty,
+            };
+            trolley::telemetry::init(&log, None)
         });
     }
 }
