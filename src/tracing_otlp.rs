@@ -26,6 +26,7 @@ use opentelemetry::{
     propagation::{Extractor, TextMapPropagator},
     trace::{TraceContextExt, TracerProvider as _},
 };
+use opentelemetry_otlp::{WithTonicConfig, tonic_types::transport::ClientTlsConfig};
 use opentelemetry_sdk::{
     Resource,
     propagation::TraceContextPropagator,
@@ -61,10 +62,17 @@ impl TraceExport {
         {
             return Ok(None);
         }
-        // Protocol, endpoint, headers and timeout come from the variables.
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .build()
-            .map_err(|e| format!("OTLP trace exporter: {e}"))?;
+        // Protocol, endpoint, headers and timeout come from the variables. Only
+        // gRPC over TLS needs help: tonic trusts no roots unless told to.
+        let exporter = if grpc_over_tls() {
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_tls_config(ClientTlsConfig::new().with_enabled_roots())
+                .build()
+        } else {
+            opentelemetry_otlp::SpanExporter::builder().build()
+        }
+        .map_err(|e| format!("OTLP trace exporter: {e}"))?;
         // Queue size, batch size and delay come from `OTEL_BSP_*`.
         let processor = BatchSpanProcessor::builder(exporter).build();
         // The sampler comes from `OTEL_TRACES_SAMPLER(_ARG)`.
@@ -90,6 +98,26 @@ impl TraceExport {
             tracing::warn!(%error, "trace export did not shut down cleanly");
         }
     }
+}
+
+/// Whether the variables ask for gRPC to an `https://` endpoint (the trace-specific
+/// variable first, as the exporter reads them).
+fn grpc_over_tls() -> bool {
+    let first = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|name| env::var(name).ok().filter(|v| !v.trim().is_empty()))
+            .unwrap_or_default()
+    };
+    let protocol = first([
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ]);
+    let endpoint = first([
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]);
+    protocol.trim() == "grpc" && endpoint.trim().starts_with("https://")
 }
 
 /// The SDK's resource (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, SDK
