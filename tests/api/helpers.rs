@@ -152,7 +152,8 @@ pub fn settings(backend: Backend, redis: Option<&RedisServer>) -> Settings {
 pub struct TestApp {
     pub base: String,
     pub admin: String,
-    pub backend: Backend,
+    redis_url: Option<String>,
+    users_file: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -160,11 +161,8 @@ pub struct TestApp {
 impl TestApp {
     pub async fn spawn(settings: Settings) -> TestApp {
         init_test_log();
-        let backend = if settings.redis.url.is_some() {
-            Backend::Redis
-        } else {
-            Backend::Embedded
-        };
+        let redis_url = settings.redis.url.clone();
+        let users_file = settings.users_file.clone();
         let app = trolley::app::App::build(settings)
             .await
             .expect("app builds");
@@ -177,7 +175,8 @@ impl TestApp {
         TestApp {
             base,
             admin,
-            backend,
+            redis_url,
+            users_file,
             stop: Some(stop),
             task: Some(task),
         }
@@ -196,17 +195,51 @@ impl TestApp {
         }
     }
 
+    /// `trolley user add NAME` with the password on stdin, on this app's store.
+    pub fn add_user(&self, name: &str, password: &str) {
+        let output = self.cli(&["user", "add", name], Some(password));
+        assert!(
+            output.status.success(),
+            "user add: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Runs the `trolley` binary against this app's store.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        use std::io::Write;
+        let mut command = Command::new(binary());
+        command
+            .args(args)
+            .env("TROLLEY_USERS_FILE", &self.users_file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match &self.redis_url {
+            Some(url) => command.env("TROLLEY_REDIS_URL", url),
+            None => command.env_remove("TROLLEY_REDIS_URL"),
+        };
+        let mut child = command.spawn().expect("trolley runs");
+        if let Some(mut input) = child.stdin.take() {
+            input
+                .write_all(stdin.unwrap_or_default().as_bytes())
+                .expect("stdin");
+        }
+        child.wait_with_output().expect("trolley finishes")
+    }
+
     pub fn browser(&self) -> Browser {
         Browser::new(&self.base)
     }
+}
 
-    /// Stops serving and waits for the drain.
-    pub async fn shutdown(mut self) {
+impl Drop for TestApp {
+    fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            let _ = task.await;
+            task.abort();
         }
     }
 }
@@ -413,10 +446,10 @@ impl Process {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = reqwest::get(format!("{}/livez", process.admin)).await {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = reqwest::get(format!("{}/livez", process.admin)).await
+                && r.status().is_success()
+            {
+                break;
             }
             assert!(Instant::now() < deadline, "trolley did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;

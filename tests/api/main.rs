@@ -11,6 +11,7 @@ mod faults;
 mod helpers;
 mod observability;
 mod replicas;
+mod topology;
 
 use std::{
     future::Future,
@@ -136,5 +137,6 @@ fn main() -> ExitCode {
     trials.extend(faults::trials());
     trials.extend(accounts::trials());
     trials.extend(observability::trials());
+    trials.extend(topology::trials());
     libtest_mimic::run(&args, trials).exit_code()
 }
