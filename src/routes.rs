@@ -90,3 +90,42 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .unwrap_or_else(|| "unknown panic".into());
     ApiError::Internal(format!("handler panicked: {message}")).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request, routing::get};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("secret internal detail")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_json_without_internals() {
+        let app: Router = Router::new()
+            .route("/boom", get(boom))
+            .layer(CatchPanicLayer::custom(panic_response));
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .expect("body");
+        assert_eq!(&body[..], br#"{"error":"Internal server error"}"#);
+    }
+
+    #[tokio::test]
+    async fn a_bare_500_from_the_session_layer_becomes_a_503_json() {
+        let bare = Response::builder()
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .body(axum::body::Body::empty())
+            .expect("response");
+        let mapped = session_failure_is_unavailable(bare).await;
+        assert_eq!(mapped.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(mapped.headers().contains_key(header::RETRY_AFTER));
+    }
+}

@@ -227,9 +227,9 @@ else
     # Hex: safe to embed in a redis:// URL without escaping.
     redis_password="$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 fi
-(umask 077 && printf '%s' "$redis_password" >"$state/redis.password")
 [[ "$redis_password" =~ ^[A-Za-z0-9._~-]+$ ]] ||
     die "REDIS_PASSWORD must be URL-safe (letters, digits, . _ ~ -): it is embedded in TROLLEY_REDIS_URL"
+(umask 077 && printf '%s' "$redis_password" >"$state/redis.password")
 
 # Password in a mode-600 file rather than on the command line, where `ps` shows it.
 (
@@ -240,7 +240,7 @@ bind 127.0.0.1
 port $redis_port
 protected-mode yes
 requirepass $redis_password
-dir $state/redis
+dir "$state/redis"
 daemonize no
 appendonly yes
 appendfsync everysec
@@ -254,12 +254,14 @@ log "redis-server ready on 127.0.0.1:$redis_port"
 
 export TROLLEY_REDIS_URL="redis://:${redis_password}@127.0.0.1:${redis_port}/0"
 export TROLLEY_LOG_FORMAT="${TROLLEY_LOG_FORMAT:-json}"
+# haproxy appends the client address to X-Forwarded-For: login limits per
+# address must use it, not the proxy's own address.
+export TROLLEY_TRUST_FORWARDED_FOR="${TROLLEY_TRUST_FORWARDED_FOR:-true}"
 
-# --- Demo data (idempotent: the catalog import overwrites, the demo user is
-# removed first so a rerun on kept data does not fail and the password is known).
+# --- Demo data (repeatable on kept data: the import replaces the catalog, and
+# `user add` on an existing user resets its password).
 "$bin" catalog import "$catalog" >>"$state/logs/init.log" 2>&1 ||
     die "catalog import failed (see $state/logs/init.log)"
-"$bin" user remove "$demo_user" >>"$state/logs/init.log" 2>&1 || true
 printf '%s' "$demo_password" | "$bin" user add "$demo_user" >>"$state/logs/init.log" 2>&1 ||
     die "creating demo user '$demo_user' failed (see $state/logs/init.log)"
 log "demo catalog imported, user '$demo_user' created"

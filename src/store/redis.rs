@@ -115,6 +115,17 @@ mod keys {
 
 /// Parses a Redis URL into fred's config, with an optional password override.
 pub fn parse_config(url: &str, password: Option<&str>) -> Result<FredConfig, String> {
+    const SCHEMES: [&str; 6] = [
+        "redis://",
+        "rediss://",
+        "redis-sentinel://",
+        "rediss-sentinel://",
+        "redis-cluster://",
+        "rediss-cluster://",
+    ];
+    if !SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+        return Err(format!("expected one of {}", SCHEMES.join(", ")));
+    }
     let mut config = FredConfig::from_url(url).map_err(|e| e.details().to_string())?;
     if let Some(password) = password {
         config.password = Some(password.to_string());

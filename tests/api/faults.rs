@@ -30,6 +30,14 @@ pub fn trials() -> Vec<Trial> {
             "sigterm_lets_in_flight_requests_finish_and_exits_zero",
             sigterm_lets_in_flight_requests_finish_and_exits_zero,
         ),
+        trial(
+            "scripts_flushed_from_redis_are_reloaded_on_noscript",
+            scripts_flushed_from_redis_are_reloaded_on_noscript,
+        ),
+        trial(
+            "a_bad_setting_stops_start_up_with_one_line",
+            a_bad_setting_stops_start_up_with_one_line,
+        ),
     ]
 }
 
@@ -227,4 +235,39 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
         .send()
         .await;
     assert!(refused.is_err(), "still accepting after shutdown");
+}
+
+async fn scripts_flushed_from_redis_are_reloaded_on_noscript() {
+    use fred::prelude::*;
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    let mut visitor = app.browser();
+    visitor.add(42, 1).await;
+    // As after a failover to a replica that never saw SCRIPT LOAD.
+    let client = redis.client().await;
+    let _: String = client
+        .custom(fred::cmd!("SCRIPT"), vec!["FLUSH"])
+        .await
+        .expect("script flush");
+    visitor.add(42, 1).await;
+    assert_eq!(quantity_of(&visitor.cart().await, 42), 2);
+}
+
+async fn a_bad_setting_stops_start_up_with_one_line() {
+    for (key, value) in [
+        ("TROLLEY_SESSION_TTL", "soon"),
+        ("TROLLEY_MAX_QUANTITY", "0"),
+        ("TROLLEY_REDIS_URL", "mysql://nope"),
+        ("TROLLEY_MERGE_RULE", "average"),
+    ] {
+        let output = Command::new(binary())
+            .env(key, value)
+            .env("TROLLEY_LISTEN", "127.0.0.1:0")
+            .env("TROLLEY_ADMIN_LISTEN", "127.0.0.1:0")
+            .output()
+            .expect("trolley runs");
+        assert!(!output.status.success(), "{key}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{key}={value}: {stderr}");
+    }
 }
