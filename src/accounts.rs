@@ -130,7 +130,12 @@ pub async fn login(
     };
     let store = state.store.as_ref();
     let settings = &state.settings;
-    let user_key = format!("user:{username}");
+    // Names that cannot exist share one counter, so junk names cannot create
+    // unbounded keys (or break the key's hash tag).
+    let user_key = match validate_username(username) {
+        Ok(()) => format!("user:{username}"),
+        Err(_) => "user:(invalid)".to_string(),
+    };
     let address_key = format!("ip:{}", client_address(&state, peer, &headers));
 
     // 1. Brute-force limits, shared by every replica through the store.

@@ -87,6 +87,14 @@ pub async fn add_item(
         .limits()
         .check_quantity(quantity)
         .map_err(|e| ApiError::BadRequest(e.message()))?;
-    super::add(&state, &session, ProductRef::Sku(sku), quantity).await?;
+    super::add(&state, &session, ProductRef::Sku(sku), quantity)
+        .await
+        // The minimal API has one error shape: {"error": "..."}.
+        .map_err(|error| match error {
+            ApiError::InvalidFields(fields) => {
+                ApiError::BadRequest(fields.into_values().next().unwrap_or_default())
+            }
+            other => other,
+        })?;
     Ok(Json(super::view(&state, &session).await?.into()))
 }

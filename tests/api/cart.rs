@@ -530,6 +530,17 @@ async fn the_minimal_api_keeps_one_cart_across_requests(backend: Backend) {
         .find(|i| i["sku"] == "apple")
         .cloned();
     assert_eq!(apples.expect("apple line")["quantity"], json!(4));
+    let reply = client
+        .post(format!("{}/cart/items", app.base))
+        .json(&json!({"sku": "apple", "quantity": 96}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(reply.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        reply.json::<serde_json::Value>().await.expect("json"),
+        json!({"error": "Quantity must be at most 99"})
+    );
 }
 
 async fn both_route_sets_share_one_cart(backend: Backend) {
