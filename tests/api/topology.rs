@@ -36,15 +36,18 @@ fn has(command: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// A base port whose next `count` ports are free.
+/// A base port whose next `count` ports are free and reserved for this test
+/// (`free_port` hands ports out in sequence, so consecutive ones are a run).
 fn free_run(count: u16) -> u16 {
-    for _ in 0..200 {
-        let base = free_port().saturating_sub(count + 1).max(20_000);
-        if (1..=count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
+    'search: loop {
+        let first = free_port();
+        for i in 1..count {
+            if free_port() != first + i {
+                continue 'search;
+            }
         }
+        return first - 1;
     }
-    panic!("no run of free ports");
 }
 
 /// Stops the topology however the test ends.
