@@ -72,12 +72,7 @@ pub async fn open_backend(settings: &Settings, wait: Duration) -> Result<Backend
     install_crypto_provider();
     match &settings.redis.url {
         Some(url) => {
-            let store = RedisStore::new(
-                url,
-                settings.redis.password.as_deref(),
-                settings.redis.pool_size,
-                settings.redis.timeout,
-            )?;
+            let store = RedisStore::new(url, &settings.redis)?;
             if let Err(error) = store.wait_connected(wait).await {
                 tracing::warn!(%error, "Redis is not reachable yet; retrying in the background");
             }

@@ -116,6 +116,11 @@ pub struct RedisSettings {
     )]
     pub password: Option<String>,
 
+    /// PEM file of the CA(s) that signed the Redis server's TLS certificate, for
+    /// `rediss://` with a private CA (default: the system's trusted roots).
+    #[arg(long = "redis-ca-file", env = "TROLLEY_REDIS_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+
     /// Connections per replica.
     #[arg(long = "redis-pool-size", env = "TROLLEY_REDIS_POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub pool_size: u32,
@@ -178,7 +183,7 @@ impl Settings {
             return Err("TROLLEY_COOKIE_NAME must be letters, digits, '_' or '-'".into());
         }
         if let Some(url) = &self.redis.url {
-            crate::store::redis::parse_config(url, self.redis.password.as_deref())
+            crate::store::redis::parse_config(url, &self.redis)
                 .map_err(|e| format!("TROLLEY_REDIS_URL is invalid: {e}"))?;
         }
         Ok(())

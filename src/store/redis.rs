@@ -39,6 +39,7 @@ use crate::{
         model::{CartRef, Line, LineId, MAX_CART_NO, Product, ProductId},
         rules::MergeRule,
     },
+    config::RedisSettings,
     metrics,
 };
 
@@ -114,7 +115,9 @@ mod keys {
 }
 
 /// Parses a Redis URL into fred's config, with an optional password override.
-pub fn parse_config(url: &str, password: Option<&str>) -> Result<FredConfig, String> {
+pub fn parse_config(url: &str, settings: &RedisSettings) -> Result<FredConfig, String> {
+    // fred builds a rustls config for rediss:// URLs while parsing.
+    crate::app::install_crypto_provider();
     const SCHEMES: [&str; 6] = [
         "redis://",
         "rediss://",
@@ -127,13 +130,41 @@ pub fn parse_config(url: &str, password: Option<&str>) -> Result<FredConfig, Str
         return Err(format!("expected one of {}", SCHEMES.join(", ")));
     }
     let mut config = FredConfig::from_url(url).map_err(|e| e.details().to_string())?;
-    if let Some(password) = password {
-        config.password = Some(password.to_string());
+    if let Some(password) = &settings.password {
+        config.password = Some(password.clone());
+    }
+    if let Some(ca_file) = &settings.ca_file {
+        if config.tls.is_none() {
+            return Err("TROLLEY_REDIS_CA_FILE is set but the URL is not rediss://".into());
+        }
+        config.tls = Some(tls_trusting(ca_file)?.into());
     }
     // Keep retrying the first connection too, so a replica started before Redis
     // comes up by itself (readiness says 503 meanwhile).
     config.fail_fast = false;
     Ok(config)
+}
+
+/// A TLS client configuration that trusts only the CA certificates of a PEM file.
+fn tls_trusting(ca_file: &std::path::Path) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let shown = ca_file.display();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        CertificateDer::pem_file_iter(ca_file).map_err(|e| format!("cannot read {shown}: {e}"))?
+    {
+        let cert = cert.map_err(|e| format!("{shown}: {e}"))?;
+        roots.add(cert).map_err(|e| format!("{shown}: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{shown} holds no certificate"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Carts, catalog and accounts in Redis.
@@ -148,13 +179,9 @@ impl RedisStore {
     /// Builds the connection pool: command timeout, reconnection forever with
     /// backoff, and detection of half-open connections. Connecting happens in the
     /// background; [`RedisStore::wait_connected`] waits for it.
-    pub fn new(
-        url: &str,
-        password: Option<&str>,
-        pool_size: u32,
-        timeout: Duration,
-    ) -> Result<Self, String> {
-        let config = parse_config(url, password)?;
+    pub fn new(url: &str, settings: &RedisSettings) -> Result<Self, String> {
+        let config = parse_config(url, settings)?;
+        let (pool_size, timeout) = (settings.pool_size, settings.timeout);
         let pool = Builder::from_config(config)
             .with_performance_config(|perf| {
                 perf.default_command_timeout = timeout;

@@ -11,6 +11,7 @@ mod faults;
 mod helpers;
 mod observability;
 mod replicas;
+mod tls;
 mod topology;
 
 use std::{
@@ -138,5 +139,6 @@ fn main() -> ExitCode {
     trials.extend(accounts::trials());
     trials.extend(observability::trials());
     trials.extend(topology::trials());
+    trials.extend(tls::trials());
     libtest_mimic::run(&args, trials).exit_code()
 }
