@@ -11,6 +11,7 @@ mod faults;
 mod helpers;
 mod observability;
 mod replicas;
+mod sentinel;
 mod tls;
 mod topology;
 
@@ -140,5 +141,6 @@ fn main() -> ExitCode {
     trials.extend(observability::trials());
     trials.extend(topology::trials());
     trials.extend(tls::trials());
+    trials.extend(sentinel::trials());
     libtest_mimic::run(&args, trials).exit_code()
 }
