@@ -211,8 +211,10 @@ pub trait CartStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> StoreResult<()>;
 
-    /// Merges a guest cart into a user's cart in one atomic step; the guest cart is
-    /// gone afterwards and a tombstone makes a retried merge a no-op.
+    /// Merges a guest cart into a user's cart in one atomic step (on Redis Cluster:
+    /// three single-slot steps that a retried merge finishes, applying nothing
+    /// twice); the guest cart is gone afterwards and a tombstone makes a retried
+    /// merge a no-op.
     async fn merge_carts(
         &self,
         guest: &CartRef,

@@ -9,7 +9,8 @@
 //! | key | type | what |
 //! |---|---|---|
 //! | `trolley:{cart:<no>}` | hash | a cart (layout in `lua/cart_add.lua`) |
-//! | `trolley:{cart:<no>}:merged` | string | tombstone of a guest cart merged at login: the user's cart number |
+//! | `trolley:{cart:<no>}:merged` | string | tombstone of a guest cart merged at login: the user's cart number; `sealed:<user cart no>` while a Cluster merge is under way |
+//! | `trolley:{cart:<no>}:absorbed` | set | guest cart numbers a Cluster merge applied to this user cart |
 //! | `trolley:cart-seq` | string | the cart-number counter (allocated in blocks) |
 //! | `trolley:{catalog}:products`, `trolley:{catalog}:version` | hash, string | the catalog |
 //! | `trolley:{user:<name>}` | hash | an account: `password`, `cart_no`, `cart_id` |
@@ -54,6 +55,9 @@ struct Scripts {
     cart_remove: Script,
     cart_clear: Script,
     cart_merge: Script,
+    cart_seal: Script,
+    cart_absorb: Script,
+    cart_seal_done: Script,
     user_cart: Script,
     login_failure: Script,
     catalog_replace: Script,
@@ -69,6 +73,9 @@ impl Scripts {
             cart_remove: Script::from_lua(include_str!("lua/cart_remove.lua")),
             cart_clear: Script::from_lua(include_str!("lua/cart_clear.lua")),
             cart_merge: Script::from_lua(include_str!("lua/cart_merge.lua")),
+            cart_seal: Script::from_lua(include_str!("lua/cart_seal.lua")),
+            cart_absorb: Script::from_lua(include_str!("lua/cart_absorb.lua")),
+            cart_seal_done: Script::from_lua(include_str!("lua/cart_seal_done.lua")),
             user_cart: Script::from_lua(include_str!("lua/user_cart.lua")),
             login_failure: Script::from_lua(include_str!("lua/login_failure.lua")),
             catalog_replace: Script::from_lua(include_str!("lua/catalog_replace.lua")),
@@ -76,7 +83,7 @@ impl Scripts {
         }
     }
 
-    fn all(&self) -> [&Script; 10] {
+    fn all(&self) -> [&Script; 13] {
         [
             &self.cart_read,
             &self.cart_add,
@@ -84,6 +91,9 @@ impl Scripts {
             &self.cart_remove,
             &self.cart_clear,
             &self.cart_merge,
+            &self.cart_seal,
+            &self.cart_absorb,
+            &self.cart_seal_done,
             &self.user_cart,
             &self.login_failure,
             &self.catalog_replace,
@@ -99,6 +109,9 @@ mod keys {
     }
     pub fn tombstone(no: u64) -> String {
         format!("trolley:{{cart:{no}}}:merged")
+    }
+    pub fn absorbed(no: u64) -> String {
+        format!("trolley:{{cart:{no}}}:absorbed")
     }
     pub const CART_SEQ: &str = "trolley:cart-seq";
     pub const CATALOG_PRODUCTS: &str = "trolley:{catalog}:products";
@@ -173,6 +186,9 @@ pub struct RedisStore {
     scripts: Scripts,
     /// Cart numbers reserved by this replica: (next, last).
     cart_numbers: Mutex<(u64, u64)>,
+    /// The server is a Redis Cluster: the login merge runs as three single-slot
+    /// steps instead of one script over two slots.
+    clustered: bool,
 }
 
 impl RedisStore {
@@ -181,6 +197,7 @@ impl RedisStore {
     /// background; [`RedisStore::wait_connected`] waits for it.
     pub fn new(url: &str, settings: &RedisSettings) -> Result<Self, String> {
         let config = parse_config(url, settings)?;
+        let clustered = config.server.is_clustered();
         let (pool_size, timeout) = (settings.pool_size, settings.timeout);
         let pool = Builder::from_config(config)
             .with_performance_config(|perf| {
@@ -208,6 +225,7 @@ impl RedisStore {
             pool,
             scripts: Scripts::new(),
             cart_numbers: Mutex::new((1, 0)),
+            clustered,
         })
     }
 
@@ -307,6 +325,145 @@ fn parse_ids(list: &str) -> StoreResult<Vec<LineId>> {
 
 fn line_args(cart: &CartRef) -> Vec<String> {
     vec![keys::cart(cart.no), keys::tombstone(cart.no)]
+}
+
+/// Parses the `{'already'}` or `{'merged', moved, combined, clamped, dropped}`
+/// reply of `cart_merge.lua` and `cart_absorb.lua`.
+fn merge_report(reply: &[String]) -> StoreResult<MergeReport> {
+    match reply {
+        [status] if status == "already" => Ok(MergeReport {
+            already_merged: true,
+            ..MergeReport::default()
+        }),
+        [status, moved, combined, clamped, dropped] if status == "merged" => Ok(MergeReport {
+            already_merged: false,
+            lines_moved: moved.parse().map_err(|_| corrupt("merge reply"))?,
+            lines_combined: combined.parse().map_err(|_| corrupt("merge reply"))?,
+            clamped: parse_ids(clamped)?,
+            dropped: parse_ids(dropped)?,
+        }),
+        _ => Err(corrupt("merge reply")),
+    }
+}
+
+/// Where a Cluster merge stops early, as a crash or a timeout there would stop it
+/// (for tests: [`RedisStore::interrupted_cluster_merge`]).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeStop {
+    /// The guest cart is sealed; nothing was applied to the user's cart.
+    AfterSeal,
+    /// The lines are in the user's cart; the guest cart is still there, sealed.
+    AfterAbsorb,
+}
+
+impl RedisStore {
+    /// The login merge on Redis Cluster, where the two carts live in two slots: a
+    /// saga of three single-slot scripts.
+    ///
+    /// 1. `cart_seal.lua` (guest slot): the tombstone becomes `sealed:<user no>`,
+    ///    so the cart scripts refuse the guest cart from now on, and its lines are
+    ///    read in the same step.
+    /// 2. `cart_absorb.lua` (user slot): the lines are applied by the merge rules,
+    ///    and the guest cart number goes into the user cart's absorbed set; a
+    ///    number already there means the lines were applied: nothing happens.
+    /// 3. `cart_seal_done.lua` (guest slot): the guest cart goes, the tombstone
+    ///    becomes `<user no>`, as the single-node merge leaves it.
+    ///
+    /// A crash or a timeout between steps leaves the seal (the login answered 503
+    /// and kept its guest session); the next login with that guest cart reads the
+    /// unchanged lines again and carries on, and step 2 never applies them twice.
+    async fn merge_on_cluster(
+        &self,
+        guest: &CartRef,
+        user: &CartRef,
+        rule: MergeRule,
+        policy: CartPolicy,
+        stop: Option<MergeStop>,
+    ) -> StoreResult<MergeReport> {
+        let already = MergeReport {
+            already_merged: true,
+            ..MergeReport::default()
+        };
+        let ttl = ttl_ms(policy.ttl);
+        let sealed: Vec<String> = self
+            .eval(
+                "cart_seal",
+                &self.scripts.cart_seal,
+                line_args(guest),
+                vec![user.no.to_string(), ttl.clone()],
+            )
+            .await?;
+        let (target, lines) = match sealed.as_slice() {
+            [status] if status == "already" => return Ok(already),
+            [status, target, lines @ ..] if status == "sealed" && lines.len() % 2 == 0 => (
+                target.parse::<u64>().map_err(|_| corrupt("seal reply"))?,
+                lines,
+            ),
+            _ => return Err(corrupt("seal reply")),
+        };
+        if stop == Some(MergeStop::AfterSeal) {
+            return Ok(already);
+        }
+        // A seal keeps the cart of the login that made it. If that login (of
+        // another account, with the same guest session) was interrupted, its merge
+        // is finished into its cart, where the lines may be already; this login
+        // gets nothing from the guest cart, as after a completed merge.
+        let own = target == user.no;
+        let mut args = vec![
+            guest.no.to_string(),
+            if own { user.id.clone() } else { String::new() },
+            rule.as_str().to_string(),
+            policy.limits.max_quantity.to_string(),
+            policy.limits.max_lines.to_string(),
+            ttl.clone(),
+        ];
+        args.extend(lines.iter().cloned());
+        let reply: Vec<String> = self
+            .eval(
+                "cart_absorb",
+                &self.scripts.cart_absorb,
+                vec![keys::cart(target), keys::absorbed(target)],
+                args,
+            )
+            .await?;
+        let report = merge_report(&reply)?;
+        if stop == Some(MergeStop::AfterAbsorb) {
+            return Ok(report);
+        }
+        let _: String = self
+            .eval(
+                "cart_seal_done",
+                &self.scripts.cart_seal_done,
+                line_args(guest),
+                vec![target.to_string(), ttl],
+            )
+            .await?;
+        if !own {
+            tracing::warn!(
+                guest_cart = guest.no,
+                sealed_for = target,
+                "a guest cart sealed by an interrupted login of another account was merged into that account's cart"
+            );
+            return Ok(already);
+        }
+        Ok(report)
+    }
+
+    /// Test hook: runs the Cluster merge's steps up to `stop` and leaves the
+    /// state a crash there would leave (works on a single node too).
+    #[doc(hidden)]
+    pub async fn interrupted_cluster_merge(
+        &self,
+        guest: &CartRef,
+        user: &CartRef,
+        rule: MergeRule,
+        policy: CartPolicy,
+        stop: MergeStop,
+    ) -> StoreResult<MergeReport> {
+        self.merge_on_cluster(guest, user, rule, policy, Some(stop))
+            .await
+    }
 }
 
 #[async_trait]
@@ -447,9 +604,21 @@ impl CartStore for RedisStore {
         if here {
             return Ok(true);
         }
-        let moved_to: Option<u64> = self
+        // The tombstone holds `<user cart no>` once merged, `sealed:<user cart no>`
+        // while a Cluster merge is under way (the line may be in either cart then).
+        let tombstone: Option<String> = self
             .call("line_owner", client.get(keys::tombstone(origin)))
             .await?;
+        let moved_to = match tombstone.as_deref() {
+            Some(value) => Some(
+                value
+                    .strip_prefix("sealed:")
+                    .unwrap_or(value)
+                    .parse::<u64>()
+                    .map_err(|_| corrupt("merge tombstone"))?,
+            ),
+            None => None,
+        };
         match moved_to {
             Some(no) => {
                 self.call("line_owner", client.hexists(keys::cart(no), &field))
@@ -611,6 +780,9 @@ impl CartStore for RedisStore {
         rule: MergeRule,
         policy: CartPolicy,
     ) -> StoreResult<MergeReport> {
+        if self.clustered {
+            return self.merge_on_cluster(guest, user, rule, policy, None).await;
+        }
         let reply: Vec<String> = self
             .eval(
                 "cart_merge",
@@ -630,20 +802,7 @@ impl CartStore for RedisStore {
                 ],
             )
             .await?;
-        match reply.as_slice() {
-            [status] if status == "already" => Ok(MergeReport {
-                already_merged: true,
-                ..MergeReport::default()
-            }),
-            [status, moved, combined, clamped, dropped] if status == "merged" => Ok(MergeReport {
-                already_merged: false,
-                lines_moved: moved.parse().map_err(|_| corrupt("merge reply"))?,
-                lines_combined: combined.parse().map_err(|_| corrupt("merge reply"))?,
-                clamped: parse_ids(clamped)?,
-                dropped: parse_ids(dropped)?,
-            }),
-            _ => Err(corrupt("merge reply")),
-        }
+        merge_report(&reply)
     }
 
     async fn record_login_failure(&self, key: &str, window: Duration) -> StoreResult<u32> {

@@ -7,6 +7,7 @@
 mod accounts;
 mod cart;
 mod catalog;
+mod cluster;
 mod faults;
 mod helpers;
 mod observability;
@@ -142,5 +143,6 @@ fn main() -> ExitCode {
     trials.extend(topology::trials());
     trials.extend(tls::trials());
     trials.extend(sentinel::trials());
+    trials.extend(cluster::trials());
     libtest_mimic::run(&args, trials).exit_code()
 }

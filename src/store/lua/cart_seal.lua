@@ -1,0 +1,44 @@
+-- Seals a guest cart for a login merge on Redis Cluster: step 1 of 3.
+--
+-- On Cluster the guest cart and the user's cart live in two slots, so the merge is
+-- three single-slot scripts: cart_seal.lua (guest slot), cart_absorb.lua (user
+-- slot), cart_seal_done.lua (guest slot). Single-node and Sentinel run
+-- cart_merge.lua instead, one script for both carts.
+--
+-- KEYS[1]  the guest cart hash        trolley:{cart:<guest no>}
+-- KEYS[2]  the guest cart's tombstone trolley:{cart:<guest no>}:merged
+-- ARGV[1]  user cart number           ARGV[2]  the user cart's TTL, in milliseconds
+-- Returns  {'already'}                the cart was merged by an earlier login
+--          | {'sealed', target user cart number, 'l:<id>', 'product|quantity|price|added', ...}
+--            the guest cart's lines; the target is the user cart the seal was
+--            first made for (an earlier login's, when that login was interrupted)
+--
+-- Why atomic: reading the lines and writing the seal are one step. From the seal
+-- on, the cart scripts refuse to write to the guest cart (they check EXISTS on the
+-- tombstone), so every add either ran before the seal and is in the lines read
+-- here, or is refused with an error the client sees. Because the cart no longer
+-- changes, a login retried after a crash or a timeout between the steps reads the
+-- same lines again, and cart_absorb.lua makes their second application a no-op.
+-- The seal keeps its first target, so an interrupted merge is always finished
+-- into the cart it started with. The guest cart takes the seal's TTL, so its lines
+-- live as long as the seal that waits for them.
+local tombstone = redis.call('GET', KEYS[2])
+local target = ARGV[1]
+if tombstone then
+  if string.sub(tombstone, 1, 7) ~= 'sealed:' then
+    return {'already'}
+  end
+  target = string.sub(tombstone, 8)
+else
+  redis.call('SET', KEYS[2], 'sealed:' .. ARGV[1], 'PX', ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local reply = {'sealed', target}
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  if string.sub(fields[i], 1, 2) == 'l:' then
+    reply[#reply + 1] = fields[i]
+    reply[#reply + 1] = fields[i + 1]
+  end
+end
+return reply
