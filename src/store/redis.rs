@@ -142,7 +142,8 @@ pub fn parse_config(url: &str, settings: &RedisSettings) -> Result<FredConfig, S
     if !SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
         return Err(format!("expected one of {}", SCHEMES.join(", ")));
     }
-    let mut config = FredConfig::from_url(url).map_err(|e| e.details().to_string())?;
+    let url = comma_nodes_to_query(url);
+    let mut config = FredConfig::from_url(&url).map_err(|e| e.details().to_string())?;
     if let Some(password) = &settings.password {
         config.password = Some(password.clone());
     }
@@ -156,6 +157,43 @@ pub fn parse_config(url: &str, settings: &RedisSettings) -> Result<FredConfig, S
     // comes up by itself (readiness says 503 meanwhile).
     config.fail_fast = false;
     Ok(config)
+}
+
+/// Accepts the common `redis-cluster://:pw@n1:6379,n2:6379,n3:6379/0` form (and
+/// the same for Sentinel) by rewriting it to fred's `…@n1:6379/0?node=n2:6379&node=n3:6379`.
+fn comma_nodes_to_query(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    if !(scheme.ends_with("-cluster") || scheme.ends_with("-sentinel")) {
+        return url.to_string();
+    }
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (Some(userinfo), hosts),
+        None => (None, authority),
+    };
+    let mut nodes = hosts.split(',').filter(|n| !n.is_empty());
+    let Some(first) = nodes.next() else {
+        return url.to_string();
+    };
+    let others: Vec<&str> = nodes.collect();
+    if others.is_empty() {
+        return url.to_string();
+    }
+    let (path, query) = match tail.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (tail, None),
+    };
+    let mut params: Vec<String> = others.iter().map(|n| format!("node={n}")).collect();
+    if let Some(query) = query.filter(|q| !q.is_empty()) {
+        params.push(query.to_string());
+    }
+    let userinfo = userinfo.map(|u| format!("{u}@")).unwrap_or_default();
+    format!("{scheme}://{userinfo}{first}{path}?{}", params.join("&"))
 }
 
 /// A TLS client configuration that trusts only the CA certificates of a PEM file.
@@ -840,5 +878,31 @@ fn line_outcome(reply: &[String]) -> StoreResult<LineOutcome> {
         Some("missing") => Ok(LineOutcome::NotInCart),
         Some("merged") => Ok(LineOutcome::CartMerged),
         _ => Err(corrupt("cart script reply")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comma_nodes_to_query;
+
+    #[test]
+    fn comma_separated_nodes_become_fred_node_parameters() {
+        assert_eq!(
+            comma_nodes_to_query("redis-cluster://:pw@n1:6379,n2:6379,n3:6379"),
+            "redis-cluster://:pw@n1:6379?node=n2:6379&node=n3:6379"
+        );
+        assert_eq!(
+            comma_nodes_to_query(
+                "redis-sentinel://s1:26379,s2:26379/0?sentinelServiceName=mymaster"
+            ),
+            "redis-sentinel://s1:26379/0?node=s2:26379&sentinelServiceName=mymaster"
+        );
+        for unchanged in [
+            "redis://:pw@host:6379/0",
+            "redis-cluster://n1:6379?node=n2:6379",
+            "redis-sentinel://s1:26379/0?sentinelServiceName=mymaster",
+        ] {
+            assert_eq!(comma_nodes_to_query(unchanged), unchanged);
+        }
     }
 }

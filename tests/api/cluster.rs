@@ -64,7 +64,8 @@ const THIRTY_DAYS_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// Three redis-server masters in cluster mode, killed on drop.
 struct Cluster {
-    /// `redis-cluster://` URL in fred's syntax: one seed, the others as `node=`.
+    /// `redis-cluster://` URL listing every node, comma-separated (as the README
+    /// and the Helm chart write it).
     url: String,
     ports: Vec<u16>,
     servers: Vec<Child>,
@@ -137,7 +138,7 @@ impl Cluster {
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let mut cluster = Cluster {
             url: format!(
-                "redis-cluster://127.0.0.1:{}?node=127.0.0.1:{}&node=127.0.0.1:{}",
+                "redis-cluster://127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
                 ports[0], ports[1], ports[2]
             ),
             ports: ports.clone(),
@@ -197,7 +198,11 @@ impl Cluster {
 
     /// A cluster client for inspecting what the app wrote.
     async fn client(&self) -> Client {
-        let config = Config::from_url(&self.url).expect("cluster url");
+        // trolley's own URL parsing, which accepts the comma-separated form.
+        let mut config = trolley::store::redis::parse_config(&self.url, &self.settings().redis)
+            .expect("cluster url");
+        // A test client fails at once rather than retrying in the background.
+        config.fail_fast = true;
         assert!(config.server.is_clustered());
         let client = Builder::from_config(config).build().expect("client");
         client.init().await.expect("connect to the cluster");
