@@ -883,7 +883,39 @@ fn line_outcome(reply: &[String]) -> StoreResult<LineOutcome> {
 
 #[cfg(test)]
 mod tests {
-    use super::comma_nodes_to_query;
+    use super::{comma_nodes_to_query, parse_config};
+    use crate::config::RedisSettings;
+
+    #[test]
+    fn the_urls_the_helm_chart_renders_parse_to_their_topology() {
+        let settings = RedisSettings {
+            url: None,
+            password: Some("from-a-secret".into()),
+            ca_file: None,
+            pool_size: 4,
+            timeout: std::time::Duration::from_secs(1),
+        };
+        let sentinel = parse_config(
+            "redis-sentinel://redis-node-0.redis-headless:26379,redis-node-1.redis-headless:26379/0?sentinelServiceName=mymaster",
+            &settings,
+        )
+        .expect("sentinel url");
+        assert!(matches!(
+            sentinel.server,
+            fred::types::config::ServerConfig::Sentinel { ref hosts, ref service_name, .. }
+                if hosts.len() == 2 && service_name == "mymaster"
+        ));
+        assert_eq!(sentinel.password.as_deref(), Some("from-a-secret"));
+        let cluster = parse_config(
+            "rediss-cluster://redis-cluster-0.h:6379,redis-cluster-1.h:6379,redis-cluster-2.h:6379",
+            &settings,
+        )
+        .expect("cluster url");
+        assert!(cluster.server.is_clustered());
+        assert_eq!(cluster.server.hosts().len(), 3);
+        assert!(cluster.tls.is_some());
+        assert!(parse_config("mysql://nope", &settings).is_err());
+    }
 
     #[test]
     fn comma_separated_nodes_become_fred_node_parameters() {
