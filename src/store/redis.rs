@@ -72,9 +72,15 @@ impl Scripts {
             cart_set_quantity: Script::from_lua(include_str!("lua/cart_set_quantity.lua")),
             cart_remove: Script::from_lua(include_str!("lua/cart_remove.lua")),
             cart_clear: Script::from_lua(include_str!("lua/cart_clear.lua")),
-            cart_merge: Script::from_lua(include_str!("lua/cart_merge.lua")),
+            cart_merge: Script::from_lua(concat!(
+                include_str!("lua/merge_lines.lua"),
+                include_str!("lua/cart_merge.lua")
+            )),
             cart_seal: Script::from_lua(include_str!("lua/cart_seal.lua")),
-            cart_absorb: Script::from_lua(include_str!("lua/cart_absorb.lua")),
+            cart_absorb: Script::from_lua(concat!(
+                include_str!("lua/merge_lines.lua"),
+                include_str!("lua/cart_absorb.lua")
+            )),
             cart_seal_done: Script::from_lua(include_str!("lua/cart_seal_done.lua")),
             user_cart: Script::from_lua(include_str!("lua/user_cart.lua")),
             login_failure: Script::from_lua(include_str!("lua/login_failure.lua")),
