@@ -40,7 +40,7 @@ HISTOGRAMS: dict[str, dict[str, set[str] | None]] = {
 }
 SERIES: dict[str, dict[str, set[str] | None]] = {
     "http_server_active_requests": {"http_request_method": None},
-    "trolley_redis_errors_total": {"kind": {"timeout", "io", "noscript", "other"}},
+    "trolley_redis_errors_total": {"kind": {"timeout", "io", "auth", "tls", "session_store", "corrupt", "other"}},
     "trolley_redis_up": {},
     "trolley_redis_pool_connections": {},
     "trolley_cart_operations_total": {

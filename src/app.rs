@@ -69,7 +69,6 @@ pub struct Backend {
 /// connected in the background: a replica starts even while Redis is down and
 /// reports not-ready until it answers.
 pub async fn open_backend(settings: &Settings, wait: Duration) -> Result<Backend, String> {
-    install_crypto_provider();
     match &settings.redis.url {
         Some(url) => {
             let store = RedisStore::new(url, &settings.redis)?;
@@ -98,7 +97,8 @@ pub async fn open_backend(settings: &Settings, wait: Duration) -> Result<Backend
 
 /// Picks rustls' crypto backend for the whole process. Dependencies enable both
 /// ring and aws-lc-rs, and rustls then refuses to guess: without this, the first
-/// `rediss://` connection or HTTPS trace export would panic.
+/// `rediss://` connection or HTTPS trace export would panic. Called where TLS
+/// configs are first built: parsing a Redis URL, and `main` before trace export.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
@@ -115,7 +115,6 @@ pub struct App {
 impl App {
     pub async fn build(settings: Settings) -> Result<App, String> {
         settings.validate()?;
-        install_crypto_provider();
         let metrics_handle = metrics::install();
         metrics::spawn_upkeep(metrics_handle.clone());
         let backend = open_backend(&settings, Duration::from_secs(5)).await?;

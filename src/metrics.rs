@@ -16,7 +16,10 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
 
-use crate::{error::ApiError, store::StoreResult};
+use crate::{
+    error::ApiError,
+    store::{StoreError, StoreResult},
+};
 
 pub const HTTP_DURATION: &str = "http_server_request_duration_seconds";
 pub const HTTP_ACTIVE: &str = "http_server_active_requests";
@@ -118,6 +121,16 @@ pub async fn redis_call<T>(
     operation: &'static str,
     call: impl Future<Output = StoreResult<T>>,
 ) -> StoreResult<T> {
+    redis_call_with(operation, call, StoreError::kind).await
+}
+
+/// [`redis_call`] for calls whose errors are not [`StoreError`]s (the session
+/// store's); `kind` gives the bounded error label.
+pub async fn redis_call_with<T, E>(
+    operation: &'static str,
+    call: impl Future<Output = Result<T, E>>,
+    kind: impl Fn(&E) -> &'static str,
+) -> Result<T, E> {
     let span = tracing::info_span!(
         "redis",
         otel.name = operation,
@@ -131,9 +144,10 @@ pub async fn redis_call<T>(
     let result = call.instrument(span.clone()).await;
     histogram!(REDIS_DURATION, "operation" => operation).record(started.elapsed().as_secs_f64());
     if let Err(error) = &result {
-        counter!(REDIS_ERRORS, "kind" => error.kind()).increment(1);
+        let kind = kind(error);
+        counter!(REDIS_ERRORS, "kind" => kind).increment(1);
         span.record("otel.status_code", "ERROR");
-        span.record("error.type", error.kind());
+        span.record("error.type", kind);
     }
     result
 }

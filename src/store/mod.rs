@@ -286,27 +286,11 @@ impl tower_sessions::SessionStore for SessionBackend {
     }
 }
 
-/// Measures a session-store call like any other Redis call.
+/// Measures a session-store call like any other Redis call. Its errors carry
+/// only text, so they are counted under one kind.
 async fn timed_session<T>(
     operation: &'static str,
     call: impl std::future::Future<Output = tower_sessions::session_store::Result<T>>,
 ) -> tower_sessions::session_store::Result<T> {
-    let mut failure = None;
-    let result = crate::metrics::redis_call(operation, async {
-        match call.await {
-            Ok(value) => Ok(Some(value)),
-            Err(error) => {
-                failure = Some(error);
-                Err(StoreError::Corrupt("session store".into()))
-            }
-        }
-    })
-    .await;
-    match (result, failure) {
-        (Ok(Some(value)), _) => Ok(value),
-        (_, Some(error)) => Err(error),
-        _ => Err(tower_sessions::session_store::Error::Backend(
-            "session store".into(),
-        )),
-    }
+    crate::metrics::redis_call_with(operation, call, |_| "session_store").await
 }

@@ -804,15 +804,14 @@ impl CartStore for RedisStore {
         ttl: Duration,
     ) -> StoreResult<()> {
         let key = keys::user_sessions(username);
-        let client = self.pool.next();
-        let _: u32 = self
-            .call("user_sessions", client.sadd(&key, session_id))
-            .await?;
-        let _: bool = self
-            .call(
-                "user_sessions",
-                client.pexpire(&key, ttl.as_millis() as i64, None),
-            )
+        // SADD and PEXPIRE in one round trip.
+        let pipeline = self.pool.next().pipeline();
+        let _: (u32, bool) = self
+            .call("user_sessions", async {
+                let _: () = pipeline.sadd(&key, session_id).await?;
+                let _: () = pipeline.pexpire(&key, ttl.as_millis() as i64, None).await?;
+                pipeline.all().await
+            })
             .await?;
         Ok(())
     }
@@ -861,9 +860,15 @@ impl CartStore for RedisStore {
 
     async fn login_failures(&self, key: &str) -> StoreResult<(u32, Duration)> {
         let key = keys::login_failures(key);
-        let client = self.pool.next();
-        let count: Option<u32> = self.call("login_failures", client.get(&key)).await?;
-        let ttl: i64 = self.call("login_failures", client.pttl(&key)).await?;
+        // GET and PTTL in one round trip.
+        let pipeline = self.pool.next().pipeline();
+        let (count, ttl): (Option<u32>, i64) = self
+            .call("login_failures", async {
+                let _: () = pipeline.get(&key).await?;
+                let _: () = pipeline.pttl(&key).await?;
+                pipeline.all().await
+            })
+            .await?;
         Ok((count.unwrap_or(0), Duration::from_millis(ttl.max(0) as u64)))
     }
 

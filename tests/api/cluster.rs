@@ -15,9 +15,9 @@ use std::{
 use fred::prelude::*;
 use libtest_mimic::Trial;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use trolley::{
-    cart::{model::CartRef, rules::MergeRule},
+    cart::model::CartRef,
     config::Settings,
     store::{
         CartPolicy,
@@ -26,7 +26,15 @@ use trolley::{
 };
 
 use crate::{
-    helpers::{Backend, Browser, TestApp, eventually, free_port, quantity_of, settings},
+    accounts::{
+        MERGE_RULE_CASES, logins_retried_at_once_merge_each_guest_cart_once,
+        merge_clamps_to_the_limits, merge_rule_decides,
+        two_sessions_logging_in_at_once_merge_both_carts_once,
+    },
+    helpers::{
+        Backend, Browser, Children, PASSWORD, TestApp, free_port, line_of, quantity_of, redis_cli,
+        settings, tool_present, until, user_with_cart,
+    },
     trial,
 };
 
@@ -59,44 +67,16 @@ pub fn trials() -> Vec<Trial> {
     ]
 }
 
-const PASSWORD: &str = "correct horse battery";
 const THIRTY_DAYS_MS: i64 = 30 * 24 * 3600 * 1000;
 
-/// Three redis-server masters in cluster mode, killed on drop.
+/// Three redis-server masters in cluster mode, killed on drop (`Children`).
 struct Cluster {
     /// `redis-cluster://` URL listing every node, comma-separated (as the README
     /// and the Helm chart write it).
     url: String,
     ports: Vec<u16>,
-    servers: Vec<Child>,
+    servers: Children,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for child in &mut self.servers {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn tool_present(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli runs");
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 fn spawn_node(dir: &Path, port: u16, bus_port: u16) -> Child {
@@ -113,15 +93,6 @@ fn spawn_node(dir: &Path, port: u16, bus_port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server starts")
-}
-
-async fn until(what: &str, check: impl Fn() -> bool) {
-    let done = eventually(Duration::from_secs(30), || {
-        let result = check();
-        async move { result }
-    })
-    .await;
-    assert!(done, "timed out waiting for {what}");
 }
 
 impl Cluster {
@@ -142,16 +113,16 @@ impl Cluster {
                 ports[0], ports[1], ports[2]
             ),
             ports: ports.clone(),
-            servers: Vec::new(),
+            servers: Children(Vec::new()),
             dir,
         };
         for &port in &ports {
             let node = spawn_node(cluster.dir.path(), port, free_port());
-            cluster.servers.push(node);
+            cluster.servers.0.push(node);
         }
         for &port in &ports {
             until(&format!("node {port} to answer"), || {
-                cli(port, &["ping"]) == "PONG"
+                redis_cli(port, &["ping"]) == "PONG"
             })
             .await;
         }
@@ -175,7 +146,7 @@ impl Cluster {
         );
         for &port in &ports {
             until(&format!("node {port} to see the whole cluster"), || {
-                let info = cli(port, &["cluster", "info"]);
+                let info = redis_cli(port, &["cluster", "info"]);
                 info.contains("cluster_state:ok")
                     && info.contains("cluster_slots_ok:16384")
                     && info.contains("cluster_known_nodes:3")
@@ -211,7 +182,7 @@ impl Cluster {
 
     /// The hash slot of a key, as the cluster computes it.
     fn slot(&self, key: &str) -> u16 {
-        cli(self.ports[0], &["cluster", "keyslot", key])
+        redis_cli(self.ports[0], &["cluster", "keyslot", key])
             .parse()
             .expect("slot")
     }
@@ -220,7 +191,7 @@ impl Cluster {
     fn masters_with_keys(&self) -> usize {
         self.ports
             .iter()
-            .filter(|&&port| cli(port, &["dbsize"]).parse::<u64>().unwrap_or(0) > 0)
+            .filter(|&&port| redis_cli(port, &["dbsize"]).parse::<u64>().unwrap_or(0) > 0)
             .count()
     }
 }
@@ -240,34 +211,6 @@ fn absorbed_key(no: u64) -> String {
 /// The cart number of a line id (the id names the cart that created it).
 fn cart_no_of(line: u64) -> u64 {
     line >> 20
-}
-
-fn items(cart: &Value) -> &Vec<Value> {
-    cart["items"].as_array().expect("items")
-}
-
-fn line_of(cart: &Value, product: i64) -> Value {
-    items(cart)
-        .iter()
-        .find(|item| item["productId"] == json!(product))
-        .cloned()
-        .unwrap_or_else(|| panic!("no line of product {product} in {cart}"))
-}
-
-/// Creates `name` with the CLI, gives it a cart holding `products`, logs out.
-async fn user_with_cart(app: &TestApp, name: &str, products: &[(i64, i64)]) -> Value {
-    app.add_user(name, PASSWORD);
-    let mut user = app.browser();
-    user.login(name, PASSWORD).await;
-    for &(product, quantity) in products {
-        user.add(product, quantity).await;
-    }
-    let cart = user.cart().await;
-    assert_eq!(
-        user.post("/api/auth/logout", "{}").await.status,
-        StatusCode::OK
-    );
-    cart
 }
 
 /// The user's cart as the account record names it.
@@ -480,41 +423,17 @@ async fn a_cluster_merge_applies_the_rules_and_limits() {
     let mut config = cluster.settings();
     config.max_quantity = 10;
     config.max_lines = 3;
-    let app = TestApp::spawn(config).await;
-    let before = user_with_cart(&app, "carol", &[(42, 8), (1, 1)]).await;
-    let mut guest = app.browser();
-    guest.add(42, 5).await;
-    guest.add(2, 1).await;
-    guest.add(3, 1).await; // the user's cart has room for one more line only
-    let guest_cart = guest.cart().await;
-    let body = guest.login("carol", PASSWORD).await;
-    let user_42 = line_of(&before, 42)["id"].clone();
-    let dropped = line_of(&guest_cart, 3)["id"].clone();
-    assert_eq!(
-        body["merge"],
-        json!({"linesMoved": 1, "linesCombined": 1, "clamped": [user_42], "dropped": [dropped]})
-    );
-    let cart = &body["cart"];
-    assert_eq!(quantity_of(cart, 42), 10);
-    assert_eq!(quantity_of(cart, 2), 1);
-    assert_eq!(quantity_of(cart, 3), 0);
-    assert_eq!(cart["itemCount"], json!(3));
-    drop(app);
+    merge_clamps_to_the_limits(&TestApp::spawn(config).await, "carol").await;
 
-    // The rule decides a product in both carts.
-    for (rule, name, expected) in [
-        (MergeRule::Sum, "rule-sum", 7),
-        (MergeRule::Max, "rule-max", 5),
-        (MergeRule::Guest, "rule-guest", 2),
-    ] {
+    // The rule decides a product in both carts (one user per rule: one cluster).
+    for ((rule, expected), name) in
+        MERGE_RULE_CASES
+            .into_iter()
+            .zip(["rule-sum", "rule-max", "rule-guest"])
+    {
         let mut config = cluster.settings();
         config.merge_rule = rule;
-        let app = TestApp::spawn(config).await;
-        user_with_cart(&app, name, &[(42, 5)]).await;
-        let mut guest = app.browser();
-        guest.add(42, 2).await;
-        let body = guest.login(name, PASSWORD).await;
-        assert_eq!(quantity_of(&body["cart"], 42), expected, "{rule:?}");
+        merge_rule_decides(&TestApp::spawn(config).await, name, rule, expected).await;
     }
 }
 
@@ -522,42 +441,7 @@ async fn retried_and_concurrent_logins_merge_each_guest_cart_once() {
     let Some(cluster) = Cluster::start().await else {
         return;
     };
-    let app = cluster.app().await;
-    app.add_user("alice", PASSWORD);
-    let mut expected = 0;
-    for round in 0..6 {
-        let mut guest = app.browser();
-        let quantity = round + 1;
-        guest.add(42, quantity).await;
-        guest.add(100 + round, 1).await;
-        expected += quantity;
-        // A double click, two tabs and a client retry: the same old cookie, at once.
-        let mut tasks = Vec::new();
-        for _ in 0..4 {
-            let mut tab = guest.clone();
-            tasks.push(tokio::spawn(async move {
-                tab.login_reply("alice", PASSWORD).await
-            }));
-        }
-        let mut moved = 0;
-        for task in tasks {
-            let reply = task.await.expect("login task");
-            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-            moved += reply.json()["merge"]["linesMoved"]
-                .as_u64()
-                .expect("linesMoved");
-        }
-        // And one more retry after the fact.
-        let retry = guest.login("alice", PASSWORD).await;
-        assert_eq!(retry["merge"]["linesMoved"], json!(0));
-        let cart = guest.cart().await;
-        assert_eq!(quantity_of(&cart, 42), expected as u64, "round {round}");
-        for earlier in 0..=round {
-            assert_eq!(quantity_of(&cart, 100 + earlier), 1, "round {round}");
-        }
-        let new_lines = if round == 0 { 2 } else { 1 };
-        assert_eq!(moved, new_lines, "round {round}: lines reported moved");
-    }
+    logins_retried_at_once_merge_each_guest_cart_once(&cluster.app().await).await;
 }
 
 async fn two_sessions_of_one_user_logging_in_at_once_merge_both_carts_once() {
@@ -565,33 +449,8 @@ async fn two_sessions_of_one_user_logging_in_at_once_merge_both_carts_once() {
         return;
     };
     // Two replicas, as behind a load balancer.
-    let a = cluster.app().await;
-    let b = cluster.app().await;
-    a.add_user("alice", PASSWORD);
-    let mut expected_42 = 0;
-    for round in 0..8 {
-        let mut phone = a.browser();
-        let mut laptop = b.browser();
-        phone.add(42, 1).await;
-        phone.add(130 - round, 1).await;
-        laptop.add(42, 2).await;
-        expected_42 += 3;
-        let (p, l) = tokio::join!(
-            phone.login_reply("alice", PASSWORD),
-            laptop.login_reply("alice", PASSWORD)
-        );
-        assert_eq!(
-            (p.status, l.status),
-            (StatusCode::OK, StatusCode::OK),
-            "{} {}",
-            p.text,
-            l.text
-        );
-        let cart = phone.cart().await;
-        assert_eq!(quantity_of(&cart, 42), expected_42, "round {round}");
-        assert_eq!(quantity_of(&cart, 130 - round), 1, "round {round}");
-        assert_eq!(laptop.cart().await, cart, "both sessions see one cart");
-    }
+    let (a, b) = (cluster.app().await, cluster.app().await);
+    two_sessions_logging_in_at_once_merge_both_carts_once(&a, &b).await;
 }
 
 /// The guest's cart as a store-level reference (number from a line id, public id

@@ -93,11 +93,7 @@ async fn redis_down_answers_503_and_the_service_recovers_when_it_returns() {
     );
 
     redis.restart().await;
-    let recovered = eventually(Duration::from_secs(20), || {
-        let mut visitor = visitor.clone();
-        async move { visitor.get("/api/cart").await.status == StatusCode::OK }
-    })
-    .await;
+    let recovered = visitor.cart_answers_within(Duration::from_secs(20)).await;
     assert!(
         recovered,
         "the service did not recover after Redis came back"
@@ -146,11 +142,7 @@ async fn a_hung_redis_answers_503_instead_of_hanging_and_recovers() {
     );
     signal(pid, "-CONT");
 
-    let recovered = eventually(Duration::from_secs(20), || {
-        let mut visitor = visitor.clone();
-        async move { visitor.get("/api/cart").await.status == StatusCode::OK }
-    })
-    .await;
+    let recovered = visitor.cart_answers_within(Duration::from_secs(20)).await;
     assert!(recovered, "the service did not recover after Redis resumed");
     let cart = visitor.cart().await;
     assert_eq!(quantity_of(&cart, 42), 1);

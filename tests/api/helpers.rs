@@ -397,6 +397,16 @@ impl Browser {
         reply.json()["cartItem"]["id"].as_u64().expect("line id")
     }
 
+    /// Whether `GET /api/cart` answers 200 within `within` (polling): the
+    /// service has recovered from a storage outage.
+    pub async fn cart_answers_within(&self, within: Duration) -> bool {
+        eventually(within, || {
+            let mut visitor = self.clone();
+            async move { visitor.get("/api/cart").await.status == StatusCode::OK }
+        })
+        .await
+    }
+
     /// `GET /api/cart` as JSON.
     pub async fn cart(&mut self) -> Value {
         let reply = self.get("/api/cart").await;
@@ -525,4 +535,80 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Child processes of a test (redis-server nodes, Sentinels), killed on drop.
+pub struct Children(pub Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Whether a command-line tool is installed (it answers `--version`).
+pub fn tool_present(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `redis-cli -p PORT ARGS…`, its output trimmed.
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Waits (up to 30 s) until `check` holds, failing the test with `what` otherwise.
+pub async fn until(what: &str, check: impl Fn() -> bool) {
+    let done = eventually(Duration::from_secs(30), || {
+        let result = check();
+        async move { result }
+    })
+    .await;
+    assert!(done, "timed out waiting for {what}");
+}
+
+/// The test users' password.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The lines of a cart body (`/api/cart` shape).
+pub fn items(cart: &Value) -> &Vec<Value> {
+    cart["items"].as_array().expect("items")
+}
+
+/// The line of a product in a cart body; the test fails if there is none.
+pub fn line_of(cart: &Value, product: i64) -> Value {
+    items(cart)
+        .iter()
+        .find(|item| item["productId"] == serde_json::json!(product))
+        .cloned()
+        .unwrap_or_else(|| panic!("no line of product {product} in {cart}"))
+}
+
+/// Creates `name` with the CLI, gives it a cart holding `products` (product,
+/// quantity), logs out, and returns that cart.
+pub async fn user_with_cart(app: &TestApp, name: &str, products: &[(i64, i64)]) -> Value {
+    app.add_user(name, PASSWORD);
+    let mut user = app.browser();
+    user.login(name, PASSWORD).await;
+    for &(product, quantity) in products {
+        user.add(product, quantity).await;
+    }
+    let cart = user.cart().await;
+    assert_eq!(
+        user.post("/api/auth/logout", "{}").await.status,
+        StatusCode::OK
+    );
+    cart
 }

@@ -11,7 +11,10 @@ use libtest_mimic::Trial;
 use reqwest::StatusCode;
 
 use crate::{
-    helpers::{Backend, TestApp, eventually, free_port, quantity_of, settings},
+    helpers::{
+        Backend, Children, TestApp, free_port, quantity_of, redis_cli, settings, tool_present,
+        until,
+    },
     trial,
 };
 
@@ -20,18 +23,6 @@ pub fn trials() -> Vec<Trial> {
         "sentinel::carts_survive_a_sentinel_failover_and_the_service_follows_the_new_master",
         carts_survive_a_sentinel_failover_and_the_service_follows_the_new_master,
     )]
-}
-
-/// Processes of this test, killed on drop.
-struct Servers(Vec<Child>);
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 fn redis(dir: &Path, args: &[&str]) -> Child {
@@ -44,31 +35,8 @@ fn redis(dir: &Path, args: &[&str]) -> Child {
         .expect("redis-server starts")
 }
 
-fn cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli runs");
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-async fn until(what: &str, check: impl Fn() -> bool) {
-    let done = eventually(Duration::from_secs(30), || {
-        let result = check();
-        async move { result }
-    })
-    .await;
-    assert!(done, "timed out waiting for {what}");
-}
-
 async fn carts_survive_a_sentinel_failover_and_the_service_follows_the_new_master() {
-    let has_cli = Command::new("redis-cli")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_cli {
+    if !tool_present("redis-cli") {
         eprintln!("skipped: needs redis-cli (Debian package redis-tools)");
         return;
     }
@@ -91,7 +59,7 @@ async fn carts_survive_a_sentinel_failover_and_the_service_follows_the_new_maste
         args.extend_from_slice(extra);
         redis(&sub, &args)
     };
-    let mut servers = Servers(vec![node(master, &[])]);
+    let mut servers = Children(vec![node(master, &[])]);
     let master_address = format!("{master}");
     servers.0.push(node(
         replica,
@@ -113,11 +81,11 @@ async fn carts_survive_a_sentinel_failover_and_the_service_follows_the_new_maste
         &[config.to_str().expect("path"), "--sentinel"],
     ));
     until("the replica to sync", || {
-        cli(replica, &["info", "replication"]).contains("master_link_status:up")
+        redis_cli(replica, &["info", "replication"]).contains("master_link_status:up")
     })
     .await;
     until("the sentinel to see the replica", || {
-        cli(sentinel, &["sentinel", "replicas", "mymaster"]).contains(&replica.to_string())
+        redis_cli(sentinel, &["sentinel", "replicas", "mymaster"]).contains(&replica.to_string())
     })
     .await;
 
@@ -131,11 +99,11 @@ async fn carts_survive_a_sentinel_failover_and_the_service_follows_the_new_maste
     visitor.add(1, 1).await;
     let cart_id = visitor.cart().await["cartId"].clone();
     until("the cart to reach the replica", || {
-        cli(replica, &["--scan", "--pattern", "trolley:{cart:*"])
+        redis_cli(replica, &["--scan", "--pattern", "trolley:{cart:*"])
             .lines()
             .count()
             >= 1
-            && cli(replica, &["dbsize"]).parse::<u64>().unwrap_or(0) >= 4
+            && redis_cli(replica, &["dbsize"]).parse::<u64>().unwrap_or(0) >= 4
     })
     .await;
 
@@ -143,7 +111,7 @@ async fn carts_survive_a_sentinel_failover_and_the_service_follows_the_new_maste
     servers.0[0].kill().expect("kill master");
     let _ = servers.0[0].wait();
     until("the failover", || {
-        cli(
+        redis_cli(
             sentinel,
             &["sentinel", "get-master-addr-by-name", "mymaster"],
         )
@@ -151,11 +119,7 @@ async fn carts_survive_a_sentinel_failover_and_the_service_follows_the_new_maste
     })
     .await;
 
-    let recovered = eventually(Duration::from_secs(30), || {
-        let mut visitor = visitor.clone();
-        async move { visitor.get("/api/cart").await.status == StatusCode::OK }
-    })
-    .await;
+    let recovered = visitor.cart_answers_within(Duration::from_secs(30)).await;
     assert!(recovered, "the service did not follow the new master");
     let cart = visitor.cart().await;
     assert_eq!(cart["cartId"], cart_id, "the session survived the failover");

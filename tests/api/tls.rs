@@ -2,7 +2,7 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
@@ -10,7 +10,7 @@ use libtest_mimic::Trial;
 use reqwest::StatusCode;
 
 use crate::{
-    helpers::{Backend, TestApp, eventually, free_port, quantity_of, settings},
+    helpers::{Backend, Children, TestApp, eventually, free_port, quantity_of, settings},
     trial,
 };
 
@@ -94,15 +94,6 @@ fn make_certificates(dir: &Path) {
     );
 }
 
-struct TlsRedis(Child);
-
-impl Drop for TlsRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn a_rediss_url_with_a_private_ca_serves_carts_and_an_untrusted_server_is_refused() {
     let has_openssl = Command::new("openssl")
         .arg("version")
@@ -140,7 +131,7 @@ async fn a_rediss_url_with_a_private_ca_serves_carts_and_an_untrusted_server_is_
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server starts");
-    let _redis = TlsRedis(child);
+    let _redis = Children(vec![child]);
     let listening = eventually(Duration::from_secs(10), || async {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     })
