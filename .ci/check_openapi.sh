@@ -3,7 +3,7 @@
 #   1. openapi-spec-validator: the document is valid OpenAPI 3.1
 #      (installed with pip when missing)
 #   2. yamllint with the repository's .yamllint (skipped when yamllint is absent)
-#   3. every route registered in src/routes.rs (public port) and src/health.rs
+#   3. every route registered in src/http/routes.rs (public port) and src/http/admin.rs
 #      (admin port) — `.route("…", get(…).delete(…))` — is a path of the spec with
 #      the same methods, and the spec has no path the code does not serve
 #   4. every example in the spec validates against its schema
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SPEC=docs/openapi.yaml
-ROUTE_FILES=(src/routes.rs src/health.rs)
+ROUTE_FILES=(src/http/routes.rs src/http/admin.rs)
 PYTHON=${PYTHON:-python3}
 
 fail() {

@@ -5,103 +5,23 @@
 use std::{
     future::{Future, IntoFuture},
     net::SocketAddr,
-    ops::Deref,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
     time::Duration,
 };
 
 use axum::Router;
-use fred::{clients::Pool, interfaces::ClientLike};
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
+    accounts::{LoginError, login::MERGE_OUTCOMES},
+    cart::{CartError, model::Product, ops::CartSettings},
     catalog::{self, Catalog},
     config::Settings,
-    health, metrics, routes,
-    store::{CartStore, SessionBackend, memory::MemoryStore, redis::RedisStore},
+    http::{admin, routes},
+    metrics,
+    sessions::SessionBackend,
+    state::AppState,
+    store::{Backend, StoreError, Stores},
 };
-
-/// What every handler shares.
-pub struct AppInner {
-    pub store: Arc<dyn CartStore>,
-    pub catalog: Catalog,
-    pub settings: Settings,
-    redis_pool: Option<Pool>,
-    /// Set at shutdown, so readiness fails while in-flight requests drain.
-    draining: AtomicBool,
-}
-
-#[derive(Clone)]
-pub struct AppState(Arc<AppInner>);
-
-impl Deref for AppState {
-    type Target = AppInner;
-    fn deref(&self) -> &AppInner {
-        &self.0
-    }
-}
-
-impl AppState {
-    /// (connected, total) connections of the Redis pool; `None` when embedded.
-    pub fn redis_pool_state(&self) -> Option<(usize, usize)> {
-        self.redis_pool.as_ref().map(|pool| {
-            let connected = pool.clients().iter().filter(|c| c.is_connected()).count();
-            (connected, pool.size())
-        })
-    }
-
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
-    }
-}
-
-/// The configured store and its session store.
-pub struct Backend {
-    pub store: Arc<dyn CartStore>,
-    pub sessions: SessionBackend,
-    pub redis_pool: Option<Pool>,
-}
-
-/// Opens Redis (when `TROLLEY_REDIS_URL` is set) or the embedded store. Redis is
-/// connected in the background: a replica starts even while Redis is down and
-/// reports not-ready until it answers.
-pub async fn open_backend(settings: &Settings, wait: Duration) -> Result<Backend, String> {
-    match &settings.redis.url {
-        Some(url) => {
-            let store = RedisStore::new(url, &settings.redis)?;
-            if let Err(error) = store.wait_connected(wait).await {
-                tracing::warn!(%error, "Redis is not reachable yet; retrying in the background");
-            }
-            let pool = store.pool();
-            Ok(Backend {
-                sessions: SessionBackend::Redis(tower_sessions_redis_store::RedisStore::new(
-                    pool.clone(),
-                )),
-                store: Arc::new(store),
-                redis_pool: Some(pool),
-            })
-        }
-        None => {
-            let store = MemoryStore::new(Some(settings.users_file.clone()));
-            Ok(Backend {
-                sessions: SessionBackend::Memory(store.sessions()),
-                store: Arc::new(store),
-                redis_pool: None,
-            })
-        }
-    }
-}
-
-/// Picks rustls' crypto backend for the whole process. Dependencies enable both
-/// ring and aws-lc-rs, and rustls then refuses to guess: without this, the first
-/// `rediss://` connection or HTTPS trace export would panic. Called where TLS
-/// configs are first built: parsing a Redis URL, and `main` before trace export.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
 
 /// A built service, bound to its ports, not yet serving.
 pub struct App {
@@ -117,28 +37,27 @@ impl App {
         settings.validate()?;
         let metrics_handle = metrics::install();
         metrics::spawn_upkeep(metrics_handle.clone());
-        let backend = open_backend(&settings, Duration::from_secs(5)).await?;
-        if backend.redis_pool.is_none() {
+        register_counters();
+        let stores = Stores::open(&settings.store_options(), Duration::from_secs(5)).await?;
+        if matches!(stores.backend, Backend::Memory(_)) {
             tracing::warn!(
                 "no TROLLEY_REDIS_URL: serving from the embedded in-process store, single replica only \
                  (carts and sessions are lost on restart and not shared between replicas)"
             );
         }
-        let catalog = Catalog::new(settings.catalog_refresh, demo_seed(&settings));
+        let catalog = Catalog::new(
+            stores.catalog.clone(),
+            settings.catalog_refresh,
+            demo_seed(&settings),
+        );
         // Warm the copy now; if Redis is down, the first request after it returns will.
-        if let Err(error) = catalog.current(backend.store.as_ref()).await {
+        if let Err(error) = catalog.current().await {
             tracing::warn!(%error, "could not load the catalog yet");
         }
-
-        let state = AppState(Arc::new(AppInner {
-            store: backend.store,
-            catalog,
-            settings,
-            redis_pool: backend.redis_pool,
-            draining: AtomicBool::new(false),
-        }));
-        let router = routes::router(state.clone(), backend.sessions);
-        let admin_router = health::router(state.clone(), metrics_handle);
+        let sessions = SessionBackend::new(&stores);
+        let state = AppState::new(stores, catalog, settings);
+        let router = routes::router(state.clone(), sessions);
+        let admin_router = admin::router(state.clone(), metrics_handle);
         let public = TcpListener::bind(state.settings.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", state.settings.listen))?;
@@ -200,7 +119,7 @@ impl App {
                 return result.map_err(std::io::Error::other)?;
             }
         }
-        self.state.draining.store(true, Ordering::Relaxed);
+        self.state.start_draining();
         let _ = stop_tx.send(true);
         let drain = self.state.settings.shutdown_timeout;
         let result = match tokio::time::timeout(drain, &mut public).await {
@@ -222,7 +141,7 @@ impl App {
 
 /// The demo catalog, when it should be stored into an empty store: always for the
 /// embedded store, per `TROLLEY_SEED_DEMO_CATALOG` for Redis.
-fn demo_seed(settings: &Settings) -> Option<Vec<crate::cart::model::Product>> {
+fn demo_seed(settings: &Settings) -> Option<Vec<Product>> {
     if settings.redis.url.is_some() && !settings.seed_demo_catalog {
         return None;
     }
@@ -233,4 +152,21 @@ fn demo_seed(settings: &Settings) -> Option<Vec<crate::cart::model::Product>> {
             None
         }
     }
+}
+
+/// Every labelled counter starts at 0 for its known labels, so `rate()` and the
+/// alerts see a series before the first event.
+fn register_counters() {
+    metrics::register_counter(
+        metrics::CART_OPERATIONS,
+        &[
+            ("operation", &CartSettings::OPERATIONS),
+            ("outcome", &CartError::OUTCOMES),
+        ],
+    );
+    metrics::register_counter(metrics::LOGIN_MERGES, &[("outcome", &MERGE_OUTCOMES)]);
+    metrics::register_counter(metrics::LOGINS, &[("outcome", &LoginError::OUTCOMES)]);
+    metrics::register_counter(metrics::REDIS_ERRORS, &[("kind", &StoreError::KINDS)]);
+    metrics::register_counter(metrics::MERGE_LINES_MOVED, &[]);
+    metrics::register_counter(metrics::SESSIONS_CREATED, &[]);
 }

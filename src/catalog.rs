@@ -1,5 +1,5 @@
 //! The product catalog: stored in Redis, imported from a JSON file, and read by
-//! request handlers from a short-lived in-process copy, so pricing a cart never
+//! the cart operations from a short-lived in-process copy, so pricing a cart never
 //! costs a Redis round trip per line.
 //!
 //! Each replica revalidates its copy at most every `TROLLEY_CATALOG_REFRESH`
@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::{
     cart::model::{Product, ProductId},
-    store::{CartStore, StoreResult},
+    store::{CatalogStore, StoreResult},
 };
 
 /// The demo catalog that ships with trolley (loaded by the embedded store).
@@ -67,6 +67,7 @@ impl Snapshot {
 
 /// A replica's cached copy of the catalog.
 pub struct Catalog {
+    store: Arc<dyn CatalogStore>,
     current: RwLock<Option<(Arc<Snapshot>, Instant)>>,
     /// One revalidation at a time; other requests use the copy they have.
     refreshing: tokio::sync::Mutex<()>,
@@ -76,8 +77,13 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn new(max_age: Duration, seed: Option<Vec<Product>>) -> Self {
+    pub fn new(
+        store: Arc<dyn CatalogStore>,
+        max_age: Duration,
+        seed: Option<Vec<Product>>,
+    ) -> Self {
         Catalog {
+            store,
             current: RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             max_age,
@@ -100,7 +106,8 @@ impl Catalog {
     }
 
     /// The catalog, revalidated if the copy is older than the refresh interval.
-    pub async fn current(&self, store: &dyn CartStore) -> StoreResult<Arc<Snapshot>> {
+    pub async fn current(&self) -> StoreResult<Arc<Snapshot>> {
+        let store = self.store.as_ref();
         if let Some((snapshot, checked)) = self.cached() {
             if checked.elapsed() < self.max_age {
                 return Ok(snapshot);
@@ -116,7 +123,7 @@ impl Catalog {
                     self.set(snapshot.clone());
                     Ok(snapshot)
                 }
-                Ok(_) => self.reload(store).await,
+                Ok(_) => self.reload().await,
                 // Prices a few seconds old beat failing every request while
                 // Redis blips; the cart operations themselves will answer 503.
                 Err(_) => Ok(snapshot),
@@ -126,10 +133,11 @@ impl Catalog {
         if let Some((snapshot, _)) = self.cached() {
             return Ok(snapshot);
         }
-        self.reload(store).await
+        self.reload().await
     }
 
-    async fn reload(&self, store: &dyn CartStore) -> StoreResult<Arc<Snapshot>> {
+    async fn reload(&self) -> StoreResult<Arc<Snapshot>> {
+        let store = self.store.as_ref();
         let mut stored = store.load_catalog().await?;
         if let (0, Some(seed)) = (stored.version, &self.seed) {
             // Never overwrites an import: the script writes only into an empty store.
@@ -246,63 +254,6 @@ fn validate(raw: FileProduct) -> Result<Product, String> {
         price: price.normalize(),
         image,
     })
-}
-
-/// Most products one `GET /api/products` page may ask for.
-pub const MAX_PAGE: usize = 200;
-
-/// `GET /api/products?offset=0&limit=50`, ordered by id.
-pub async fn list_products(
-    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
-    axum::extract::RawQuery(query): axum::extract::RawQuery,
-) -> crate::error::ApiResult<axum::Json<serde_json::Value>> {
-    use crate::error::ApiError;
-    let mut offset = 0usize;
-    let mut limit = 50usize;
-    for (key, value) in query
-        .iter()
-        .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))
-    {
-        let target = match key.as_ref() {
-            "offset" => &mut offset,
-            "limit" => &mut limit,
-            _ => continue,
-        };
-        *target = value
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::BadRequest(format!("{key} must be a non-negative integer")))?;
-    }
-    if limit > MAX_PAGE {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be at most {MAX_PAGE}"
-        )));
-    }
-    let catalog = state.catalog.current(state.store.as_ref()).await?;
-    let items: Vec<&Product> = catalog.products.iter().skip(offset).take(limit).collect();
-    Ok(axum::Json(serde_json::json!({
-        "items": items,
-        "total": catalog.products.len(),
-        "offset": offset,
-        "limit": limit,
-    })))
-}
-
-/// `GET /api/products/{id}`
-pub async fn get_product(
-    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-) -> crate::error::ApiResult<axum::Json<Product>> {
-    use crate::error::ApiError;
-    let parsed: i64 = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest("Product id must be an integer".into()))?;
-    let catalog = state.catalog.current(state.store.as_ref()).await?;
-    catalog
-        .by_id(ProductId(parsed))
-        .cloned()
-        .map(axum::Json)
-        .ok_or_else(|| ApiError::NotFound(format!("Product not found: {parsed}")))
 }
 
 #[cfg(test)]

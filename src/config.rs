@@ -3,9 +3,16 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use clap::{Args, ValueEnum};
+use clap::{Args, ValueEnum, builder::PossibleValuesParser, builder::TypedValueParser};
 
-use crate::cart::rules::{Limits, MergeRule};
+use crate::{
+    accounts::login::LoginSettings,
+    cart::{
+        ops::CartSettings,
+        rules::{Limits, MergeRule},
+    },
+    store::{StoreOptions, redis::RedisOptions},
+};
 
 /// Settings of `trolley serve` (and of the commands that reach Redis).
 #[derive(Debug, Clone, Args)]
@@ -50,7 +57,7 @@ pub struct Settings {
     pub max_lines: u32,
 
     /// What login does with a product found in both the guest's and the user's cart.
-    #[arg(long, env = "TROLLEY_MERGE_RULE", value_enum, default_value_t = MergeRule::Sum)]
+    #[arg(long, env = "TROLLEY_MERGE_RULE", default_value = "sum", value_parser = merge_rule_parser())]
     pub merge_rule: MergeRule,
 
     /// Failed logins allowed per username within the window (then 429).
@@ -146,10 +153,46 @@ pub enum LogFormat {
 
 impl Settings {
     /// The cart limits these settings describe.
-    pub fn limits(&self) -> Limits {
+    fn limits(&self) -> Limits {
         Limits {
             max_quantity: self.max_quantity,
             max_lines: self.max_lines,
+        }
+    }
+
+    /// The cart domain's section.
+    pub(crate) fn cart_settings(&self) -> CartSettings {
+        CartSettings {
+            limits: self.limits(),
+            guest_ttl: self.session_ttl,
+            user_ttl: self.user_cart_ttl,
+        }
+    }
+
+    /// The login's section.
+    pub(crate) fn login_settings(&self) -> LoginSettings {
+        LoginSettings {
+            max_failures: self.login_max_failures,
+            max_failures_per_address: self.login_max_failures_per_address,
+            failure_window: self.login_failure_window,
+            merge_rule: self.merge_rule,
+            user_cart_ttl: self.user_cart_ttl,
+            limits: self.limits(),
+        }
+    }
+
+    /// Where the stores live.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            redis: self.redis.url.as_ref().map(|url| RedisOptions {
+                url: url.clone(),
+                password: self.redis.password.clone(),
+                ca_file: self.redis.ca_file.clone(),
+                pool_size: self.redis.pool_size,
+                timeout: self.redis.timeout,
+            }),
+            users_file: self.users_file.clone(),
+            session_max_age: self.session_max_age,
         }
     }
 
@@ -182,10 +225,7 @@ impl Settings {
         {
             return Err("TROLLEY_COOKIE_NAME must be letters, digits, '_' or '-'".into());
         }
-        if let Some(url) = &self.redis.url {
-            crate::store::redis::parse_config(url, &self.redis)
-                .map_err(|e| format!("TROLLEY_REDIS_URL is invalid: {e}"))?;
-        }
+        // The Redis URL is checked where it is parsed, when the store opens.
         Ok(())
     }
 }
@@ -193,4 +233,10 @@ impl Settings {
 /// Parses `30m`, `12h`, `30d`, `1s`, `250ms`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (expected e.g. 30m, 12h, 1s, 250ms)"))
+}
+
+/// `sum`, `max` or `guest` (the domain's names), listed in `--help`.
+fn merge_rule_parser() -> impl TypedValueParser<Value = MergeRule> {
+    PossibleValuesParser::new(MergeRule::ALL.map(MergeRule::as_str))
+        .try_map(|name| name.parse::<MergeRule>())
 }

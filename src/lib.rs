@@ -3,36 +3,57 @@
 //!
 //! # Layout
 //!
-//! * [`config`]: typed settings from flags and `TROLLEY_*` variables.
-//! * [`app`]: builds the service (store, routers, ports) and runs it until shutdown.
-//! * [`routes`]: every public route and the middleware order.
-//! * [`error`]: `ApiError`, the one place HTTP statuses and error bodies are chosen.
-//! * [`extract`]: JSON bodies with our error format; the cart session.
-//! * [`cart`]: the domain: [`cart::model`] (ids, lines, money), [`cart::rules`]
-//!   (limits, merge rules), the shared operations, and the two route sets
-//!   [`cart::api`] and [`cart::minimal`].
-//! * [`store`]: the `CartStore` trait, the Redis store with its Lua scripts
-//!   (`src/store/lua/`), and the embedded store.
-//! * [`catalog`]: catalog import, validation and the in-process cache.
-//! * [`accounts`]: users, login with the guest-cart merge, logout.
-//! * [`health`]: the admin port (`/livez`, `/readyz`, `/metrics`).
-//! * [`telemetry`], [`tracing_otlp`], [`metrics`]: logs, traces and metrics.
-//! * [`shutdown`]: the shutdown signal.
+//! Imports run one way, top to bottom; nothing below knows what is above it.
 //!
-//! A request's way: `routes` → handler (`cart::api` / `cart::minimal` /
-//! `accounts`) → `cart` operation and rules → `store`.
+//! * `main.rs` parses the command line and dispatches to [`commands`].
+//! * [`app`] builds the service (stores, catalog, routers, ports) and runs it;
+//!   [`config`] holds the typed settings and splits them into sections.
+//! * `state`: `AppState`, what the handlers share.
+//! * `http/`: **the edge**, the only place that knows HTTP: `routes` (every
+//!   route and the middleware order), `error` (`ApiError` and the mapping of
+//!   domain outcomes onto statuses), `extract` (JSON bodies, the typed session),
+//!   `observe` (request telemetry), and thin handlers: `perfshop`, `minimal`,
+//!   `auth`, `products`, `admin`.
+//! * `cart/` and `accounts/`: **the domain**. `cart::ops` and `accounts::login`
+//!   take explicit inputs and return their own errors (`CartError`,
+//!   `LoginError`); `catalog` is the in-process catalog copy.
+//! * `store/`: **the stores**, split by what they store (`CartStore`,
+//!   `CatalogStore`, `AccountStore`, `LoginLimiter`), on Redis (`store/redis/`,
+//!   Lua scripts in `store/lua/` with one prelude) or embedded (`store/memory/`).
+//! * Below everything: the cart's vocabulary (`cart::model`, `cart::rules`, the
+//!   one reference definition of the rules, which the embedded store runs) and
+//!   the leaves [`metrics`], [`telemetry`], [`tracing_otlp`], [`shutdown`],
+//!   [`crypto`].
+//!
+//! A request's way: `http::routes` → handler (`http::perfshop`, …) → `cart::ops`
+//! or `accounts::login` → `store`. `scripts/import_graph.py --check` checks it.
 
-pub mod accounts;
 pub mod app;
-pub mod cart;
-pub mod catalog;
+pub mod commands;
 pub mod config;
-pub mod error;
-pub mod extract;
-pub mod health;
+pub mod crypto;
 pub mod metrics;
-pub mod routes;
 pub mod shutdown;
-pub mod store;
 pub mod telemetry;
 pub mod tracing_otlp;
+
+pub(crate) mod accounts;
+pub(crate) mod cart;
+pub(crate) mod catalog;
+pub(crate) mod http;
+pub(crate) mod sessions;
+pub(crate) mod state;
+pub(crate) mod store;
+
+/// What the integration tests reach inside: the cart rules and both stores, for
+/// the differential property test and the Cluster merge's crash tests. Only
+/// built with the `test-hooks` feature (the tests turn it on).
+#[cfg(feature = "test-hooks")]
+pub mod testing {
+    pub use crate::cart::{model, rules};
+    pub use crate::store::{
+        CartPolicy, CartStore, StoreOptions,
+        memory::MemoryStore,
+        redis::{MergeStop, RedisOptions, RedisStore, parse_config},
+    };
+}

@@ -4,35 +4,25 @@
 //! (base unit seconds); histograms have explicit buckets, so the exporter writes
 //! real histograms that aggregate across replicas instead of summaries.
 
-use std::{
-    future::Future,
-    sync::OnceLock,
-    time::{Duration, Instant},
-};
+use std::{sync::OnceLock, time::Duration};
 
 use metrics::{
     Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing::Instrument;
 
-use crate::{
-    error::ApiError,
-    store::{StoreError, StoreResult},
-};
-
-pub const HTTP_DURATION: &str = "http_server_request_duration_seconds";
-pub const HTTP_ACTIVE: &str = "http_server_active_requests";
-pub const REDIS_DURATION: &str = "trolley_redis_command_duration_seconds";
-pub const REDIS_ERRORS: &str = "trolley_redis_errors_total";
-pub const REDIS_UP: &str = "trolley_redis_up";
-pub const REDIS_POOL: &str = "trolley_redis_pool_connections";
-pub const CART_OPERATIONS: &str = "trolley_cart_operations_total";
-pub const LOGIN_MERGES: &str = "trolley_login_merges_total";
-pub const MERGE_LINES_MOVED: &str = "trolley_merge_lines_moved_total";
-pub const SESSIONS_CREATED: &str = "trolley_sessions_created_total";
-pub const LOGINS: &str = "trolley_logins_total";
-pub const BUILD_INFO: &str = "trolley_build_info";
+pub(crate) const HTTP_DURATION: &str = "http_server_request_duration_seconds";
+pub(crate) const HTTP_ACTIVE: &str = "http_server_active_requests";
+pub(crate) const REDIS_DURATION: &str = "trolley_redis_command_duration_seconds";
+pub(crate) const REDIS_ERRORS: &str = "trolley_redis_errors_total";
+pub(crate) const REDIS_UP: &str = "trolley_redis_up";
+pub(crate) const REDIS_POOL: &str = "trolley_redis_pool_connections";
+pub(crate) const CART_OPERATIONS: &str = "trolley_cart_operations_total";
+pub(crate) const LOGIN_MERGES: &str = "trolley_login_merges_total";
+pub(crate) const MERGE_LINES_MOVED: &str = "trolley_merge_lines_moved_total";
+pub(crate) const SESSIONS_CREATED: &str = "trolley_sessions_created_total";
+pub(crate) const LOGINS: &str = "trolley_logins_total";
+pub(crate) const BUILD_INFO: &str = "trolley_build_info";
 
 /// From 0.25 ms to 10 s: a cart request is sub-millisecond to a few milliseconds
 /// when healthy, and a Redis timeout (1 s by default) must still land in a bucket.
@@ -44,7 +34,7 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder (once) and returns the handle that renders
 /// `/metrics`.
-pub fn install() -> PrometheusHandle {
+pub(crate) fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
@@ -106,7 +96,7 @@ fn describe() {
 }
 
 /// Keeps the histograms' memory bounded; the exporter leaves this to its user.
-pub fn spawn_upkeep(handle: PrometheusHandle) {
+pub(crate) fn spawn_upkeep(handle: PrometheusHandle) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
@@ -116,84 +106,74 @@ pub fn spawn_upkeep(handle: PrometheusHandle) {
     });
 }
 
-/// Runs one Redis call under a client span, timing it and counting its errors.
-pub async fn redis_call<T>(
-    operation: &'static str,
-    call: impl Future<Output = StoreResult<T>>,
-) -> StoreResult<T> {
-    redis_call_with(operation, call, StoreError::kind).await
+/// Records one Redis call's duration.
+pub(crate) fn redis_command(operation: &'static str, elapsed: Duration) {
+    histogram!(REDIS_DURATION, "operation" => operation).record(elapsed.as_secs_f64());
 }
 
-/// [`redis_call`] for calls whose errors are not [`StoreError`]s (the session
-/// store's); `kind` gives the bounded error label.
-pub async fn redis_call_with<T, E>(
-    operation: &'static str,
-    call: impl Future<Output = Result<T, E>>,
-    kind: impl Fn(&E) -> &'static str,
-) -> Result<T, E> {
-    let span = tracing::info_span!(
-        "redis",
-        otel.name = operation,
-        otel.kind = "client",
-        db.system.name = "redis",
-        db.operation.name = operation,
-        otel.status_code = tracing::field::Empty,
-        error.type = tracing::field::Empty,
-    );
-    let started = Instant::now();
-    let result = call.instrument(span.clone()).await;
-    histogram!(REDIS_DURATION, "operation" => operation).record(started.elapsed().as_secs_f64());
-    if let Err(error) = &result {
-        let kind = kind(error);
-        counter!(REDIS_ERRORS, "kind" => kind).increment(1);
-        span.record("otel.status_code", "ERROR");
-        span.record("error.type", kind);
-    }
-    result
+/// Counts one failed Redis call by its kind.
+pub(crate) fn redis_error(kind: &'static str) {
+    counter!(REDIS_ERRORS, "kind" => kind).increment(1);
 }
 
-/// Counts a cart operation by its outcome.
-pub fn cart_operation<T>(operation: &'static str, result: &Result<T, ApiError>) {
-    let outcome = match result {
-        Ok(_) => "ok",
-        Err(ApiError::InvalidFields(_) | ApiError::BadRequest(_)) => "invalid",
-        Err(ApiError::NotFound(_)) => "not_found",
-        Err(ApiError::Forbidden(_)) => "forbidden",
-        Err(ApiError::Conflict(_)) => "limit",
-        Err(ApiError::Unavailable(_)) => "unavailable",
-        Err(_) => "error",
-    };
+/// Counts a cart operation by its outcome (labels from `cart::CartError`).
+pub(crate) fn cart_operation(operation: &'static str, outcome: &'static str) {
     counter!(CART_OPERATIONS, "operation" => operation, "outcome" => outcome).increment(1);
 }
 
-pub fn session_created() {
+/// Registers a counter at 0 for every combination of its known label values, so
+/// `rate()` and alerts see a series before the first event.
+pub(crate) fn register_counter(name: &'static str, labels: &[(&'static str, &[&'static str])]) {
+    let mut combinations: Vec<Vec<(&'static str, &'static str)>> = vec![Vec::new()];
+    for (label, values) in labels {
+        combinations = combinations
+            .into_iter()
+            .flat_map(|prefix| {
+                values.iter().map(move |value| {
+                    let mut next = prefix.clone();
+                    next.push((*label, *value));
+                    next
+                })
+            })
+            .collect();
+    }
+    for combination in combinations {
+        let labels: Vec<metrics::Label> = combination
+            .into_iter()
+            .map(|(key, value)| metrics::Label::new(key, value))
+            .collect();
+        counter!(name, labels).increment(0);
+    }
+}
+
+pub(crate) fn session_created() {
     counter!(SESSIONS_CREATED).increment(1);
 }
 
 /// `outcome`: success, invalid, rate_limited.
-pub fn login(outcome: &'static str) {
+pub(crate) fn login(outcome: &'static str) {
     counter!(LOGINS, "outcome" => outcome).increment(1);
 }
 
 /// `outcome`: merged, nothing_to_merge, retried, failed.
-pub fn login_merge(outcome: &'static str, lines_moved: u32) {
+pub(crate) fn login_merge(outcome: &'static str, lines_moved: u32) {
     counter!(LOGIN_MERGES, "outcome" => outcome).increment(1);
     if lines_moved > 0 {
         counter!(MERGE_LINES_MOVED).increment(u64::from(lines_moved));
     }
 }
 
-pub fn redis_up(up: bool) {
+pub(crate) fn redis_up(up: bool) {
     gauge!(REDIS_UP).set(if up { 1.0 } else { 0.0 });
 }
 
-pub fn redis_pool(connected: usize, total: usize) {
+pub(crate) fn redis_pool(connected: usize, total: usize) {
     gauge!(REDIS_POOL, "state" => "connected").set(connected as f64);
     gauge!(REDIS_POOL, "state" => "disconnected").set(total.saturating_sub(connected) as f64);
 }
 
 /// Records one finished HTTP request.
-pub fn http_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
+pub(crate) fn http_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
     histogram!(
         HTTP_DURATION,
         "http_request_method" => method,
@@ -204,6 +184,6 @@ pub fn http_request(method: &'static str, route: &str, status: u16, elapsed: Dur
 }
 
 /// Adjusts the active-requests gauge.
-pub fn http_active(method: &'static str, delta: f64) {
+pub(crate) fn http_active(method: &'static str, delta: f64) {
     gauge!(HTTP_ACTIVE, "http_request_method" => method).increment(delta);
 }

@@ -46,6 +46,18 @@ pub struct CartRef {
     pub id: String,
 }
 
+impl CartRef {
+    /// A cart with number `no` and a fresh public id: 128 random bits, URL-safe.
+    pub fn new(no: u64) -> CartRef {
+        use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+        let bits: u128 = rand::random();
+        CartRef {
+            no,
+            id: format!("c{}", URL_SAFE_NO_PAD.encode(bits.to_le_bytes())),
+        }
+    }
+}
+
 /// One line of a cart, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {

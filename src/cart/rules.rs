@@ -1,10 +1,17 @@
-//! The cart rules in one place: quantity and line limits, and what a login merge does
-//! with a product found in both carts.
+//! The one reference definition of the cart rules: limits, and what add, set,
+//! remove, clear and a login merge do to a cart's lines.
 //!
-//! The Redis scripts enforce the same rules atomically inside Redis (they receive the
-//! limits and the merge rule as arguments); the embedded store calls these functions.
+//! These are pure functions over [`CartLines`]. The embedded store calls them
+//! inside its critical section; the Redis scripts (`src/store/lua/`, with the
+//! shared `prelude.lua`) apply the same rules inside Redis, and the differential
+//! property test (`tests/api/rules.rs`) runs random operation sequences against
+//! both and against these functions, step by step.
 
-use clap::ValueEnum;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+
+use super::model::{LINE_SEQ_BITS, Line, LineId, MAX_LINE_SEQ, ProductId};
 
 /// Configured limits of a cart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,22 +51,12 @@ impl Limits {
             Ok(requested as u32)
         }
     }
-
-    /// The quantity of a line after adding `added` to `current`, if within the limit.
-    pub fn increment(&self, current: u32, added: u32) -> Result<u32, QuantityError> {
-        let sum = u64::from(current) + u64::from(added);
-        if sum > u64::from(self.max_quantity) {
-            Err(QuantityError::AboveMax(self.max_quantity))
-        } else {
-            Ok(sum as u32)
-        }
-    }
 }
 
 /// What a login does with a product that is in both the guest's and the user's cart.
 /// Shops differ: Magento and Shopware add the quantities, commercetools keeps the
 /// larger, Vendure lets the guest's replace it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MergeRule {
     /// Quantities add up.
     Sum,
@@ -70,7 +67,9 @@ pub enum MergeRule {
 }
 
 impl MergeRule {
-    /// The name the merge script receives.
+    pub const ALL: [MergeRule; 3] = [MergeRule::Sum, MergeRule::Max, MergeRule::Guest];
+
+    /// The name the settings and the merge scripts use.
     pub fn as_str(self) -> &'static str {
         match self {
             MergeRule::Sum => "sum",
@@ -91,6 +90,185 @@ impl MergeRule {
     }
 }
 
+impl FromStr for MergeRule {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        MergeRule::ALL
+            .into_iter()
+            .find(|rule| rule.as_str() == text)
+            .ok_or_else(|| format!("expected sum, max or guest, not {text:?}"))
+    }
+}
+
+/// A request to add a product to a cart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewItem {
+    pub product_id: ProductId,
+    pub quantity: u32,
+    /// Today's catalog price, frozen into the line if the line is new.
+    pub price: Decimal,
+    pub now_ms: i64,
+}
+
+/// What an add did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddOutcome {
+    /// The line as it is now (new, or with its quantity incremented).
+    Added(Line),
+    /// The line would pass the max quantity; nothing changed.
+    QuantityAboveMax,
+    /// A new line would pass the max lines (or the cart's line sequence is used
+    /// up); nothing changed.
+    CartFull,
+    /// The cart was merged into a user's cart at a login; nothing changed. (A
+    /// store's answer: the rules below never see a merged cart.)
+    CartMerged,
+}
+
+/// What a change to one line did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineOutcome {
+    /// The line after the change (for a removal: the line that was removed).
+    Done(Line),
+    /// The line is not in this cart; nothing changed.
+    NotInCart,
+    /// The cart was merged into a user's cart at a login; nothing changed.
+    CartMerged,
+}
+
+/// What clearing a cart did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClearOutcome {
+    Cleared,
+    CartMerged,
+}
+
+/// What a login merge did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeReport {
+    /// The guest cart was merged by an earlier login already: nothing was done now.
+    pub already_merged: bool,
+    /// Guest lines moved into the user's cart with their id, price and `addedAt`.
+    pub lines_moved: u32,
+    /// Guest lines whose product was in the user's cart already.
+    pub lines_combined: u32,
+    /// User-cart lines whose merged quantity was cut to the max quantity.
+    pub clamped: Vec<LineId>,
+    /// Guest lines that did not fit under the max lines and were dropped.
+    pub dropped: Vec<LineId>,
+}
+
+/// A cart's lines and its line sequence (the last per-cart number a line id used;
+/// it never goes back, so a line id is never reused).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CartLines {
+    pub seq: u64,
+    pub lines: Vec<Line>,
+}
+
+impl CartLines {
+    fn position(&self, id: LineId) -> Option<usize> {
+        self.lines.iter().position(|line| line.id == id)
+    }
+
+    fn position_of_product(&self, product: ProductId) -> Option<usize> {
+        self.lines
+            .iter()
+            .position(|line| line.product_id == product)
+    }
+}
+
+/// Adds a product to cart number `cart_no`: a product already in the cart has its
+/// line incremented (same id, price frozen), within the max quantity; a new
+/// product gets a new line while the cart is under the max lines.
+pub fn add(cart: &mut CartLines, cart_no: u64, item: &NewItem, limits: &Limits) -> AddOutcome {
+    if let Some(index) = cart.position_of_product(item.product_id) {
+        let line = &mut cart.lines[index];
+        let sum = u64::from(line.quantity) + u64::from(item.quantity);
+        if sum > u64::from(limits.max_quantity) {
+            return AddOutcome::QuantityAboveMax;
+        }
+        line.quantity = sum as u32;
+        return AddOutcome::Added(line.clone());
+    }
+    if item.quantity > limits.max_quantity {
+        return AddOutcome::QuantityAboveMax;
+    }
+    if cart.lines.len() >= limits.max_lines as usize || cart.seq >= MAX_LINE_SEQ {
+        return AddOutcome::CartFull;
+    }
+    cart.seq += 1;
+    let line = Line {
+        id: LineId((cart_no << LINE_SEQ_BITS) | cart.seq),
+        product_id: item.product_id,
+        quantity: item.quantity,
+        price: item.price,
+        added_at_ms: item.now_ms,
+    };
+    cart.lines.push(line.clone());
+    AddOutcome::Added(line)
+}
+
+/// Sets a line's quantity (already checked against the limits at the edge).
+pub fn set_quantity(cart: &mut CartLines, id: LineId, quantity: u32) -> LineOutcome {
+    match cart.position(id) {
+        Some(index) => {
+            cart.lines[index].quantity = quantity;
+            LineOutcome::Done(cart.lines[index].clone())
+        }
+        None => LineOutcome::NotInCart,
+    }
+}
+
+/// Removes a line.
+pub fn remove(cart: &mut CartLines, id: LineId) -> LineOutcome {
+    match cart.position(id) {
+        Some(index) => LineOutcome::Done(cart.lines.remove(index)),
+        None => LineOutcome::NotInCart,
+    }
+}
+
+/// Removes every line; the sequence stays, so line ids are never reused.
+pub fn clear(cart: &mut CartLines) {
+    cart.lines.clear();
+}
+
+/// Merges a guest cart's lines into a user's cart at login.
+///
+/// Guest lines are taken oldest first (addedAt, then id). A product in both carts
+/// is combined by the rule and capped at the max quantity (the user line is
+/// reported as clamped); a new product moves with its id, frozen price and
+/// addedAt while the user's cart is under the max lines; the others are dropped
+/// and reported.
+pub fn merge(
+    user: &mut CartLines,
+    guest: &[Line],
+    rule: MergeRule,
+    limits: &Limits,
+) -> MergeReport {
+    let mut guest = guest.to_vec();
+    Line::sort(&mut guest);
+    let mut report = MergeReport::default();
+    for line in guest {
+        if let Some(index) = user.position_of_product(line.product_id) {
+            let existing = &mut user.lines[index];
+            let (quantity, clamped) = rule.combine(existing.quantity, line.quantity, limits);
+            existing.quantity = quantity;
+            if clamped {
+                report.clamped.push(existing.id);
+            }
+            report.lines_combined += 1;
+        } else if user.lines.len() < limits.max_lines as usize {
+            user.lines.push(line);
+            report.lines_moved += 1;
+        } else {
+            report.dropped.push(line.id);
+        }
+    }
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,14 +278,60 @@ mod tests {
         max_lines: 100,
     };
 
+    fn item(product: i64, quantity: u32) -> NewItem {
+        NewItem {
+            product_id: ProductId(product),
+            quantity,
+            price: Decimal::new(150, 2),
+            now_ms: product,
+        }
+    }
+
     #[test]
     fn quantities_outside_one_to_max_are_refused() {
         assert_eq!(LIMITS.check_quantity(0), Err(QuantityError::BelowOne));
         assert_eq!(LIMITS.check_quantity(-5), Err(QuantityError::BelowOne));
         assert_eq!(LIMITS.check_quantity(100), Err(QuantityError::AboveMax(99)));
         assert_eq!(LIMITS.check_quantity(99), Ok(99));
-        assert_eq!(LIMITS.increment(98, 2), Err(QuantityError::AboveMax(99)));
-        assert_eq!(LIMITS.increment(97, 2), Ok(99));
+    }
+
+    #[test]
+    fn adding_an_existing_product_increments_its_line_within_the_max() {
+        let mut cart = CartLines::default();
+        let AddOutcome::Added(first) = add(&mut cart, 7, &item(1, 97), &LIMITS) else {
+            panic!("first add");
+        };
+        assert_eq!(first.id.cart_no(), 7);
+        assert_eq!(
+            add(&mut cart, 7, &item(1, 3), &LIMITS),
+            AddOutcome::QuantityAboveMax
+        );
+        let AddOutcome::Added(second) = add(&mut cart, 7, &item(1, 2), &LIMITS) else {
+            panic!("second add");
+        };
+        assert_eq!((second.id, second.quantity), (first.id, 99));
+    }
+
+    #[test]
+    fn a_new_line_past_the_max_lines_is_refused_and_cleared_ids_are_not_reused() {
+        let limits = Limits {
+            max_quantity: 99,
+            max_lines: 1,
+        };
+        let mut cart = CartLines::default();
+        assert!(matches!(
+            add(&mut cart, 1, &item(1, 1), &limits),
+            AddOutcome::Added(_)
+        ));
+        assert_eq!(
+            add(&mut cart, 1, &item(2, 1), &limits),
+            AddOutcome::CartFull
+        );
+        clear(&mut cart);
+        let AddOutcome::Added(line) = add(&mut cart, 1, &item(2, 1), &limits) else {
+            panic!("add after clear");
+        };
+        assert_eq!(line.id, LineId((1 << LINE_SEQ_BITS) | 2));
     }
 
     #[test]
@@ -116,5 +340,29 @@ mod tests {
         assert_eq!(MergeRule::Sum.combine(2, 3, &LIMITS), (5, false));
         assert_eq!(MergeRule::Max.combine(2, 3, &LIMITS), (3, false));
         assert_eq!(MergeRule::Guest.combine(7, 3, &LIMITS), (3, false));
+        for rule in MergeRule::ALL {
+            assert_eq!(rule.as_str().parse::<MergeRule>(), Ok(rule));
+        }
+        assert!("average".parse::<MergeRule>().is_err());
+    }
+
+    #[test]
+    fn a_merge_moves_new_products_combines_shared_ones_and_drops_what_does_not_fit() {
+        let limits = Limits {
+            max_quantity: 5,
+            max_lines: 2,
+        };
+        let mut user = CartLines::default();
+        add(&mut user, 1, &item(1, 4), &limits);
+        let mut guest = CartLines::default();
+        for (product, quantity) in [(1, 3), (2, 1), (3, 1)] {
+            add(&mut guest, 2, &item(product, quantity), &LIMITS);
+        }
+        let report = merge(&mut user, &guest.lines, MergeRule::Sum, &limits);
+        assert_eq!((report.lines_moved, report.lines_combined), (1, 1));
+        assert_eq!(report.clamped, vec![user.lines[0].id]);
+        assert_eq!(report.dropped, vec![guest.lines[2].id]);
+        assert_eq!(user.lines[0].quantity, 5);
+        assert_eq!(user.lines[1], guest.lines[1]);
     }
 }

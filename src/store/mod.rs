@@ -1,38 +1,54 @@
-//! Storage of carts, catalog, accounts and login counters: the [`CartStore`] trait and
-//! its two implementations, Redis (production, shared by replicas) and an embedded
-//! in-process store (one replica, for trying trolley without Redis).
+//! Storage, split by what is stored: carts ([`CartStore`]), the catalog
+//! ([`CatalogStore`]), accounts ([`AccountStore`]) and failed-login counters
+//! ([`LoginLimiter`]), each implemented twice: on Redis (production, shared by
+//! replicas) and embedded in this process (one replica, for trying trolley without
+//! Redis). Session records go through tower-sessions' store for the same
+//! backend, `crate::sessions`, which uses these stores.
 //!
-//! Both implementations answer the same contract test suite (`tests/api`), so they
-//! cannot drift apart. Every cart mutation is one atomic step: one Lua script run by
-//! SHA in Redis, one critical section in the embedded store.
+//! Both implementations answer the same contract suite (`tests/api`) and the
+//! differential property test of the cart rules, so they cannot drift apart.
+//! Every cart mutation is one atomic step: one Lua script run by SHA in Redis,
+//! one critical section in the embedded store.
+//!
+//! The store knows the cart's vocabulary (`cart::model`, `cart::rules`) and
+//! nothing above it: no HTTP, no sessions' meaning beyond their records.
 
-pub mod memory;
-pub mod redis;
+pub(crate) mod instrument;
+pub(crate) mod memory;
+pub(crate) mod redis;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use rust_decimal::Decimal;
 
 use crate::cart::{
-    model::{CartRef, Line, LineId, Product, ProductId},
-    rules::{Limits, MergeRule},
+    model::{CartRef, Line, LineId, Product},
+    rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
 };
 
-/// Storage trouble. Every variant becomes a 503 at the HTTP boundary; the cause is
-/// logged there once.
+/// Storage trouble. Every variant becomes a 503 at the HTTP edge, which logs the
+/// cause once; [`StoreError::kind`] is its bounded label.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Redis did not answer in time, the connection is down, or it answered an error.
     #[error("redis: {0}")]
     Redis(#[from] fred::error::Error),
+    /// The session store could not load or save a record (its errors carry only text).
+    #[error("session store: {0}")]
+    SessionStore(String),
+    /// The embedded store's users file could not be read or written.
+    #[error("users file: {0}")]
+    UsersFile(String),
     /// Stored data is not in the shape this version writes.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// Every cart number a line id can hold is used up.
+    #[error("cart numbers exhausted")]
+    CartNumbersExhausted,
 }
 
 impl StoreError {
-    /// A short, bounded label for metrics and logs.
+    /// A short, bounded label for metrics and logs (`trolley_redis_errors_total`).
     pub fn kind(&self) -> &'static str {
         match self {
             StoreError::Redis(e) => match e.kind() {
@@ -42,9 +58,23 @@ impl StoreError {
                 fred::error::ErrorKind::Tls => "tls",
                 _ => "other",
             },
+            StoreError::SessionStore(_) => "session_store",
+            StoreError::UsersFile(_) => "io",
             StoreError::Corrupt(_) => "corrupt",
+            StoreError::CartNumbersExhausted => "other",
         }
     }
+
+    /// Every label [`StoreError::kind`] can give, for registering the counter at 0.
+    pub const KINDS: [&'static str; 7] = [
+        "timeout",
+        "io",
+        "auth",
+        "tls",
+        "session_store",
+        "corrupt",
+        "other",
+    ];
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -53,83 +83,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Debug, Clone, Copy)]
 pub struct CartPolicy {
     pub ttl: Duration,
-    pub limits: Limits,
+    pub limits: crate::cart::rules::Limits,
 }
 
-/// A request to add a product to a cart.
-#[derive(Debug, Clone)]
-pub struct NewItem {
-    pub product_id: ProductId,
-    pub quantity: u32,
-    /// Today's catalog price, frozen into the line if the line is new.
-    pub price: Decimal,
-    pub now_ms: i64,
-}
-
-/// What an add did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AddOutcome {
-    /// The line as it is now (new, or with its quantity incremented).
-    Added(Line),
-    /// The line would pass the max quantity; nothing changed.
-    QuantityAboveMax,
-    /// A new line would pass the max lines; nothing changed.
-    CartFull,
-    /// The cart was merged into a user's cart at a login; nothing changed.
-    CartMerged,
-}
-
-/// What a change to one line did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LineOutcome {
-    /// The line after the change (for a removal: the line that was removed).
-    Done(Line),
-    /// The line is not in this cart; nothing changed.
-    NotInCart,
-    /// The cart was merged into a user's cart at a login; nothing changed.
-    CartMerged,
-}
-
-/// What clearing a cart did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClearOutcome {
-    Cleared,
-    CartMerged,
-}
-
-/// What a login merge did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MergeReport {
-    /// The guest cart was merged by an earlier login already: nothing was done now.
-    pub already_merged: bool,
-    /// Guest lines moved into the user's cart with their id, price and `addedAt`.
-    pub lines_moved: u32,
-    /// Guest lines whose product was in the user's cart already.
-    pub lines_combined: u32,
-    /// User-cart lines whose merged quantity was cut to the max quantity.
-    pub clamped: Vec<LineId>,
-    /// Guest lines that did not fit under the max lines and were dropped.
-    pub dropped: Vec<LineId>,
-}
-
-/// A stored account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRecord {
-    /// PHC string of the argon2id hash.
-    pub password_hash: String,
-    /// The user's cart, once the user has logged in once.
-    pub cart: Option<CartRef>,
-}
-
-/// A catalog as stored, with the version that changes at every import.
-#[derive(Debug, Clone, Default)]
-pub struct StoredCatalog {
-    pub version: u64,
-    pub products: Vec<Product>,
-}
-
-/// Everything trolley keeps outside its own process (sessions aside: those go
-/// through tower-sessions' store for the same backend).
+/// Carts: hashes of lines changed only by atomic steps.
 #[async_trait]
 pub trait CartStore: Send + Sync + 'static {
     /// A new cart number, unique across replicas.
@@ -169,9 +126,32 @@ pub trait CartStore: Send + Sync + 'static {
     /// Whether a line with this id exists in any cart.
     async fn line_exists(&self, line: LineId) -> StoreResult<bool>;
 
-    /// Answers when the backend is reachable.
-    async fn ping(&self) -> StoreResult<()>;
+    /// Merges a guest cart into a user's cart in one atomic step (on Redis Cluster:
+    /// three single-slot steps that a retried merge finishes, applying nothing
+    /// twice); the guest cart is gone afterwards and a tombstone makes a retried
+    /// merge a no-op.
+    async fn merge_carts(
+        &self,
+        guest: &CartRef,
+        user: &CartRef,
+        rule: MergeRule,
+        policy: CartPolicy,
+    ) -> StoreResult<MergeReport>;
 
+    /// Answers when cart storage is reachable (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// A catalog as stored, with the version that changes at every import.
+#[derive(Debug, Clone, Default)]
+pub struct StoredCatalog {
+    pub version: u64,
+    pub products: Vec<Product>,
+}
+
+/// The product catalog.
+#[async_trait]
+pub trait CatalogStore: Send + Sync + 'static {
     /// The version of the stored catalog (0 when none was imported).
     async fn catalog_version(&self) -> StoreResult<u64>;
 
@@ -182,7 +162,20 @@ pub trait CartStore: Send + Sync + 'static {
     /// `only_if_empty`, writes only when no catalog was ever stored (returns 0 if
     /// one was), so seeding the demo catalog never overwrites an import.
     async fn replace_catalog(&self, products: &[Product], only_if_empty: bool) -> StoreResult<u64>;
+}
 
+/// A stored account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// PHC string of the argon2id hash.
+    pub password_hash: String,
+    /// The user's cart, once the user has logged in once.
+    pub cart: Option<CartRef>,
+}
+
+/// Accounts and the sessions signed in to them.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
     /// An account, if it exists.
     async fn user(&self, username: &str) -> StoreResult<Option<UserRecord>>;
 
@@ -196,33 +189,19 @@ pub trait CartStore: Send + Sync + 'static {
     /// concurrent first logins agree on one cart).
     async fn ensure_user_cart(&self, username: &str, candidate: &CartRef) -> StoreResult<CartRef>;
 
-    /// Whether a signed-in session of this user may go on. Redis ends a removed
-    /// user's sessions directly; the embedded store learns of removals made by
-    /// another process (`trolley user remove`) through its users file.
-    async fn user_still_exists(&self, _username: &str) -> StoreResult<bool> {
-        Ok(true)
-    }
-
-    /// Remembers a session of a user, so removing the user can end it.
+    /// Remembers a session of a user, so removing the user can end it. Called by
+    /// the session store when it writes a signed-in session's first record.
     async fn track_session(
         &self,
         username: &str,
         session_id: &str,
         ttl: Duration,
     ) -> StoreResult<()>;
+}
 
-    /// Merges a guest cart into a user's cart in one atomic step (on Redis Cluster:
-    /// three single-slot steps that a retried merge finishes, applying nothing
-    /// twice); the guest cart is gone afterwards and a tombstone makes a retried
-    /// merge a no-op.
-    async fn merge_carts(
-        &self,
-        guest: &CartRef,
-        user: &CartRef,
-        rule: MergeRule,
-        policy: CartPolicy,
-    ) -> StoreResult<MergeReport>;
-
+/// Failed-login counters, shared by every replica.
+#[async_trait]
+pub trait LoginLimiter: Send + Sync + 'static {
     /// Counts a failed login against a limiter key; returns the count in the window.
     async fn record_login_failure(&self, key: &str, window: Duration) -> StoreResult<u32>;
 
@@ -233,64 +212,75 @@ pub trait CartStore: Send + Sync + 'static {
     async fn reset_login_failures(&self, key: &str) -> StoreResult<()>;
 }
 
-/// The session store for the configured backend: tower-sessions-redis-store on the
-/// shared Redis pool, or the embedded store's sessions.
+/// Where the stores live: Redis when a URL is given, else the embedded store.
 #[derive(Debug, Clone)]
-pub enum SessionBackend {
-    Redis(tower_sessions_redis_store::RedisStore<fred::clients::Pool>),
-    Memory(memory::MemorySessions),
+pub struct StoreOptions {
+    pub redis: Option<redis::RedisOptions>,
+    /// Where the embedded store keeps accounts.
+    pub users_file: std::path::PathBuf,
+    /// How long a signed-in session is tracked for its account (its max age).
+    pub session_max_age: Duration,
 }
 
-#[async_trait]
-impl tower_sessions::SessionStore for SessionBackend {
-    async fn create(
-        &self,
-        record: &mut tower_sessions::session::Record,
-    ) -> tower_sessions::session_store::Result<()> {
-        match self {
-            SessionBackend::Redis(store) => {
-                timed_session("session_create", store.create(record)).await
+/// The configured stores, one backend behind every trait.
+#[derive(Clone)]
+pub struct Stores {
+    pub carts: Arc<dyn CartStore>,
+    pub catalog: Arc<dyn CatalogStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub limiter: Arc<dyn LoginLimiter>,
+    /// (connected, total) Redis connections; `None` when embedded.
+    pub pool_state: Arc<dyn Fn() -> Option<(usize, usize)> + Send + Sync>,
+    /// The one backend behind them, for the session store.
+    pub backend: Backend,
+    /// How long a signed-in session is tracked for its account.
+    pub session_max_age: Duration,
+}
+
+/// Which backend the stores are.
+#[derive(Clone)]
+pub enum Backend {
+    Redis(Arc<redis::RedisStore>),
+    Memory(Arc<memory::MemoryStore>),
+}
+
+impl Stores {
+    /// Opens Redis (when a URL is set) or the embedded store. Redis is connected in
+    /// the background: a replica starts even while Redis is down and reports
+    /// not-ready until it answers.
+    pub async fn open(options: &StoreOptions, wait: Duration) -> Result<Stores, String> {
+        match &options.redis {
+            Some(redis_options) => {
+                let store = Arc::new(
+                    redis::RedisStore::new(redis_options)
+                        .map_err(|e| format!("TROLLEY_REDIS_URL is invalid: {e}"))?,
+                );
+                if let Err(error) = store.wait_connected(wait).await {
+                    tracing::warn!(%error, "Redis is not reachable yet; retrying in the background");
+                }
+                let pool_store = store.clone();
+                Ok(Stores {
+                    carts: store.clone(),
+                    catalog: store.clone(),
+                    accounts: store.clone(),
+                    limiter: store.clone(),
+                    pool_state: Arc::new(move || Some(pool_store.pool_state())),
+                    backend: Backend::Redis(store),
+                    session_max_age: options.session_max_age,
+                })
             }
-            SessionBackend::Memory(store) => store.create(record).await,
+            None => {
+                let store = Arc::new(memory::MemoryStore::new(Some(options.users_file.clone())));
+                Ok(Stores {
+                    carts: store.clone(),
+                    catalog: store.clone(),
+                    accounts: store.clone(),
+                    limiter: store.clone(),
+                    pool_state: Arc::new(|| None),
+                    backend: Backend::Memory(store),
+                    session_max_age: options.session_max_age,
+                })
+            }
         }
     }
-
-    async fn save(
-        &self,
-        record: &tower_sessions::session::Record,
-    ) -> tower_sessions::session_store::Result<()> {
-        match self {
-            SessionBackend::Redis(store) => timed_session("session_save", store.save(record)).await,
-            SessionBackend::Memory(store) => store.save(record).await,
-        }
-    }
-
-    async fn load(
-        &self,
-        id: &tower_sessions::session::Id,
-    ) -> tower_sessions::session_store::Result<Option<tower_sessions::session::Record>> {
-        match self {
-            SessionBackend::Redis(store) => timed_session("session_load", store.load(id)).await,
-            SessionBackend::Memory(store) => store.load(id).await,
-        }
-    }
-
-    async fn delete(
-        &self,
-        id: &tower_sessions::session::Id,
-    ) -> tower_sessions::session_store::Result<()> {
-        match self {
-            SessionBackend::Redis(store) => timed_session("session_delete", store.delete(id)).await,
-            SessionBackend::Memory(store) => store.delete(id).await,
-        }
-    }
-}
-
-/// Measures a session-store call like any other Redis call. Its errors carry
-/// only text, so they are counted under one kind.
-async fn timed_session<T>(
-    operation: &'static str,
-    call: impl std::future::Future<Output = tower_sessions::session_store::Result<T>>,
-) -> tower_sessions::session_store::Result<T> {
-    crate::metrics::redis_call_with(operation, call, |_| "session_store").await
 }

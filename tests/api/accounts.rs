@@ -7,7 +7,7 @@ use libtest_mimic::Trial;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use trolley::cart::rules::MergeRule;
+use trolley::testing::rules::MergeRule;
 
 use crate::{
     both,

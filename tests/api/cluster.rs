@@ -17,12 +17,8 @@ use libtest_mimic::Trial;
 use reqwest::StatusCode;
 use serde_json::json;
 use trolley::{
-    cart::model::CartRef,
     config::Settings,
-    store::{
-        CartPolicy,
-        redis::{MergeStop, RedisStore},
-    },
+    testing::{CartPolicy, MergeStop, RedisStore, model::CartRef, parse_config, rules::Limits},
 };
 
 use crate::{
@@ -170,8 +166,9 @@ impl Cluster {
     /// A cluster client for inspecting what the app wrote.
     async fn client(&self) -> Client {
         // trolley's own URL parsing, which accepts the comma-separated form.
-        let mut config = trolley::store::redis::parse_config(&self.url, &self.settings().redis)
-            .expect("cluster url");
+        let options = self.settings().store_options();
+        let mut config =
+            parse_config(options.redis.as_ref().expect("a Redis URL")).expect("cluster url");
         // A test client fails at once rather than retrying in the background.
         config.fail_fast = true;
         assert!(config.server.is_clustered());
@@ -473,12 +470,16 @@ async fn a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login() {
     let config = cluster.settings();
     let policy = CartPolicy {
         ttl: config.user_cart_ttl,
-        limits: config.limits(),
+        limits: Limits {
+            max_quantity: config.max_quantity,
+            max_lines: config.max_lines,
+        },
     };
     let rule = config.merge_rule;
     // A second replica's store, driven step by step: what a replica that crashed
     // (or timed out) in the middle of a login merge leaves behind.
-    let crashed = RedisStore::new(&cluster.url, &config.redis).expect("store");
+    let options = config.store_options();
+    let crashed = RedisStore::new(options.redis.as_ref().expect("a Redis URL")).expect("store");
     crashed
         .wait_connected(Duration::from_secs(10))
         .await

@@ -205,21 +205,31 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
     let base = process.base.clone();
     // A login spends a deliberate argon2 verification: a request that is still
     // in flight when SIGTERM arrives.
-    let in_flight = tokio::spawn(async move {
-        reqwest::Client::new()
-            .post(format!("{base}/api/auth/login"))
-            .json(&json!({"username": "slowpoke", "password": "a long enough password"}))
-            .send()
-            .await
-            .map(|r| r.status())
-    });
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    process.terminate();
-    let status = in_flight
+    // Written whole over a raw socket before the signal, so it is surely in flight.
+    let mut socket = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
         .await
-        .expect("task")
-        .expect("the in-flight request was answered");
-    assert_eq!(status, StatusCode::OK);
+        .expect("connect");
+    let body = json!({"username": "slowpoke", "password": "a long enough password"}).to_string();
+    let request = format!(
+        "POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    {
+        use tokio::io::AsyncWriteExt;
+        socket.write_all(request.as_bytes()).await.expect("send");
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    process.terminate();
+    let mut response = String::new();
+    {
+        use tokio::io::AsyncReadExt;
+        socket
+            .read_to_string(&mut response)
+            .await
+            .expect("the in-flight request was answered");
+    }
+    let status = response.split_whitespace().nth(1).unwrap_or_default();
+    assert_eq!(status, StatusCode::OK.as_str(), "{response}");
     let exit = process.wait_exit(Duration::from_secs(30)).await;
     assert!(exit.success(), "exit status {exit:?}");
     let refused = reqwest::Client::new()

@@ -12,6 +12,7 @@ mod faults;
 mod helpers;
 mod observability;
 mod replicas;
+mod rules;
 mod sentinel;
 mod tls;
 mod topology;
@@ -135,6 +136,7 @@ fn main() -> ExitCode {
     }
     let mut trials = Vec::new();
     trials.extend(cart::trials());
+    trials.extend(rules::trials());
     trials.extend(catalog::trials());
     trials.extend(replicas::trials());
     trials.extend(faults::trials());

@@ -17,7 +17,7 @@
 -- guest cart, find the guest number in the set and apply nothing again; two guest
 -- carts merged into one user cart at once serialize here, each applied once.
 --
--- The rules are cart_merge.lua's: both use merge_lines.lua (prepended to this script).
+-- The rules are cart_merge.lua's: both use prelude.lua's merge_lines.
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
   return {'already'}
 end

@@ -16,24 +16,22 @@
 -- add racing the login is either merged or refused, never dropped into a cart that
 -- nobody will read again.
 --
--- Hash layout: 'id' public id, 'seq' last line sequence, 'n' number of lines,
--- 'l:<line id>' = 'product|quantity|price|added ms', 'p:<product id>' = line id.
-if redis.call('EXISTS', KEYS[2]) == 1 then
+-- The rules are rules.rs `add`; the line encoding and the refusal are prelude.lua's.
+if is_merged(KEYS[2]) then
   return {'merged'}
 end
 local quantity = tonumber(ARGV[4])
 local max_quantity = tonumber(ARGV[8])
-local line_id = redis.call('HGET', KEYS[1], 'p:' .. ARGV[3])
-if line_id then
-  local raw = redis.call('HGET', KEYS[1], 'l:' .. line_id)
-  local product, old, price, added = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-  local new = tonumber(old) + quantity
+local existing = redis.call('HGET', KEYS[1], 'p:' .. ARGV[3])
+if existing then
+  local product, old, price, added = decode_line(redis.call('HGET', KEYS[1], 'l:' .. existing))
+  local new = old + quantity
   if new > max_quantity then
     return {'too_many'}
   end
-  redis.call('HSET', KEYS[1], 'l:' .. line_id, product .. '|' .. new .. '|' .. price .. '|' .. added)
+  redis.call('HSET', KEYS[1], 'l:' .. existing, encode_line(product, new, price, added))
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
-  return {'ok', line_id, product, tostring(new), price, added}
+  return line_reply(existing, product, new, price, added)
 end
 if quantity > max_quantity then
   return {'too_many'}
@@ -42,18 +40,17 @@ local lines = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 if lines >= tonumber(ARGV[9]) then
   return {'full'}
 end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-if seq > 1048575 then
-  redis.call('HINCRBY', KEYS[1], 'seq', -1)
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+if seq >= MAX_LINE_SEQ then
   return {'full'}
 end
--- line id = cart number * 2^20 + seq (see LineId in cart/model.rs); below 2^53,
--- so exact in Lua's doubles. '%.0f' avoids Lua's exponent notation.
-local id = string.format('%.0f', tonumber(ARGV[2]) * 1048576 + seq)
+seq = seq + 1
+local id = line_id(tonumber(ARGV[2]), seq)
 redis.call('HSETNX', KEYS[1], 'id', ARGV[1])
 redis.call('HSET', KEYS[1],
-  'l:' .. id, ARGV[3] .. '|' .. quantity .. '|' .. ARGV[5] .. '|' .. ARGV[6],
+  'l:' .. id, encode_line(ARGV[3], quantity, ARGV[5], ARGV[6]),
   'p:' .. ARGV[3], id,
-  'n', lines + 1)
+  'n', lines + 1,
+  'seq', seq)
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
-return {'ok', id, ARGV[3], tostring(quantity), ARGV[5], ARGV[6]}
+return line_reply(id, ARGV[3], quantity, ARGV[5], ARGV[6])

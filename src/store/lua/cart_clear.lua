@@ -7,7 +7,7 @@
 -- Returns  'ok' | 'merged'
 --
 -- Atomic: no add can slip in between listing the lines and deleting them.
-if redis.call('EXISTS', KEYS[2]) == 1 then
+if is_merged(KEYS[2]) then
   return 'merged'
 end
 local fields = redis.call('HKEYS', KEYS[1])

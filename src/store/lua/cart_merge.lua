@@ -20,8 +20,8 @@
 -- * The tombstone also lets a moved line's id (which names the guest cart) still be
 --   traced to the cart that now holds it, for the 403/404 distinction.
 --
--- The rules themselves are merge_lines.lua's (prepended to this script).
-if redis.call('EXISTS', KEYS[2]) == 1 then
+-- The rules themselves are prelude.lua's merge_lines (rules.rs `merge`).
+if is_merged(KEYS[2]) then
   return {'already'}
 end
 redis.call('HSETNX', KEYS[3], 'id', ARGV[2])

@@ -7,15 +7,15 @@
 --          | {'missing'} | {'merged'}
 --
 -- Atomic: the line, its product index entry and the line count change together.
-if redis.call('EXISTS', KEYS[2]) == 1 then
+if is_merged(KEYS[2]) then
   return {'merged'}
 end
 local raw = redis.call('HGET', KEYS[1], 'l:' .. ARGV[1])
 if not raw then
   return {'missing'}
 end
-local product, quantity, price, added = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+local product, quantity, price, added = decode_line(raw)
 redis.call('HDEL', KEYS[1], 'l:' .. ARGV[1], 'p:' .. product)
 redis.call('HINCRBY', KEYS[1], 'n', -1)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {'ok', ARGV[1], product, quantity, price, added}
+return line_reply(ARGV[1], product, quantity, price, added)

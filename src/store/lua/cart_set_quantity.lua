@@ -9,14 +9,14 @@
 --
 -- Atomic: the line is found and rewritten in one step, so a concurrent removal or
 -- add cannot interleave, and the TTL slides with the change.
-if redis.call('EXISTS', KEYS[2]) == 1 then
+if is_merged(KEYS[2]) then
   return {'merged'}
 end
 local raw = redis.call('HGET', KEYS[1], 'l:' .. ARGV[1])
 if not raw then
   return {'missing'}
 end
-local product, _, price, added = string.match(raw, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-redis.call('HSET', KEYS[1], 'l:' .. ARGV[1], product .. '|' .. ARGV[2] .. '|' .. price .. '|' .. added)
+local product, _, price, added = decode_line(raw)
+redis.call('HSET', KEYS[1], 'l:' .. ARGV[1], encode_line(product, ARGV[2], price, added))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {'ok', ARGV[1], product, ARGV[2], price, added}
+return line_reply(ARGV[1], product, ARGV[2], price, added)

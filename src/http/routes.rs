@@ -12,25 +12,18 @@ use time::Duration as TimeDuration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
-use crate::{
-    accounts,
-    app::AppState,
-    cart::{api, minimal},
-    catalog,
-    error::ApiError,
-    store::{SessionBackend, StoreError},
-    telemetry,
-};
+use super::{auth, error::ApiError, minimal, observe, perfshop, products};
+use crate::{sessions::SessionBackend, state::AppState, store::StoreError};
 
 /// Largest accepted request body.
-pub const BODY_LIMIT: usize = 16 * 1024;
+pub(crate) const BODY_LIMIT: usize = 16 * 1024;
 
 /// The public router.
 ///
 /// Middleware, outermost first: request telemetry (span, metrics, access log) →
 /// panic → 500 JSON → session-save failure → 503 JSON → sessions (cookie ↔ Redis
 /// record) → body limit → the route.
-pub fn router(state: AppState, sessions: SessionBackend) -> Router {
+pub(crate) fn router(state: AppState, sessions: SessionBackend) -> Router {
     let settings = &state.settings;
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name(settings.cookie_name.clone())
@@ -46,26 +39,29 @@ pub fn router(state: AppState, sessions: SessionBackend) -> Router {
         .with_always_save(true);
 
     Router::new()
-        .route("/api/cart", get(api::get_cart).delete(api::clear_cart))
-        .route("/api/cart/add", post(api::add_item))
+        .route(
+            "/api/cart",
+            get(perfshop::get_cart).delete(perfshop::clear_cart),
+        )
+        .route("/api/cart/add", post(perfshop::add_item))
         .route(
             "/api/cart/item/{id}",
-            put(api::update_item).delete(api::remove_item),
+            put(perfshop::update_item).delete(perfshop::remove_item),
         )
         .route("/cart", get(minimal::get_cart))
         .route("/cart/items", post(minimal::add_item))
-        .route("/api/products", get(catalog::list_products))
-        .route("/api/products/{id}", get(catalog::get_product))
-        .route("/api/auth/login", post(accounts::login))
-        .route("/api/auth/logout", post(accounts::logout))
-        .route("/api/auth/me", get(accounts::me))
+        .route("/api/products", get(products::list_products))
+        .route("/api/products/{id}", get(products::get_product))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/auth/me", get(auth::me))
         .fallback(|| async { ApiError::NotFound("Not found".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(session_layer)
         .layer(middleware::map_response(session_failure_is_unavailable))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(telemetry::observe_request))
+        .layer(middleware::from_fn(observe::observe_request))
         .with_state(state)
 }
 
@@ -76,7 +72,7 @@ async fn session_failure_is_unavailable(response: Response) -> Response {
     if response.status() == StatusCode::INTERNAL_SERVER_ERROR
         && !response.headers().contains_key(header::CONTENT_TYPE)
     {
-        return ApiError::Unavailable(StoreError::Corrupt("session save failed".into()))
+        return ApiError::Unavailable(StoreError::SessionStore("session save failed".into()))
             .into_response();
     }
     response

@@ -1,7 +1,9 @@
-//! `ApiError`: the one place HTTP statuses and error bodies are chosen.
+//! `ApiError`: the one place HTTP statuses and error bodies are chosen, and
+//! where the domain's outcomes ([`CartError`], [`LoginError`]) and storage
+//! trouble ([`StoreError`]) become them.
 //!
 //! Every error body is JSON. 5xx bodies are opaque; their cause is logged once,
-//! here, and never sent to the client.
+//! when the response is written, and never sent to the client.
 
 use std::collections::BTreeMap;
 
@@ -12,13 +14,18 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::store::StoreError;
+use crate::{accounts::LoginError, cart::CartError, cart::ops::ProductRef, store::StoreError};
+
+/// A cart merged at login refuses changes (409).
+const MERGED: &str =
+    "This cart was merged into a signed-in cart; use the session cookie from the login response";
+const INVALID_LOGIN: &str = "Invalid username or password";
 
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "1";
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// 400: one or more request fields are invalid; the body maps each field to
     /// its message, e.g. `{"quantity": "Quantity must be at least 1"}`.
     #[error("invalid fields")]
@@ -47,7 +54,7 @@ pub enum ApiError {
     /// 415 `{"error": …}`: body is not `application/json`.
     #[error("unsupported media type")]
     UnsupportedMediaType,
-    /// 429 `{"error": …}` with `Retry-After`.
+    /// 429 `{"error": …}` with `Retry-After`: too many failed logins.
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     /// 503 `{"error": "Cart storage unavailable"}` with `Retry-After`.
@@ -59,7 +66,18 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn status(&self) -> StatusCode {
+    /// The minimal API has one error shape, `{"error": …}`: a field map becomes
+    /// its first message.
+    pub(crate) fn with_one_shape(self) -> ApiError {
+        match self {
+            ApiError::InvalidFields(fields) => {
+                ApiError::BadRequest(fields.into_values().next().unwrap_or_default())
+            }
+            other => other,
+        }
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidFields(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -80,9 +98,55 @@ impl From<tower_sessions::session::Error> for ApiError {
     fn from(error: tower_sessions::session::Error) -> Self {
         match error {
             tower_sessions::session::Error::Store(e) => {
-                ApiError::Unavailable(StoreError::Corrupt(format!("session store: {e}")))
+                ApiError::Unavailable(StoreError::SessionStore(e.to_string()))
             }
             other => ApiError::Internal(format!("session: {other}")),
+        }
+    }
+}
+
+impl From<CartError> for ApiError {
+    fn from(error: CartError) -> Self {
+        match error {
+            CartError::ProductNotFound(ProductRef::Id(id)) => {
+                ApiError::NotFound(format!("Product not found: {}", id.0))
+            }
+            CartError::ProductNotFound(ProductRef::Sku(sku)) => {
+                ApiError::NotFound(format!("Product not found: {sku}"))
+            }
+            CartError::QuantityAboveMax(max) => ApiError::InvalidFields(
+                [(
+                    "quantity",
+                    crate::cart::rules::QuantityError::AboveMax(max).message(),
+                )]
+                .into(),
+            ),
+            CartError::CartFull(max_lines) => {
+                ApiError::Conflict(format!("Cart is full ({max_lines} lines)"))
+            }
+            CartError::CartMerged => ApiError::Conflict(MERGED.into()),
+            CartError::LineOfAnotherCart => {
+                ApiError::Forbidden("Unauthorized access to cart item".into())
+            }
+            CartError::LineNotFound(line) => {
+                ApiError::NotFound(format!("Cart item not found: {}", line.0))
+            }
+            CartError::Store(error) => ApiError::Unavailable(error),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::InvalidCredentials => ApiError::Unauthorized(INVALID_LOGIN.into()),
+            LoginError::RateLimited { retry_after } => ApiError::TooManyRequests {
+                retry_after_secs: retry_after.as_secs_f64().ceil() as u64,
+            },
+            LoginError::PasswordCheck(cause) => {
+                ApiError::Internal(format!("password check: {cause}"))
+            }
+            LoginError::Store(error) => ApiError::Unavailable(error),
         }
     }
 }
@@ -131,4 +195,4 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

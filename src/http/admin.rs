@@ -7,7 +7,8 @@ use axum::{Json, Router, extract::State, http::StatusCode, response::IntoRespons
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
-use crate::{app::AppState, error::ApiError, metrics};
+use super::error::ApiError;
+use crate::{metrics, state::AppState};
 
 #[derive(Clone)]
 struct AdminState {
@@ -16,7 +17,7 @@ struct AdminState {
 }
 
 /// The admin router.
-pub fn router(app: AppState, metrics: PrometheusHandle) -> Router {
+pub(crate) fn router(app: AppState, metrics: PrometheusHandle) -> Router {
     Router::new()
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
@@ -35,7 +36,7 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     let timeout = state.app.settings.redis.timeout.min(Duration::from_secs(1));
     let ready = !state.app.is_draining()
         && matches!(
-            tokio::time::timeout(timeout, state.app.store.ping()).await,
+            tokio::time::timeout(timeout, state.app.carts().ping()).await,
             Ok(Ok(()))
         );
     metrics::redis_up(ready);

@@ -1,21 +1,19 @@
-//! App extractors: JSON bodies with our error format, and the cart session.
+//! Extractors: JSON bodies with our error format, and the typed session, which
+//! only gets and inserts the session's facts and signs in and out (no store
+//! calls: the domain does those).
 
 use axum::{
     body::Bytes,
     extract::{FromRequest, FromRequestParts, Request},
     http::{header, request::Parts},
 };
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tower_sessions::{Session, session::Expiry};
 
+use super::error::{ApiError, ApiResult};
 use crate::{
-    app::AppState,
-    cart::model::CartRef,
-    error::{ApiError, ApiResult},
-    metrics,
-    store::CartPolicy,
+    cart::model::CartRef, metrics, sessions::SESSION_USER_KEY, state::AppState, store::CartPolicy,
 };
 
 /// A request body that must be a JSON object.
@@ -23,7 +21,7 @@ use crate::{
 /// Checks, in order: content type (415), size (413, the body limit layer),
 /// JSON syntax (400), object shape (400). Field validation belongs to the handler,
 /// which knows the field messages API.md gives.
-pub struct JsonObject(pub Map<String, Value>);
+pub(crate) struct JsonObject(pub(crate) Map<String, Value>);
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
@@ -66,16 +64,31 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
+/// An optional integer field: absent or null → `None`, any other type → 400.
+pub(crate) fn integer_field(body: &Map<String, Value>, name: &str) -> ApiResult<Option<i128>> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest(format!("{name} must be an integer"))),
+        Some(_) => Err(ApiError::BadRequest(format!("{name} must be an integer"))),
+    }
+}
+
 // What trolley keeps in a session record: small facts only. The cart itself lives
 // in its own Redis hash, because the session store rewrites whole records (last
 // writer wins) and would lose concurrent cart changes.
 const CART_KEY: &str = "cart";
-const USER_KEY: &str = "user";
 const STARTED_KEY: &str = "started";
 
-/// The visitor's session as the cart sees it.
-pub struct CartSession {
+/// The visitor's session: its cart and signed-in user, read once per request.
+pub(crate) struct CartSession {
     session: Session,
+    cart: Option<CartRef>,
+    user: Option<String>,
     state: AppState,
 }
 
@@ -86,22 +99,28 @@ impl FromRequestParts<AppState> for CartSession {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::Internal("session layer missing".into()))?;
-        let cart_session = CartSession {
+        let mut typed = CartSession {
             session,
+            cart: None,
+            user: None,
             state: state.clone(),
         };
-        cart_session.enforce_lifetime().await?;
-        Ok(cart_session)
+        if typed.enforce_lifetime().await? {
+            typed.cart = typed.session.get(CART_KEY).await?;
+            typed.user = typed.session.get(SESSION_USER_KEY).await?;
+        }
+        Ok(typed)
     }
 }
 
 impl CartSession {
-    /// Ends a session past its absolute lifetime, and otherwise sets the expiry
-    /// the response writes to the cookie and the record: the inactivity TTL from
-    /// now, but never past the absolute lifetime.
-    async fn enforce_lifetime(&self) -> ApiResult<()> {
+    /// Ends a session past its absolute lifetime (returning false: nothing of it
+    /// is left to read), and otherwise
+    /// sets the expiry the response writes to the cookie and the record: the
+    /// inactivity TTL from now, but never past the absolute lifetime.
+    async fn enforce_lifetime(&self) -> ApiResult<bool> {
         let Some(started) = self.session.get::<i64>(STARTED_KEY).await? else {
-            return Ok(());
+            return Ok(true);
         };
         let settings = &self.state.settings;
         let now = OffsetDateTime::now_utc();
@@ -110,98 +129,67 @@ impl CartSession {
             .saturating_add(time_duration(settings.session_max_age));
         if ends <= now {
             self.session.flush().await?;
-            return Ok(());
-        }
-        if let Some(user) = self.session.get::<String>(USER_KEY).await?
-            && !self.state.store.user_still_exists(&user).await?
-        {
-            self.session.flush().await?;
-            return Ok(());
+            return Ok(false);
         }
         let inactive = now.saturating_add(time_duration(settings.session_ttl));
         self.session
             .set_expiry(Some(Expiry::AtDateTime(inactive.min(ends))));
-        Ok(())
+        Ok(true)
     }
 
     /// The session's cart, if it has one.
-    pub async fn cart(&self) -> ApiResult<Option<CartRef>> {
-        Ok(self.session.get(CART_KEY).await?)
+    pub(crate) fn cart(&self) -> Option<&CartRef> {
+        self.cart.as_ref()
     }
 
     /// The signed-in user, if any.
-    pub async fn user(&self) -> ApiResult<Option<String>> {
-        Ok(self.session.get(USER_KEY).await?)
+    pub(crate) fn user(&self) -> Option<&str> {
+        self.user.as_deref()
     }
 
-    /// The session's cart, creating one (and the session) on the first write.
-    pub async fn cart_or_create(&self) -> ApiResult<CartRef> {
-        if let Some(cart) = self.cart().await? {
-            return Ok(cart);
-        }
-        let cart = CartRef {
-            no: self.state.store.allocate_cart_no().await?,
-            id: new_cart_id(),
-        };
-        self.start_if_new().await?;
-        self.session.insert(CART_KEY, &cart).await?;
-        Ok(cart)
+    /// TTL and limits of this session's cart.
+    pub(crate) fn policy(&self) -> CartPolicy {
+        self.state.cart.policy(self.user.is_some())
     }
 
-    /// TTL and limits for this session's cart: a signed-in user's cart lives longer.
-    pub async fn policy(&self) -> ApiResult<CartPolicy> {
-        let settings = &self.state.settings;
-        let ttl = if self.user().await?.is_some() {
-            settings.user_cart_ttl
-        } else {
-            settings.session_ttl
-        };
-        Ok(CartPolicy {
-            ttl,
-            limits: settings.limits(),
-        })
-    }
-
-    async fn start_if_new(&self) -> ApiResult<()> {
+    /// Remembers the cart the first add created (and starts the session).
+    pub(crate) async fn start_cart(&mut self, cart: &CartRef) -> ApiResult<()> {
         if self.session.get::<i64>(STARTED_KEY).await?.is_none() {
-            self.session
-                .insert(STARTED_KEY, OffsetDateTime::now_utc().unix_timestamp())
-                .await?;
-            metrics::session_created();
-            self.enforce_lifetime().await?;
+            self.start().await?;
         }
+        self.session.insert(CART_KEY, cart).await?;
+        self.cart = Some(cart.clone());
+        Ok(())
+    }
+
+    /// A fresh absolute lifetime, counted as a new session.
+    async fn start(&self) -> ApiResult<()> {
+        self.session
+            .insert(STARTED_KEY, OffsetDateTime::now_utc().unix_timestamp())
+            .await?;
+        metrics::session_created();
+        self.enforce_lifetime().await?;
         Ok(())
     }
 
     /// Turns this session into a signed-in one: a new session id (the old cookie
     /// no longer reaches it), the user's cart, a fresh absolute lifetime. The
-    /// record is written now, so the caller can track its id.
-    pub async fn sign_in(&self, username: &str, cart: &CartRef) -> ApiResult<String> {
+    /// session layer writes the new record when the response goes out, and the
+    /// session store tracks it for the account then.
+    pub(crate) async fn sign_in(&mut self, username: &str, cart: &CartRef) -> ApiResult<()> {
         self.session.cycle_id().await?;
-        self.session
-            .insert(STARTED_KEY, OffsetDateTime::now_utc().unix_timestamp())
-            .await?;
-        self.session.insert(USER_KEY, username).await?;
+        self.session.insert(SESSION_USER_KEY, username).await?;
         self.session.insert(CART_KEY, cart).await?;
-        metrics::session_created();
-        self.enforce_lifetime().await?;
-        self.session.save().await?;
-        self.session
-            .id()
-            .map(|id| id.to_string())
-            .ok_or_else(|| ApiError::Internal("session without id after save".into()))
+        self.start().await?;
+        self.user = Some(username.to_string());
+        self.cart = Some(cart.clone());
+        Ok(())
     }
 
     /// Ends the session: the record is deleted and the cookie removed.
-    pub async fn sign_out(&self) -> ApiResult<()> {
+    pub(crate) async fn sign_out(&self) -> ApiResult<()> {
         Ok(self.session.flush().await?)
     }
-}
-
-/// A cart's public id: 128 random bits, URL-safe.
-pub fn new_cart_id() -> String {
-    let bits: u128 = rand::random();
-    format!("c{}", URL_SAFE_NO_PAD.encode(bits.to_le_bytes()))
 }
 
 fn time_duration(duration: std::time::Duration) -> time::Duration {

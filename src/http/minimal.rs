@@ -7,18 +7,19 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{
-    CartView, ProductRef,
-    model::{format_timestamp, money},
+    error::{ApiError, ApiResult},
+    extract::{CartSession, JsonObject, integer_field},
 };
 use crate::{
-    app::AppState,
-    cart::api::integer_field,
-    error::{ApiError, ApiResult},
-    extract::{CartSession, JsonObject},
+    cart::{
+        model::{format_timestamp, money},
+        ops::{self, CartView, ProductRef},
+    },
+    state::AppState,
 };
 
 #[derive(Serialize)]
-pub struct CartBody {
+pub(crate) struct CartBody {
     cart_id: Option<String>,
     items: Vec<ItemBody>,
     #[serde(serialize_with = "money::serialize")]
@@ -62,17 +63,28 @@ impl From<CartView> for CartBody {
 }
 
 /// `GET /cart`
-pub async fn get_cart(
+pub(crate) async fn get_cart(
     State(state): State<AppState>,
     session: CartSession,
 ) -> ApiResult<Json<CartBody>> {
-    Ok(Json(super::view(&state, &session).await?.into()))
+    Ok(Json(view(&state, &session).await?))
+}
+
+async fn view(state: &AppState, session: &CartSession) -> ApiResult<CartBody> {
+    let view = ops::view(
+        state.carts(),
+        &state.catalog,
+        session.cart(),
+        session.policy(),
+    )
+    .await?;
+    Ok(view.into())
 }
 
 /// `POST /cart/items` `{"sku": "apple", "quantity": 1}` → the whole cart.
-pub async fn add_item(
+pub(crate) async fn add_item(
     State(state): State<AppState>,
-    session: CartSession,
+    mut session: CartSession,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<CartBody>> {
     let sku = match body.get("sku") {
@@ -83,18 +95,22 @@ pub async fn add_item(
     };
     let quantity = integer_field(&body, "quantity")?.unwrap_or(1);
     let quantity = state
-        .settings
-        .limits()
+        .cart
+        .limits
         .check_quantity(quantity)
         .map_err(|e| ApiError::BadRequest(e.message()))?;
-    super::add(&state, &session, ProductRef::Sku(sku), quantity)
-        .await
-        // The minimal API has one error shape: {"error": "..."}.
-        .map_err(|error| match error {
-            ApiError::InvalidFields(fields) => {
-                ApiError::BadRequest(fields.into_values().next().unwrap_or_default())
-            }
-            other => other,
-        })?;
-    Ok(Json(super::view(&state, &session).await?.into()))
+    let added = ops::add(
+        state.carts(),
+        &state.catalog,
+        session.cart(),
+        ProductRef::Sku(sku),
+        quantity,
+        session.policy(),
+    )
+    .await
+    .map_err(|error| ApiError::from(error).with_one_shape())?;
+    if added.created {
+        session.start_cart(&added.cart).await?;
+    }
+    Ok(Json(view(&state, &session).await?))
 }

@@ -1,5 +1,5 @@
-//! The PerfShop cart API (`/api/cart…`, camelCase): request parsing into the
-//! domain's types and the exact response and error bodies of API.md.
+//! The PerfShop cart API (`/api/cart…`, camelCase): thin handlers parsing requests
+//! into the domain's types and the exact response and error bodies of API.md.
 
 use axum::{
     Json,
@@ -10,18 +10,20 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    CartView, ProductRef,
-    model::{Line, LineId, ProductId, format_timestamp, money},
+    error::{ApiError, ApiResult},
+    extract::{CartSession, JsonObject, integer_field},
 };
 use crate::{
-    app::AppState,
-    error::{ApiError, ApiResult},
-    extract::{CartSession, JsonObject},
+    cart::{
+        model::{Line, LineId, ProductId, format_timestamp, money},
+        ops::{self, CartView, ProductRef},
+    },
+    state::AppState,
 };
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CartBody {
+pub(crate) struct CartBody {
     cart_id: Option<String>,
     items: Vec<CartItemBody>,
     #[serde(serialize_with = "money::serialize")]
@@ -96,25 +98,43 @@ impl From<CartView> for CartBody {
 }
 
 /// `GET /api/cart`
-pub async fn get_cart(
+pub(crate) async fn get_cart(
     State(state): State<AppState>,
     session: CartSession,
 ) -> ApiResult<Json<CartBody>> {
-    Ok(Json(super::view(&state, &session).await?.into()))
+    let view = ops::view(
+        state.carts(),
+        &state.catalog,
+        session.cart(),
+        session.policy(),
+    )
+    .await?;
+    Ok(Json(view.into()))
 }
 
 /// `POST /api/cart/add` `{"productId": 42, "quantity": 2}`
-pub async fn add_item(
+pub(crate) async fn add_item(
     State(state): State<AppState>,
-    session: CartSession,
+    mut session: CartSession,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
     let (product_id, quantity) = parse_add(&body, &state)?;
-    let (line, _) = super::add(&state, &session, ProductRef::Id(product_id), quantity).await?;
+    let added = ops::add(
+        state.carts(),
+        &state.catalog,
+        session.cart(),
+        ProductRef::Id(product_id),
+        quantity,
+        session.policy(),
+    )
+    .await?;
+    if added.created {
+        session.start_cart(&added.cart).await?;
+    }
     Ok(Json(json!({
         "success": true,
         "message": "Item added to cart",
-        "cartItem": LineBody::from(&line),
+        "cartItem": LineBody::from(&added.line),
     })))
 }
 
@@ -132,7 +152,7 @@ fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductI
             errors.insert("quantity", "Quantity is required".to_string());
             None
         }
-        Some(q) => match state.settings.limits().check_quantity(q) {
+        Some(q) => match state.cart.limits.check_quantity(q) {
             Ok(q) => Some(q),
             Err(e) => {
                 errors.insert("quantity", e.message());
@@ -150,22 +170,8 @@ fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductI
     }
 }
 
-/// An optional integer field: absent or null → `None`, any other type → 400.
-pub(crate) fn integer_field(body: &Map<String, Value>, name: &str) -> ApiResult<Option<i128>> {
-    match body.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
-            .map(Some)
-            .ok_or_else(|| ApiError::BadRequest(format!("{name} must be an integer"))),
-        Some(_) => Err(ApiError::BadRequest(format!("{name} must be an integer"))),
-    }
-}
-
 /// `PUT /api/cart/item/{id}?quantity=N`
-pub async fn update_item(
+pub(crate) async fn update_item(
     State(state): State<AppState>,
     session: CartSession,
     Path(id): Path<String>,
@@ -173,7 +179,14 @@ pub async fn update_item(
 ) -> ApiResult<Json<Value>> {
     let line_id = parse_line_id(&id)?;
     let quantity = parse_quantity_param(query.as_deref(), &state)?;
-    let line = super::set_quantity(&state, &session, line_id, quantity).await?;
+    let line = ops::set_quantity(
+        state.carts(),
+        session.cart(),
+        line_id,
+        quantity,
+        session.policy(),
+    )
+    .await?;
     Ok(Json(json!({
         "success": true,
         "message": "Cart item updated",
@@ -182,24 +195,24 @@ pub async fn update_item(
 }
 
 /// `DELETE /api/cart/item/{id}`
-pub async fn remove_item(
+pub(crate) async fn remove_item(
     State(state): State<AppState>,
     session: CartSession,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let line_id = parse_line_id(&id)?;
-    super::remove(&state, &session, line_id).await?;
+    ops::remove(state.carts(), session.cart(), line_id, session.policy()).await?;
     Ok(Json(
         json!({"success": true, "message": "Item removed from cart"}),
     ))
 }
 
 /// `DELETE /api/cart`
-pub async fn clear_cart(
+pub(crate) async fn clear_cart(
     State(state): State<AppState>,
     session: CartSession,
 ) -> ApiResult<Json<Value>> {
-    super::clear(&state, &session).await?;
+    ops::clear(state.carts(), session.cart(), session.policy()).await?;
     Ok(Json(json!({"success": true, "message": "Cart cleared"})))
 }
 
@@ -223,8 +236,8 @@ fn parse_quantity_param(query: Option<&str>, state: &AppState) -> ApiResult<u32>
             .map_err(|_| ApiError::BadRequest("Quantity must be an integer".into()))?,
     };
     state
-        .settings
-        .limits()
+        .cart
+        .limits
         .check_quantity(requested)
         .map_err(|e| ApiError::BadRequest(e.message()))
 }

@@ -1,0 +1,36 @@
+//! What a login can refuse, in the domain's words; the HTTP edge maps each onto
+//! its status and API.md message.
+
+use std::time::Duration;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown user or wrong password (one answer for both).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Too many failed logins for this username or client address.
+    #[error("rate limited")]
+    RateLimited { retry_after: Duration },
+    /// The password check itself could not run.
+    #[error("password check: {0}")]
+    PasswordCheck(String),
+    /// Storage trouble.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl LoginError {
+    /// The `outcome` label of `trolley_logins_total`, for the refusals it counts.
+    pub fn outcome(&self) -> Option<&'static str> {
+        match self {
+            LoginError::InvalidCredentials => Some("invalid"),
+            LoginError::RateLimited { .. } => Some("rate_limited"),
+            LoginError::PasswordCheck(_) | LoginError::Store(_) => None,
+        }
+    }
+
+    /// Every outcome label of `trolley_logins_total`.
+    pub const OUTCOMES: [&'static str; 3] = ["success", "invalid", "rate_limited"];
+}

@@ -1,0 +1,54 @@
+//! What a cart operation can refuse, in the domain's words. The HTTP edge turns
+//! each into its status and API.md message (`http::error`); metrics count
+//! [`CartError::outcome`].
+
+use super::{model::LineId, ops::ProductRef};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CartError {
+    /// The catalog has no such product.
+    #[error("product not found")]
+    ProductNotFound(ProductRef),
+    /// The line would pass the max quantity.
+    #[error("quantity above {0}")]
+    QuantityAboveMax(u32),
+    /// A new line would pass the max lines.
+    #[error("cart full ({0} lines)")]
+    CartFull(u32),
+    /// The cart was merged into a signed-in cart at a login.
+    #[error("cart merged at login")]
+    CartMerged,
+    /// The line exists, in another cart.
+    #[error("line of another cart")]
+    LineOfAnotherCart,
+    /// No cart holds this line.
+    #[error("line {} not found", .0.0)]
+    LineNotFound(LineId),
+    /// Storage trouble.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl CartError {
+    /// The `outcome` label of `trolley_cart_operations_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            CartError::QuantityAboveMax(_) => "invalid",
+            CartError::ProductNotFound(_) | CartError::LineNotFound(_) => "not_found",
+            CartError::LineOfAnotherCart => "forbidden",
+            CartError::CartFull(_) | CartError::CartMerged => "limit",
+            CartError::Store(_) => "unavailable",
+        }
+    }
+
+    /// Every outcome label, success included, for registering the counter at 0.
+    pub const OUTCOMES: [&'static str; 6] = [
+        "ok",
+        "invalid",
+        "not_found",
+        "forbidden",
+        "limit",
+        "unavailable",
+    ];
+}

@@ -1,0 +1,240 @@
+//! The cart operations both route sets share. Each takes what it needs
+//! explicitly (the cart store, the catalog, the session's cart, the policy) and
+//! answers in the domain's terms ([`CartError`]); the HTTP edge maps them onto
+//! its two APIs.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use super::{
+    CartError,
+    model::{self, CartRef, Line, LineId, Product, ProductId, now_ms},
+    rules::{AddOutcome, ClearOutcome, Limits, LineOutcome, NewItem},
+};
+use crate::{
+    catalog::{Catalog, Snapshot},
+    metrics,
+    store::{CartPolicy, CartStore},
+};
+
+/// The cart settings: limits, and how long carts live.
+#[derive(Debug, Clone, Copy)]
+pub struct CartSettings {
+    pub limits: Limits,
+    /// A guest cart's inactivity expiry (the session's).
+    pub guest_ttl: Duration,
+    /// A signed-in user's cart lives longer.
+    pub user_ttl: Duration,
+}
+
+impl CartSettings {
+    /// TTL and limits for a cart: a signed-in user's cart lives longer.
+    pub fn policy(&self, signed_in: bool) -> CartPolicy {
+        CartPolicy {
+            ttl: if signed_in {
+                self.user_ttl
+            } else {
+                self.guest_ttl
+            },
+            limits: self.limits,
+        }
+    }
+
+    /// The operation names of `trolley_cart_operations_total`.
+    pub const OPERATIONS: [&'static str; 5] = ["get", "add", "set_quantity", "remove", "clear"];
+}
+
+/// A cart as clients see it: lines in first-added order with today's catalog data.
+pub struct CartView {
+    pub cart_id: Option<String>,
+    pub lines: Vec<PricedLine>,
+    pub total: Decimal,
+}
+
+/// A line with the product it refers to (absent if the catalog dropped it since).
+pub struct PricedLine {
+    pub line: Line,
+    pub product: Option<Product>,
+}
+
+/// How a client names the product to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProductRef {
+    Id(ProductId),
+    Sku(String),
+}
+
+/// What an add did.
+pub struct Added {
+    /// The cart the line is in.
+    pub cart: CartRef,
+    /// The cart was created by this add: the session must remember it.
+    pub created: bool,
+    pub line: Line,
+}
+
+/// Counts an operation's outcome and passes its result on.
+fn counted<T>(operation: &'static str, result: Result<T, CartError>) -> Result<T, CartError> {
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(error) => error.outcome(),
+    };
+    metrics::cart_operation(operation, outcome);
+    result
+}
+
+/// Reads a cart, sliding its TTL. No cart yet: an empty view, nothing written.
+pub async fn view(
+    carts: &dyn CartStore,
+    catalog: &Catalog,
+    cart: Option<&CartRef>,
+    policy: CartPolicy,
+) -> Result<CartView, CartError> {
+    let result = async {
+        let Some(cart) = cart else {
+            return Ok(CartView {
+                cart_id: None,
+                lines: Vec::new(),
+                total: Decimal::ZERO,
+            });
+        };
+        let mut lines = carts.read_cart(cart, policy.ttl).await?;
+        Line::sort(&mut lines);
+        let catalog = catalog.current().await?;
+        Ok(price(cart.id.clone(), lines, &catalog))
+    }
+    .await;
+    counted("get", result)
+}
+
+fn price(cart_id: String, lines: Vec<Line>, catalog: &Snapshot) -> CartView {
+    let total = model::total(&lines);
+    let lines = lines
+        .into_iter()
+        .map(|line| PricedLine {
+            product: catalog.by_id(line.product_id).cloned(),
+            line,
+        })
+        .collect();
+    CartView {
+        cart_id: Some(cart_id),
+        lines,
+        total,
+    }
+}
+
+/// Adds a product (or increments its line), creating the cart on the first add.
+pub async fn add(
+    carts: &dyn CartStore,
+    catalog: &Catalog,
+    cart: Option<&CartRef>,
+    product: ProductRef,
+    quantity: u32,
+    policy: CartPolicy,
+) -> Result<Added, CartError> {
+    let result = async {
+        let snapshot = catalog.current().await?;
+        let found = match &product {
+            ProductRef::Id(id) => snapshot.by_id(*id),
+            ProductRef::Sku(sku) => snapshot.by_sku(sku),
+        };
+        let product = found.cloned().ok_or(CartError::ProductNotFound(product))?;
+        let (cart, created) = match cart {
+            Some(cart) => (cart.clone(), false),
+            None => (CartRef::new(carts.allocate_cart_no().await?), true),
+        };
+        let item = NewItem {
+            product_id: product.id,
+            quantity,
+            price: product.price,
+            now_ms: now_ms(),
+        };
+        match carts.add_item(&cart, &item, policy).await? {
+            AddOutcome::Added(line) => Ok(Added {
+                cart,
+                created,
+                line,
+            }),
+            AddOutcome::QuantityAboveMax => {
+                Err(CartError::QuantityAboveMax(policy.limits.max_quantity))
+            }
+            AddOutcome::CartFull => Err(CartError::CartFull(policy.limits.max_lines)),
+            AddOutcome::CartMerged => Err(CartError::CartMerged),
+        }
+    }
+    .await;
+    counted("add", result)
+}
+
+/// Sets a line's quantity (already validated against the limits).
+pub async fn set_quantity(
+    carts: &dyn CartStore,
+    cart: Option<&CartRef>,
+    line: LineId,
+    quantity: u32,
+    policy: CartPolicy,
+) -> Result<Line, CartError> {
+    let result = async {
+        let outcome = match cart {
+            Some(cart) => carts.set_quantity(cart, line, quantity, policy).await?,
+            None => LineOutcome::NotInCart,
+        };
+        resolve_line(carts, line, outcome).await
+    }
+    .await;
+    counted("set_quantity", result)
+}
+
+/// Removes a line.
+pub async fn remove(
+    carts: &dyn CartStore,
+    cart: Option<&CartRef>,
+    line: LineId,
+    policy: CartPolicy,
+) -> Result<Line, CartError> {
+    let result = async {
+        let outcome = match cart {
+            Some(cart) => carts.remove_line(cart, line, policy).await?,
+            None => LineOutcome::NotInCart,
+        };
+        resolve_line(carts, line, outcome).await
+    }
+    .await;
+    counted("remove", result)
+}
+
+/// A line that is not in this cart is someone else's (403) or nobody's (404).
+async fn resolve_line(
+    carts: &dyn CartStore,
+    line: LineId,
+    outcome: LineOutcome,
+) -> Result<Line, CartError> {
+    match outcome {
+        LineOutcome::Done(line) => Ok(line),
+        LineOutcome::CartMerged => Err(CartError::CartMerged),
+        LineOutcome::NotInCart if carts.line_exists(line).await? => {
+            Err(CartError::LineOfAnotherCart)
+        }
+        LineOutcome::NotInCart => Err(CartError::LineNotFound(line)),
+    }
+}
+
+/// Removes every line; succeeds on an empty or absent cart too.
+pub async fn clear(
+    carts: &dyn CartStore,
+    cart: Option<&CartRef>,
+    policy: CartPolicy,
+) -> Result<(), CartError> {
+    let result = async {
+        let Some(cart) = cart else {
+            return Ok(());
+        };
+        match carts.clear_cart(cart, policy).await? {
+            ClearOutcome::Cleared => Ok(()),
+            ClearOutcome::CartMerged => Err(CartError::CartMerged),
+        }
+    }
+    .await;
+    counted("clear", result)
+}

@@ -1,0 +1,105 @@
+//! `/api/auth/…`: login, logout and the signed-in user. The login steps are the
+//! domain's (`accounts::login`); the session id rotates only after they all
+//! succeeded and the merged cart was read, so a failed login keeps its guest
+//! session.
+
+use std::net::SocketAddr;
+
+use axum::{
+    Json,
+    extract::{ConnectInfo, State},
+    http::HeaderMap,
+};
+use serde_json::{Value, json};
+
+use super::{
+    error::{ApiError, ApiResult},
+    extract::{CartSession, JsonObject},
+    perfshop::CartBody,
+};
+use crate::{
+    accounts::login::{self, Attempt, LoginStores},
+    cart::ops,
+    state::AppState,
+};
+
+/// `POST /api/auth/login` `{"username": "alice", "password": "…"}`
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    mut session: CartSession,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Value>> {
+    let (Some(Value::String(username)), Some(Value::String(password))) =
+        (body.get("username"), body.get("password"))
+    else {
+        return Err(ApiError::BadRequest(
+            "username and password are required strings".into(),
+        ));
+    };
+    let attempt = Attempt {
+        username,
+        password,
+        client_address: &client_address(&state, peer, &headers),
+        guest_cart: session.cart().filter(|_| session.user().is_none()),
+    };
+    let signed_in = login::login(state.login_stores(), &state.login, attempt).await?;
+    let policy = state.cart.policy(true);
+    let cart = ops::view(state.carts(), &state.catalog, Some(&signed_in.cart), policy).await?;
+    session.sign_in(username, &signed_in.cart).await?;
+    let merge = &signed_in.merge;
+    Ok(Json(json!({
+        "success": true,
+        "user": {"username": username},
+        "cart": CartBody::from(cart),
+        "merge": {
+            "linesMoved": merge.lines_moved,
+            "linesCombined": merge.lines_combined,
+            "clamped": merge.clamped.iter().map(|id| id.0).collect::<Vec<_>>(),
+            "dropped": merge.dropped.iter().map(|id| id.0).collect::<Vec<_>>(),
+        },
+    })))
+}
+
+/// The client address login limits count against: the last `X-Forwarded-For`
+/// entry (the one our proxy appended) when trusted, else the peer.
+fn client_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> String {
+    if state.settings.trust_forwarded_for {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty());
+        if let Some(address) = forwarded {
+            return address.to_string();
+        }
+    }
+    peer.ip().to_string()
+}
+
+/// `POST /api/auth/logout`: destroys the session; the user's cart stays.
+pub(crate) async fn logout(session: CartSession) -> ApiResult<Json<Value>> {
+    session.sign_out().await?;
+    Ok(Json(json!({"success": true, "message": "Logged out"})))
+}
+
+/// `GET /api/auth/me`
+pub(crate) async fn me(session: CartSession) -> ApiResult<Json<Value>> {
+    match session.user() {
+        Some(username) => Ok(Json(json!({"username": username}))),
+        None => Err(ApiError::Unauthorized("Not logged in".into())),
+    }
+}
+
+impl AppState {
+    fn login_stores(&self) -> LoginStores<'_> {
+        LoginStores {
+            accounts: self.stores.accounts.as_ref(),
+            limiter: self.stores.limiter.as_ref(),
+            carts: self.carts(),
+        }
+    }
+}

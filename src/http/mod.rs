@@ -1,0 +1,15 @@
+//! The HTTP edge: the only place that knows HTTP. Routes and middleware
+//! ([`routes`]), the error mapping ([`error`]), extractors and the typed session
+//! ([`extract`]), request telemetry ([`observe`]), and thin handlers per route
+//! set: [`perfshop`] (`/api/cart…`), [`minimal`] (`/cart…`), [`auth`],
+//! [`products`], and the admin port ([`admin`]).
+
+pub(crate) mod admin;
+pub(crate) mod auth;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod minimal;
+pub(crate) mod observe;
+pub(crate) mod perfshop;
+pub(crate) mod products;
+pub(crate) mod routes;

@@ -1,0 +1,108 @@
+//! Request telemetry: one server span per request named `METHOD /route/template`,
+//! the HTTP metrics, and one access-log line.
+//!
+//! Log lines never carry cookies, session ids or passwords: the server span
+//! records the route, the path and the status, nothing from headers or bodies.
+
+use std::time::Instant;
+
+use axum::{
+    extract::{MatchedPath, Request},
+    http::{Method, Version},
+    middleware::Next,
+    response::Response,
+};
+use tracing::{Instrument, field::Empty};
+
+use crate::metrics;
+
+/// The semantic-conventions method label: known methods by name, others `_OTHER`
+/// (so a client cannot blow up the label set).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "_OTHER",
+    }
+}
+
+/// `network.protocol.version` as the semantic conventions write it.
+fn protocol_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_11 => "1.1",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "_OTHER",
+    }
+}
+
+/// Decrements the active-requests gauge even when the client goes away mid-request.
+struct ActiveRequest(&'static str);
+
+impl Drop for ActiveRequest {
+    fn drop(&mut self) {
+        metrics::http_active(self.0, -1.0);
+    }
+}
+
+/// Middleware: one server span per request named `METHOD /route/template`, the
+/// HTTP metrics, and one access-log line. Routes are templates, never raw paths,
+/// so ids in URLs add no label values.
+pub(crate) async fn observe_request(request: Request, next: Next) -> Response {
+    let method = method_label(request.method());
+    let matched = request.extensions().get::<MatchedPath>();
+    // No route matched: the semantic conventions name the span by the method alone.
+    let name = match matched {
+        Some(path) => format!("{method} {}", path.as_str()),
+        None => method.to_string(),
+    };
+    let route = matched
+        .map_or("unmatched", |path| path.as_str())
+        .to_string();
+    let span = tracing::info_span!(
+        "http_request",
+        otel.name = %name,
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = %route,
+        url.path = %request.uri().path(),
+        url.scheme = "http",
+        network.protocol.version = protocol_version(request.version()),
+        http.response.status_code = Empty,
+        error.type = Empty,
+        otel.status_code = Empty,
+    );
+    crate::tracing_otlp::continue_trace(&span, request.headers());
+    metrics::http_active(method, 1.0);
+    let active = ActiveRequest(method);
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    drop(active);
+    let status = response.status().as_u16();
+    // As i64: tracing-opentelemetry would export an unsigned value as a string.
+    span.record("http.response.status_code", i64::from(status));
+    if status >= 500 {
+        span.record("error.type", tracing::field::display(status));
+        span.record("otel.status_code", "ERROR");
+    }
+    metrics::http_request(method, &route, status, elapsed);
+    span.in_scope(|| {
+        tracing::info!(
+            target: "trolley::access",
+            method,
+            route = %route,
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
+    response
+}

@@ -1,0 +1,121 @@
+//! Session records: tower-sessions' store for the configured backend,
+//! tower-sessions-redis-store on the shared Redis pool or records in the embedded
+//! store ([`memory`]); measured like every other Redis call. It sits beside the
+//! stores (it uses them) and below the HTTP edge (whose session layer uses it).
+//!
+//! It also keeps each account's list of sessions: when it writes the first record
+//! of a signed-in session (after a login rotated the id), it tracks that id for
+//! the account, so removing the account ends the session. Doing it here, as part
+//! of writing the record, means a login has nothing left to do that can fail once
+//! its session id has rotated.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use tower_sessions::{
+    SessionStore,
+    session::{Id, Record},
+    session_store,
+};
+
+mod memory;
+
+use crate::store::{AccountStore, Backend, Stores, instrument};
+use memory::MemorySessions;
+
+/// The session record field that names a signed-in user (written by the HTTP
+/// edge's typed session, read here for tracking and by the embedded store).
+pub const SESSION_USER_KEY: &str = "user";
+
+#[derive(Debug, Clone)]
+enum Records {
+    Redis(tower_sessions_redis_store::RedisStore<fred::clients::Pool>),
+    Memory(MemorySessions),
+}
+
+/// tower-sessions' store for trolley's backend.
+#[derive(Clone)]
+pub struct SessionBackend {
+    records: Records,
+    accounts: Arc<dyn AccountStore>,
+    /// How long a tracked session id is kept (the sessions' absolute lifetime).
+    tracking_ttl: Duration,
+}
+
+impl std::fmt::Debug for SessionBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionBackend")
+            .field("records", &self.records)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionBackend {
+    /// The session store for the stores' backend; signed-in sessions are tracked
+    /// in the stores' accounts for their max age.
+    pub(crate) fn new(stores: &Stores) -> Self {
+        let records = match &stores.backend {
+            Backend::Redis(store) => {
+                Records::Redis(tower_sessions_redis_store::RedisStore::new(store.pool()))
+            }
+            Backend::Memory(store) => Records::Memory(MemorySessions::new(store.clone())),
+        };
+        SessionBackend {
+            records,
+            accounts: stores.accounts.clone(),
+            tracking_ttl: stores.session_max_age,
+        }
+    }
+}
+
+/// The signed-in user a record names, if any.
+pub(crate) fn record_user(record: &Record) -> Option<&str> {
+    record.data.get(SESSION_USER_KEY).and_then(|v| v.as_str())
+}
+
+/// Measures a session-store call like any other Redis call. Its errors carry
+/// only text, so they are counted under one kind.
+async fn timed<T>(
+    operation: &'static str,
+    call: impl std::future::Future<Output = session_store::Result<T>>,
+) -> session_store::Result<T> {
+    instrument::redis_call_with(operation, call, |_| "session_store").await
+}
+
+#[async_trait]
+impl SessionStore for SessionBackend {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match &self.records {
+            Records::Redis(store) => timed("session_create", store.create(record)).await?,
+            Records::Memory(store) => store.create(record).await?,
+        }
+        if let Some(user) = record_user(record) {
+            self.accounts
+                .track_session(user, &record.id.to_string(), self.tracking_ttl)
+                .await
+                .map_err(|e| session_store::Error::Backend(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match &self.records {
+            Records::Redis(store) => timed("session_save", store.save(record)).await,
+            Records::Memory(store) => store.save(record).await,
+        }
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match &self.records {
+            Records::Redis(store) => timed("session_load", store.load(id)).await,
+            Records::Memory(store) => store.load(id).await,
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match &self.records {
+            Records::Redis(store) => timed("session_delete", store.delete(id)).await,
+            Records::Memory(store) => store.delete(id).await,
+        }
+    }
+}

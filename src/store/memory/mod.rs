@@ -1,0 +1,150 @@
+//! The embedded store: the same contract as Redis, in this process's memory.
+//!
+//! It lets `cargo run --release` serve the whole API with nothing else installed.
+//! It is single-replica only (nothing is shared), and only accounts survive a
+//! restart (they are kept in a JSON file so `trolley user add` works without
+//! Redis). Each mutation is one critical section under one mutex, the in-process
+//! equivalent of a Lua script, and the cart changes are the reference rules of
+//! `cart::rules` themselves.
+
+mod accounts;
+mod cart;
+mod catalog;
+mod session_records;
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant, SystemTime},
+};
+
+pub(crate) use session_records::SessionRecord;
+
+use crate::{cart::rules::CartLines, store::StoredCatalog};
+
+#[derive(Debug)]
+struct MemCart {
+    lines: CartLines,
+    expires: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    carts: HashMap<u64, MemCart>,
+    /// Guest cart number → (user cart number, expiry): see `lua/cart_merge.lua`.
+    tombstones: HashMap<u64, (u64, Instant)>,
+    last_cart_no: u64,
+    catalog: StoredCatalog,
+    users: HashMap<String, accounts::MemUser>,
+    users_file_stamp: Option<SystemTime>,
+    failures: HashMap<String, (u32, Instant)>,
+    last_sweep: Option<Instant>,
+}
+
+impl State {
+    /// A live cart, dropping it if it expired.
+    fn cart(&mut self, no: u64) -> Option<&mut MemCart> {
+        let now = Instant::now();
+        if self.carts.get(&no).is_some_and(|c| c.expires <= now) {
+            self.carts.remove(&no);
+        }
+        self.carts.get_mut(&no)
+    }
+
+    /// A live cart, created empty if absent.
+    fn cart_or_new(&mut self, no: u64, ttl: Duration) -> &mut MemCart {
+        let now = Instant::now();
+        let cart = self.carts.entry(no).or_insert_with(|| MemCart {
+            lines: CartLines::default(),
+            expires: now + ttl,
+        });
+        if cart.expires <= now {
+            cart.lines = CartLines::default();
+        }
+        cart
+    }
+
+    /// The user cart a merged guest cart went into, while its tombstone lives.
+    fn merged_into(&mut self, no: u64) -> Option<u64> {
+        let now = Instant::now();
+        match self.tombstones.get(&no) {
+            Some((target, expires)) if *expires > now => Some(*target),
+            Some(_) => {
+                self.tombstones.remove(&no);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn is_merged(&mut self, no: u64) -> bool {
+        self.merged_into(no).is_some()
+    }
+
+    /// Drops expired entries now and then, so a long-running process stays small.
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        if self
+            .last_sweep
+            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(30))
+        {
+            return;
+        }
+        self.last_sweep = Some(now);
+        self.carts.retain(|_, c| c.expires > now);
+        self.tombstones.retain(|_, (_, expires)| *expires > now);
+        self.failures.retain(|_, (_, expires)| *expires > now);
+    }
+}
+
+/// What the store and its sessions share.
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    /// Session records by id (see `sessions::memory`, which stores them here).
+    sessions: Mutex<HashMap<String, SessionRecord>>,
+    users_file: Option<PathBuf>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere cannot leave a half-done mutation behind (each one
+        // completes before it can panic), so a poisoned lock is still consistent.
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.sweep();
+        state
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, SessionRecord>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The embedded store.
+#[derive(Debug, Clone)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+impl MemoryStore {
+    /// An empty store; accounts are kept in `users_file` when given.
+    pub fn new(users_file: Option<PathBuf>) -> Self {
+        MemoryStore {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                sessions: Mutex::new(HashMap::new()),
+                users_file,
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared.state()
+    }
+}

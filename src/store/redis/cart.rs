@@ -1,0 +1,220 @@
+//! [`CartStore`] on Redis: every change is one script run by SHA.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::prelude::*;
+
+use super::{
+    RedisStore, keys,
+    reply::{corrupt, line_outcome, merge_report, parse_line_reply, parse_lines},
+    ttl_ms,
+};
+use crate::{
+    cart::{
+        model::{CartRef, Line, LineId, MAX_CART_NO},
+        rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
+    },
+    store::{CartPolicy, CartStore, StoreError, StoreResult},
+};
+
+/// How many cart numbers a replica reserves at once: one INCRBY per block.
+const CART_NO_BLOCK: u64 = 64;
+
+impl RedisStore {
+    /// The cart a moved line now lives in: the tombstone of the cart that created
+    /// it holds `<user cart no>` once merged, `sealed:<user cart no>` while a
+    /// Cluster merge is under way (the line may be in either cart then).
+    async fn merged_into(&self, origin: u64) -> StoreResult<Option<u64>> {
+        let tombstone: Option<String> = self
+            .call("line_owner", self.pool.next().get(keys::tombstone(origin)))
+            .await?;
+        tombstone
+            .map(|value| {
+                value
+                    .strip_prefix("sealed:")
+                    .unwrap_or(&value)
+                    .parse::<u64>()
+                    .map_err(|_| corrupt("merge tombstone"))
+            })
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl CartStore for RedisStore {
+    async fn allocate_cart_no(&self) -> StoreResult<u64> {
+        let mut numbers = self.cart_numbers.lock().await;
+        if numbers.0 > numbers.1 {
+            let last: u64 = self
+                .call(
+                    "cart_seq",
+                    self.pool
+                        .next()
+                        .incr_by(keys::CART_SEQ, CART_NO_BLOCK as i64),
+                )
+                .await?;
+            if last > MAX_CART_NO {
+                return Err(StoreError::CartNumbersExhausted);
+            }
+            *numbers = (last + 1 - CART_NO_BLOCK, last);
+        }
+        let no = numbers.0;
+        numbers.0 += 1;
+        Ok(no)
+    }
+
+    async fn read_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<Vec<Line>> {
+        let fields: Vec<String> = self
+            .eval(
+                "cart_read",
+                &self.scripts.cart_read,
+                vec![keys::cart(cart.no)],
+                vec![ttl_ms(ttl)],
+            )
+            .await?;
+        parse_lines(&fields)
+    }
+
+    async fn add_item(
+        &self,
+        cart: &CartRef,
+        item: &NewItem,
+        policy: CartPolicy,
+    ) -> StoreResult<AddOutcome> {
+        let reply: Vec<String> = self
+            .eval(
+                "cart_add",
+                &self.scripts.cart_add,
+                keys::cart_and_tombstone(cart.no),
+                vec![
+                    cart.id.clone(),
+                    cart.no.to_string(),
+                    item.product_id.0.to_string(),
+                    item.quantity.to_string(),
+                    item.price.normalize().to_string(),
+                    item.now_ms.to_string(),
+                    ttl_ms(policy.ttl),
+                    policy.limits.max_quantity.to_string(),
+                    policy.limits.max_lines.to_string(),
+                ],
+            )
+            .await?;
+        match reply.first().map(String::as_str) {
+            Some("ok") => Ok(AddOutcome::Added(parse_line_reply(&reply)?)),
+            Some("too_many") => Ok(AddOutcome::QuantityAboveMax),
+            Some("full") => Ok(AddOutcome::CartFull),
+            Some("merged") => Ok(AddOutcome::CartMerged),
+            _ => Err(corrupt("cart_add reply")),
+        }
+    }
+
+    async fn set_quantity(
+        &self,
+        cart: &CartRef,
+        line: LineId,
+        quantity: u32,
+        policy: CartPolicy,
+    ) -> StoreResult<LineOutcome> {
+        let reply: Vec<String> = self
+            .eval(
+                "cart_set_quantity",
+                &self.scripts.cart_set_quantity,
+                keys::cart_and_tombstone(cart.no),
+                vec![line.0.to_string(), quantity.to_string(), ttl_ms(policy.ttl)],
+            )
+            .await?;
+        line_outcome(&reply)
+    }
+
+    async fn remove_line(
+        &self,
+        cart: &CartRef,
+        line: LineId,
+        policy: CartPolicy,
+    ) -> StoreResult<LineOutcome> {
+        let reply: Vec<String> = self
+            .eval(
+                "cart_remove",
+                &self.scripts.cart_remove,
+                keys::cart_and_tombstone(cart.no),
+                vec![line.0.to_string(), ttl_ms(policy.ttl)],
+            )
+            .await?;
+        line_outcome(&reply)
+    }
+
+    async fn clear_cart(&self, cart: &CartRef, policy: CartPolicy) -> StoreResult<ClearOutcome> {
+        let reply: String = self
+            .eval(
+                "cart_clear",
+                &self.scripts.cart_clear,
+                keys::cart_and_tombstone(cart.no),
+                vec![ttl_ms(policy.ttl)],
+            )
+            .await?;
+        match reply.as_str() {
+            "ok" => Ok(ClearOutcome::Cleared),
+            "merged" => Ok(ClearOutcome::CartMerged),
+            _ => Err(corrupt("cart_clear reply")),
+        }
+    }
+
+    async fn line_exists(&self, line: LineId) -> StoreResult<bool> {
+        // The id names the cart that created the line; a line moved by a login
+        // merge is found through that cart's tombstone.
+        let field = format!("l:{}", line.0);
+        let origin = line.cart_no();
+        let client = self.pool.next();
+        let here: bool = self
+            .call("line_owner", client.hexists(keys::cart(origin), &field))
+            .await?;
+        if here {
+            return Ok(true);
+        }
+        match self.merged_into(origin).await? {
+            Some(no) => {
+                self.call("line_owner", client.hexists(keys::cart(no), &field))
+                    .await
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn merge_carts(
+        &self,
+        guest: &CartRef,
+        user: &CartRef,
+        rule: MergeRule,
+        policy: CartPolicy,
+    ) -> StoreResult<MergeReport> {
+        if self.clustered {
+            return self.merge_on_cluster(guest, user, rule, policy, None).await;
+        }
+        let reply: Vec<String> = self
+            .eval(
+                "cart_merge",
+                &self.scripts.cart_merge,
+                vec![
+                    keys::cart(guest.no),
+                    keys::tombstone(guest.no),
+                    keys::cart(user.no),
+                ],
+                vec![
+                    user.no.to_string(),
+                    user.id.clone(),
+                    rule.as_str().to_string(),
+                    policy.limits.max_quantity.to_string(),
+                    policy.limits.max_lines.to_string(),
+                    ttl_ms(policy.ttl),
+                ],
+            )
+            .await?;
+        merge_report(&reply)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let _: String = self.call("ping", self.pool.next().ping(None)).await?;
+        Ok(())
+    }
+}

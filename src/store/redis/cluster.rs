@@ -1,0 +1,135 @@
+//! The login merge on Redis Cluster, where the guest's and the user's carts live
+//! in two slots: a saga of three single-slot scripts, each idempotent.
+
+use super::{
+    RedisStore, keys,
+    reply::{corrupt, merge_report},
+    ttl_ms,
+};
+use crate::{
+    cart::{
+        model::CartRef,
+        rules::{MergeReport, MergeRule},
+    },
+    store::{CartPolicy, StoreResult},
+};
+
+/// Where a Cluster merge stops early, as a crash or a timeout there would stop it
+/// (for tests: [`RedisStore::interrupted_cluster_merge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+pub enum MergeStop {
+    /// The guest cart is sealed; nothing was applied to the user's cart.
+    AfterSeal,
+    /// The lines are in the user's cart; the guest cart is still there, sealed.
+    AfterAbsorb,
+}
+
+impl RedisStore {
+    /// The login merge on Redis Cluster, where the two carts live in two slots: a
+    /// saga of three single-slot scripts.
+    ///
+    /// 1. `cart_seal.lua` (guest slot): the tombstone becomes `sealed:<user no>`,
+    ///    so the cart scripts refuse the guest cart from now on, and its lines are
+    ///    read in the same step.
+    /// 2. `cart_absorb.lua` (user slot): the lines are applied by the merge rules,
+    ///    and the guest cart number goes into the user cart's absorbed set; a
+    ///    number already there means the lines were applied: nothing happens.
+    /// 3. `cart_seal_done.lua` (guest slot): the guest cart goes, the tombstone
+    ///    becomes `<user no>`, as the single-node merge leaves it.
+    ///
+    /// A crash or a timeout between steps leaves the seal (the login answered 503
+    /// and kept its guest session); the next login with that guest cart reads the
+    /// unchanged lines again and carries on, and step 2 never applies them twice.
+    pub(super) async fn merge_on_cluster(
+        &self,
+        guest: &CartRef,
+        user: &CartRef,
+        rule: MergeRule,
+        policy: CartPolicy,
+        stop: Option<MergeStop>,
+    ) -> StoreResult<MergeReport> {
+        let already = MergeReport {
+            already_merged: true,
+            ..MergeReport::default()
+        };
+        let ttl = ttl_ms(policy.ttl);
+        let sealed: Vec<String> = self
+            .eval(
+                "cart_seal",
+                &self.scripts.cart_seal,
+                keys::cart_and_tombstone(guest.no),
+                vec![user.no.to_string(), ttl.clone()],
+            )
+            .await?;
+        let (target, lines) = match sealed.as_slice() {
+            [status] if status == "already" => return Ok(already),
+            [status, target, lines @ ..] if status == "sealed" && lines.len() % 2 == 0 => (
+                target.parse::<u64>().map_err(|_| corrupt("seal reply"))?,
+                lines,
+            ),
+            _ => return Err(corrupt("seal reply")),
+        };
+        if stop == Some(MergeStop::AfterSeal) {
+            return Ok(already);
+        }
+        // A seal keeps the cart of the login that made it. If that login (of
+        // another account, with the same guest session) was interrupted, its merge
+        // is finished into its cart, where the lines may be already; this login
+        // gets nothing from the guest cart, as after a completed merge.
+        let own = target == user.no;
+        let mut args = vec![
+            guest.no.to_string(),
+            if own { user.id.clone() } else { String::new() },
+            rule.as_str().to_string(),
+            policy.limits.max_quantity.to_string(),
+            policy.limits.max_lines.to_string(),
+            ttl.clone(),
+        ];
+        args.extend(lines.iter().cloned());
+        let reply: Vec<String> = self
+            .eval(
+                "cart_absorb",
+                &self.scripts.cart_absorb,
+                vec![keys::cart(target), keys::absorbed(target)],
+                args,
+            )
+            .await?;
+        let report = merge_report(&reply)?;
+        if stop == Some(MergeStop::AfterAbsorb) {
+            return Ok(report);
+        }
+        let _: String = self
+            .eval(
+                "cart_seal_done",
+                &self.scripts.cart_seal_done,
+                keys::cart_and_tombstone(guest.no),
+                vec![target.to_string(), ttl],
+            )
+            .await?;
+        if !own {
+            tracing::warn!(
+                guest_cart = guest.no,
+                sealed_for = target,
+                "a guest cart sealed by an interrupted login of another account was merged into that account's cart"
+            );
+            return Ok(already);
+        }
+        Ok(report)
+    }
+
+    /// Test hook: runs the Cluster merge's steps up to `stop` and leaves the
+    /// state a crash there would leave (works on a single node too).
+    #[cfg(feature = "test-hooks")]
+    pub async fn interrupted_cluster_merge(
+        &self,
+        guest: &CartRef,
+        user: &CartRef,
+        rule: MergeRule,
+        policy: CartPolicy,
+        stop: MergeStop,
+    ) -> StoreResult<MergeReport> {
+        self.merge_on_cluster(guest, user, rule, policy, Some(stop))
+            .await
+    }
+}

@@ -1,0 +1,116 @@
+//! The Redis store: carts as hashes changed only by the Lua scripts in
+//! `src/store/lua/`, the catalog, accounts and login counters.
+//!
+//! * [`connect`]: URLs, TLS and the connection pool.
+//! * [`scripts`]: the script table and the shared Lua prelude.
+//! * [`keys`]: every key name (and the table of what each holds).
+//! * [`reply`]: parsing the scripts' replies.
+//! * `cart`, `cluster`, `catalog`, `accounts`: the store traits, and the login
+//!   merge's three-step saga on Redis Cluster.
+
+mod accounts;
+mod cart;
+mod catalog;
+mod cluster;
+pub(crate) mod connect;
+mod keys;
+mod reply;
+mod scripts;
+
+use std::{future::Future, time::Duration};
+
+use fred::{prelude::*, types::scripts::Script};
+use tokio::sync::Mutex;
+
+#[cfg(feature = "test-hooks")]
+pub use cluster::MergeStop;
+pub use connect::{RedisOptions, parse_config};
+
+use super::{StoreError, StoreResult, instrument};
+
+/// Carts, catalog and accounts in Redis.
+pub struct RedisStore {
+    pool: Pool,
+    scripts: scripts::Scripts,
+    /// Cart numbers reserved by this replica: (next, last).
+    cart_numbers: Mutex<(u64, u64)>,
+    /// The server is a Redis Cluster: the login merge runs as three single-slot
+    /// steps instead of one script over two slots.
+    clustered: bool,
+}
+
+impl RedisStore {
+    /// Builds the connection pool (connecting in the background; see
+    /// [`RedisStore::wait_connected`]).
+    pub fn new(options: &RedisOptions) -> Result<Self, String> {
+        let clustered = parse_config(options)?.server.is_clustered();
+        Ok(RedisStore {
+            pool: connect::connect_pool(options)?,
+            scripts: scripts::Scripts::new(),
+            cart_numbers: Mutex::new((1, 0)),
+            clustered,
+        })
+    }
+
+    /// The client the session store shares with the other stores.
+    pub(crate) fn pool(&self) -> Pool {
+        self.pool.clone()
+    }
+
+    /// (connected, total) connections of the pool.
+    pub(crate) fn pool_state(&self) -> (usize, usize) {
+        let connected = self
+            .pool
+            .clients()
+            .iter()
+            .filter(|c| c.is_connected())
+            .count();
+        (connected, self.pool.size())
+    }
+
+    /// Waits until every connection is up, then loads the scripts (they are
+    /// re-loaded on NOSCRIPT too, e.g. after a Redis restart or failover).
+    pub async fn wait_connected(&self, within: Duration) -> StoreResult<()> {
+        tokio::time::timeout(within, self.pool.wait_for_connect())
+            .await
+            .map_err(|_| {
+                StoreError::Redis(fred::error::Error::new(
+                    fred::error::ErrorKind::Timeout,
+                    "could not connect to Redis in time",
+                ))
+            })??;
+        for script in self.scripts.all() {
+            script.load(self.pool.next()).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs one Redis call, measured and traced under `operation`.
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        future: impl Future<Output = Result<T, fred::error::Error>>,
+    ) -> StoreResult<T> {
+        instrument::redis_call(operation, future).await
+    }
+
+    /// Runs a script by SHA (loading it on NOSCRIPT).
+    async fn eval<T: FromValue>(
+        &self,
+        operation: &'static str,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> StoreResult<T> {
+        self.call(
+            operation,
+            script.evalsha_with_reload(self.pool.next(), keys, args),
+        )
+        .await
+    }
+}
+
+/// A TTL as the scripts take it: whole milliseconds, at least 1.
+fn ttl_ms(ttl: Duration) -> String {
+    ttl.as_millis().max(1).to_string()
+}

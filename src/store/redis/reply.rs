@@ -1,0 +1,98 @@
+//! Parsing what the scripts return. A reply in any other shape is
+//! [`StoreError::Corrupt`]: stored data or a script this version did not write.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+
+use crate::{
+    cart::{
+        model::{Line, LineId, ProductId},
+        rules::{LineOutcome, MergeReport},
+    },
+    store::{StoreError, StoreResult},
+};
+
+pub(super) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+/// Parses a stored line value `product|quantity|price|added ms`.
+pub(super) fn parse_line(id: &str, value: &str) -> StoreResult<Line> {
+    let bad = || corrupt(format!("line {id}"));
+    let mut parts = value.split('|');
+    let (Some(product), Some(quantity), Some(price), Some(added), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(bad());
+    };
+    Ok(Line {
+        id: LineId(id.parse().map_err(|_| bad())?),
+        product_id: ProductId(product.parse().map_err(|_| bad())?),
+        quantity: quantity.parse().map_err(|_| bad())?,
+        price: Decimal::from_str(price).map_err(|_| bad())?,
+        added_at_ms: added.parse().map_err(|_| bad())?,
+    })
+}
+
+/// The lines of a cart hash read as a flat field/value array.
+pub(super) fn parse_lines(fields: &[String]) -> StoreResult<Vec<Line>> {
+    fields
+        .chunks_exact(2)
+        .filter_map(|pair| {
+            pair[0]
+                .strip_prefix("l:")
+                .map(|id| parse_line(id, &pair[1]))
+        })
+        .collect()
+}
+
+/// Parses a script's `{'ok', id, product, quantity, price, added}` reply.
+pub(super) fn parse_line_reply(reply: &[String]) -> StoreResult<Line> {
+    match reply {
+        [_, id, product, quantity, price, added] => {
+            parse_line(id, &format!("{product}|{quantity}|{price}|{added}"))
+        }
+        _ => Err(corrupt("script reply")),
+    }
+}
+
+/// The reply of `cart_set_quantity.lua` and `cart_remove.lua`.
+pub(super) fn line_outcome(reply: &[String]) -> StoreResult<LineOutcome> {
+    match reply.first().map(String::as_str) {
+        Some("ok") => Ok(LineOutcome::Done(parse_line_reply(reply)?)),
+        Some("missing") => Ok(LineOutcome::NotInCart),
+        Some("merged") => Ok(LineOutcome::CartMerged),
+        _ => Err(corrupt("cart script reply")),
+    }
+}
+
+fn parse_ids(list: &str) -> StoreResult<Vec<LineId>> {
+    list.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map(LineId).map_err(|_| corrupt("line id list")))
+        .collect()
+}
+
+/// Parses the `{'already'}` or `{'merged', moved, combined, clamped, dropped}`
+/// reply of `cart_merge.lua` and `cart_absorb.lua`.
+pub(super) fn merge_report(reply: &[String]) -> StoreResult<MergeReport> {
+    match reply {
+        [status] if status == "already" => Ok(MergeReport {
+            already_merged: true,
+            ..MergeReport::default()
+        }),
+        [status, moved, combined, clamped, dropped] if status == "merged" => Ok(MergeReport {
+            already_merged: false,
+            lines_moved: moved.parse().map_err(|_| corrupt("merge reply"))?,
+            lines_combined: combined.parse().map_err(|_| corrupt("merge reply"))?,
+            clamped: parse_ids(clamped)?,
+            dropped: parse_ids(dropped)?,
+        }),
+        _ => Err(corrupt("merge reply")),
+    }
+}
