@@ -12,15 +12,18 @@ use axum::Router;
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
-    accounts::{LoginError, login::MERGE_OUTCOMES},
-    cart::{CartError, model::Product, ops::CartSettings},
+    accounts::{error::LoginError, login::MERGE_OUTCOMES},
+    cart::{error::CartError, model::Product, ops::CartSettings},
     catalog::{self, Catalog},
     config::Settings,
     http::{admin, routes},
     metrics,
     sessions::SessionBackend,
     state::AppState,
-    store::{Backend, StoreError, Stores},
+    store::{
+        StoreError,
+        stores::{Backend, Stores},
+    },
 };
 
 /// A built service, bound to its ports, not yet serving.

@@ -3,7 +3,8 @@
 use std::{io::Read, path::Path, time::Duration};
 
 use crate::{
-    accounts, app, catalog, config::Settings, shutdown, store::Stores, telemetry, tracing_otlp,
+    accounts, app, catalog, config::Settings, shutdown, store::stores::Stores, telemetry,
+    tracing_otlp,
 };
 
 /// How long a one-shot command waits for Redis.

@@ -11,7 +11,7 @@ use crate::{
         ops::CartSettings,
         rules::{Limits, MergeRule},
     },
-    store::{StoreOptions, redis::RedisOptions},
+    store::{redis::RedisOptions, stores::StoreOptions},
 };
 
 /// Settings of `trolley serve` (and of the commands that reach Redis).

@@ -52,8 +52,8 @@ pub(crate) mod store;
 pub mod testing {
     pub use crate::cart::{model, rules};
     pub use crate::store::{
-        CartPolicy, CartStore, StoreOptions,
+        CartPolicy, CartStore,
         memory::MemoryStore,
-        redis::{MergeStop, RedisOptions, RedisStore, parse_config},
+        redis::{RedisOptions, RedisStore, cluster::MergeStop, parse_config},
     };
 }

@@ -14,7 +14,7 @@ use crate::{
     cart::ops::CartSettings,
     catalog::Catalog,
     config::Settings,
-    store::{CartStore, Stores},
+    store::{CartStore, stores::Stores},
 };
 
 pub(crate) struct Shared {

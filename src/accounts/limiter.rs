@@ -1,8 +1,16 @@
 //! The failed-login limits, per username and per client address, shared by every
 //! replica through the [`LoginLimiter`] store.
 
-use super::{LoginError, login::LoginSettings, validate_username};
+use std::time::Duration;
+
+use super::{error::LoginError, validate::validate_username};
 use crate::store::{LoginLimiter, StoreResult};
+
+/// Failed logins allowed within the window.
+pub(super) struct Limits {
+    pub(super) per_username: u32,
+    pub(super) per_address: u32,
+}
 
 /// The two counters one login attempt is checked against.
 pub(super) struct LimiterKeys {
@@ -29,11 +37,11 @@ impl LimiterKeys {
 pub(super) async fn check(
     limiter: &dyn LoginLimiter,
     keys: &LimiterKeys,
-    settings: &LoginSettings,
+    limits: Limits,
 ) -> Result<(), LoginError> {
     for (key, limit) in [
-        (&keys.user, settings.max_failures),
-        (&keys.address, settings.max_failures_per_address),
+        (&keys.user, limits.per_username),
+        (&keys.address, limits.per_address),
     ] {
         let (failures, remaining) = limiter.login_failures(key).await?;
         if failures >= limit {
@@ -49,12 +57,10 @@ pub(super) async fn check(
 pub(super) async fn record_failure(
     limiter: &dyn LoginLimiter,
     keys: &LimiterKeys,
-    settings: &LoginSettings,
+    window: Duration,
 ) -> StoreResult<()> {
     for key in [&keys.user, &keys.address] {
-        limiter
-            .record_login_failure(key, settings.failure_window)
-            .await?;
+        limiter.record_login_failure(key, window).await?;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{LoginError, limiter, password};
+use super::{error::LoginError, limiter, password};
 use crate::{
     cart::{
         model::CartRef,
@@ -29,6 +29,13 @@ pub struct LoginSettings {
 }
 
 impl LoginSettings {
+    fn limits(&self) -> limiter::Limits {
+        limiter::Limits {
+            per_username: self.max_failures,
+            per_address: self.max_failures_per_address,
+        }
+    }
+
     fn user_cart_policy(&self) -> CartPolicy {
         CartPolicy {
             ttl: self.user_cart_ttl,
@@ -85,10 +92,10 @@ async fn signed_in(
     attempt: Attempt<'_>,
 ) -> Result<SignedIn, LoginError> {
     let keys = limiter::LimiterKeys::new(attempt.username, attempt.client_address);
-    limiter::check(stores.limiter, &keys, settings).await?;
+    limiter::check(stores.limiter, &keys, settings.limits()).await?;
     let Some(record) = password::check(stores.accounts, attempt.username, attempt.password).await?
     else {
-        limiter::record_failure(stores.limiter, &keys, settings).await?;
+        limiter::record_failure(stores.limiter, &keys, settings.failure_window).await?;
         return Err(LoginError::InvalidCredentials);
     };
     limiter::reset(stores.limiter, &keys).await?;

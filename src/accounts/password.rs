@@ -8,7 +8,7 @@ use argon2::{
     password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
 };
 
-use super::{LoginError, validate_username};
+use super::{error::LoginError, validate::validate_username};
 use crate::store::{AccountStore, UserRecord};
 
 /// An argon2id PHC hash of a password (default OWASP parameters, random salt).

@@ -2,7 +2,7 @@
 //! each into its status and API.md message (`http::error`); metrics count
 //! [`CartError::outcome`].
 
-use super::{model::LineId, ops::ProductRef};
+use super::model::{LineId, ProductRef};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]

@@ -8,5 +8,3 @@ pub mod error;
 pub mod model;
 pub mod ops;
 pub mod rules;
-
-pub use error::CartError;

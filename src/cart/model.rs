@@ -58,6 +58,13 @@ impl CartRef {
     }
 }
 
+/// How a client names the product to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProductRef {
+    Id(ProductId),
+    Sku(String),
+}
+
 /// One line of a cart, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use super::{
-    CartError,
-    model::{self, CartRef, Line, LineId, Product, ProductId, now_ms},
+    error::CartError,
+    model::{self, CartRef, Line, LineId, Product, ProductRef, now_ms},
     rules::{AddOutcome, ClearOutcome, Limits, LineOutcome, NewItem},
 };
 use crate::{
@@ -56,13 +56,6 @@ pub struct CartView {
 pub struct PricedLine {
     pub line: Line,
     pub product: Option<Product>,
-}
-
-/// How a client names the product to add.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProductRef {
-    Id(ProductId),
-    Sku(String),
 }
 
 /// What an add did.

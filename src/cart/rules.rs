@@ -159,6 +159,16 @@ pub struct MergeReport {
     pub dropped: Vec<LineId>,
 }
 
+impl MergeReport {
+    /// The report of a merge an earlier login did already: nothing done now.
+    pub fn already_merged() -> MergeReport {
+        MergeReport {
+            already_merged: true,
+            ..MergeReport::default()
+        }
+    }
+}
+
 /// A cart's lines and its line sequence (the last per-cart number a line id used;
 /// it never goes back, so a line id is never reused).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -14,7 +14,11 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{accounts::LoginError, cart::CartError, cart::ops::ProductRef, store::StoreError};
+use crate::{
+    accounts::error::LoginError,
+    cart::{error::CartError, model::ProductRef},
+    store::StoreError,
+};
 
 /// A cart merged at login refuses changes (409).
 const MERGED: &str =

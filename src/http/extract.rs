@@ -13,7 +13,8 @@ use tower_sessions::{Session, session::Expiry};
 
 use super::error::{ApiError, ApiResult};
 use crate::{
-    cart::model::CartRef, metrics, sessions::SESSION_USER_KEY, state::AppState, store::CartPolicy,
+    cart::model::CartRef, metrics, sessions::fields::SESSION_USER_KEY, state::AppState,
+    store::CartPolicy,
 };
 
 /// A request body that must be a JSON object.

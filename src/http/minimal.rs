@@ -12,8 +12,8 @@ use super::{
 };
 use crate::{
     cart::{
-        model::{format_timestamp, money},
-        ops::{self, CartView, ProductRef},
+        model::{ProductRef, format_timestamp, money},
+        ops::{self, CartView},
     },
     state::AppState,
 };

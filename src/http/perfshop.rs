@@ -15,8 +15,8 @@ use super::{
 };
 use crate::{
     cart::{
-        model::{Line, LineId, ProductId, format_timestamp, money},
-        ops::{self, CartView, ProductRef},
+        model::{Line, LineId, ProductId, ProductRef, format_timestamp, money},
+        ops::{self, CartView},
     },
     state::AppState,
 };

@@ -12,7 +12,7 @@ use tower_sessions::{
     session_store,
 };
 
-use super::record_user;
+use super::fields::record_user;
 use crate::store::memory::{MemoryStore, SessionRecord};
 
 #[derive(Debug, Clone)]

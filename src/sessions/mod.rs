@@ -18,14 +18,15 @@ use tower_sessions::{
     session_store,
 };
 
+pub(crate) mod fields;
 mod memory;
 
-use crate::store::{AccountStore, Backend, Stores, instrument};
+use crate::store::{
+    AccountStore, instrument,
+    stores::{Backend, Stores},
+};
+use fields::record_user;
 use memory::MemorySessions;
-
-/// The session record field that names a signed-in user (written by the HTTP
-/// edge's typed session, read here for tracking and by the embedded store).
-pub const SESSION_USER_KEY: &str = "user";
 
 #[derive(Debug, Clone)]
 enum Records {
@@ -66,11 +67,6 @@ impl SessionBackend {
             tracking_ttl: stores.session_max_age,
         }
     }
-}
-
-/// The signed-in user a record names, if any.
-pub(crate) fn record_user(record: &Record) -> Option<&str> {
-    record.data.get(SESSION_USER_KEY).and_then(|v| v.as_str())
 }
 
 /// Measures a session-store call like any other Redis call. Its errors carry

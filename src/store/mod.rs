@@ -13,11 +13,15 @@
 //! The store knows the cart's vocabulary (`cart::model`, `cart::rules`) and
 //! nothing above it: no HTTP, no sessions' meaning beyond their records.
 
+mod error;
 pub(crate) mod instrument;
 pub(crate) mod memory;
 pub(crate) mod redis;
+pub(crate) mod stores;
 
-use std::{sync::Arc, time::Duration};
+pub use error::{StoreError, StoreResult};
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -25,59 +29,6 @@ use crate::cart::{
     model::{CartRef, Line, LineId, Product},
     rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
 };
-
-/// Storage trouble. Every variant becomes a 503 at the HTTP edge, which logs the
-/// cause once; [`StoreError::kind`] is its bounded label.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Redis did not answer in time, the connection is down, or it answered an error.
-    #[error("redis: {0}")]
-    Redis(#[from] fred::error::Error),
-    /// The session store could not load or save a record (its errors carry only text).
-    #[error("session store: {0}")]
-    SessionStore(String),
-    /// The embedded store's users file could not be read or written.
-    #[error("users file: {0}")]
-    UsersFile(String),
-    /// Stored data is not in the shape this version writes.
-    #[error("corrupt stored data: {0}")]
-    Corrupt(String),
-    /// Every cart number a line id can hold is used up.
-    #[error("cart numbers exhausted")]
-    CartNumbersExhausted,
-}
-
-impl StoreError {
-    /// A short, bounded label for metrics and logs (`trolley_redis_errors_total`).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            StoreError::Redis(e) => match e.kind() {
-                fred::error::ErrorKind::Timeout => "timeout",
-                fred::error::ErrorKind::IO | fred::error::ErrorKind::Canceled => "io",
-                fred::error::ErrorKind::Auth => "auth",
-                fred::error::ErrorKind::Tls => "tls",
-                _ => "other",
-            },
-            StoreError::SessionStore(_) => "session_store",
-            StoreError::UsersFile(_) => "io",
-            StoreError::Corrupt(_) => "corrupt",
-            StoreError::CartNumbersExhausted => "other",
-        }
-    }
-
-    /// Every label [`StoreError::kind`] can give, for registering the counter at 0.
-    pub const KINDS: [&'static str; 7] = [
-        "timeout",
-        "io",
-        "auth",
-        "tls",
-        "session_store",
-        "corrupt",
-        "other",
-    ];
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// How long a cart lives after a touch, and the limits it must keep.
 #[derive(Debug, Clone, Copy)]
@@ -210,77 +161,4 @@ pub trait LoginLimiter: Send + Sync + 'static {
 
     /// Forgets a limiter key's failures.
     async fn reset_login_failures(&self, key: &str) -> StoreResult<()>;
-}
-
-/// Where the stores live: Redis when a URL is given, else the embedded store.
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    pub redis: Option<redis::RedisOptions>,
-    /// Where the embedded store keeps accounts.
-    pub users_file: std::path::PathBuf,
-    /// How long a signed-in session is tracked for its account (its max age).
-    pub session_max_age: Duration,
-}
-
-/// The configured stores, one backend behind every trait.
-#[derive(Clone)]
-pub struct Stores {
-    pub carts: Arc<dyn CartStore>,
-    pub catalog: Arc<dyn CatalogStore>,
-    pub accounts: Arc<dyn AccountStore>,
-    pub limiter: Arc<dyn LoginLimiter>,
-    /// (connected, total) Redis connections; `None` when embedded.
-    pub pool_state: Arc<dyn Fn() -> Option<(usize, usize)> + Send + Sync>,
-    /// The one backend behind them, for the session store.
-    pub backend: Backend,
-    /// How long a signed-in session is tracked for its account.
-    pub session_max_age: Duration,
-}
-
-/// Which backend the stores are.
-#[derive(Clone)]
-pub enum Backend {
-    Redis(Arc<redis::RedisStore>),
-    Memory(Arc<memory::MemoryStore>),
-}
-
-impl Stores {
-    /// Opens Redis (when a URL is set) or the embedded store. Redis is connected in
-    /// the background: a replica starts even while Redis is down and reports
-    /// not-ready until it answers.
-    pub async fn open(options: &StoreOptions, wait: Duration) -> Result<Stores, String> {
-        match &options.redis {
-            Some(redis_options) => {
-                let store = Arc::new(
-                    redis::RedisStore::new(redis_options)
-                        .map_err(|e| format!("TROLLEY_REDIS_URL is invalid: {e}"))?,
-                );
-                if let Err(error) = store.wait_connected(wait).await {
-                    tracing::warn!(%error, "Redis is not reachable yet; retrying in the background");
-                }
-                let pool_store = store.clone();
-                Ok(Stores {
-                    carts: store.clone(),
-                    catalog: store.clone(),
-                    accounts: store.clone(),
-                    limiter: store.clone(),
-                    pool_state: Arc::new(move || Some(pool_store.pool_state())),
-                    backend: Backend::Redis(store),
-                    session_max_age: options.session_max_age,
-                })
-            }
-            None => {
-                let store = Arc::new(memory::MemoryStore::new(Some(options.users_file.clone())));
-                Ok(Stores {
-                    carts: store.clone(),
-                    catalog: store.clone(),
-                    accounts: store.clone(),
-                    limiter: store.clone(),
-                    pool_state: Arc::new(|| None),
-                    backend: Backend::Memory(store),
-                    session_max_age: options.session_max_age,
-                })
-            }
-        }
-    }
 }

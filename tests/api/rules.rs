@@ -262,10 +262,7 @@ fn apply_reference(
             rules::ClearOutcome::Cleared
         }),
         Op::Merge { rule } => Answer::Merge(if reference.guest_merged {
-            MergeReport {
-                already_merged: true,
-                ..MergeReport::default()
-            }
+            MergeReport::already_merged()
         } else {
             let guest = std::mem::take(&mut reference.carts[GUEST]);
             reference.guest_merged = true;

@@ -9,19 +9,11 @@ use std::{
 
 use async_trait::async_trait;
 
-use super::{MemoryStore, Shared, State};
+use super::{MemUser, MemoryStore, Shared, State};
 use crate::{
     cart::model::CartRef,
     store::{AccountStore, LoginLimiter, StoreError, StoreResult, UserRecord},
 };
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub(super) struct MemUser {
-    password_hash: String,
-    cart: Option<CartRef>,
-    #[serde(skip)]
-    sessions: HashSet<String>,
-}
 
 fn file_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::UsersFile(e.to_string())

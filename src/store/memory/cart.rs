@@ -112,10 +112,7 @@ impl CartStore for MemoryStore {
     ) -> StoreResult<MergeReport> {
         let mut state = self.state();
         if state.is_merged(guest.no) {
-            return Ok(MergeReport {
-                already_merged: true,
-                ..MergeReport::default()
-            });
+            return Ok(MergeReport::already_merged());
         }
         let guest_lines = state
             .cart(guest.no)

@@ -13,15 +13,34 @@ mod catalog;
 mod session_records;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::PathBuf,
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant, SystemTime},
 };
 
-pub(crate) use session_records::SessionRecord;
+use time::OffsetDateTime;
 
-use crate::{cart::rules::CartLines, store::StoredCatalog};
+use crate::{
+    cart::{model::CartRef, rules::CartLines},
+    store::StoredCatalog,
+};
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// An account as the users file holds it (its sessions only in memory).
+pub(super) struct MemUser {
+    pub(super) password_hash: String,
+    pub(super) cart: Option<CartRef>,
+    #[serde(skip)]
+    pub(super) sessions: HashSet<String>,
+}
+
+/// One stored session record.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionRecord {
+    pub(crate) data: String,
+    pub(crate) expires: OffsetDateTime,
+}
 
 #[derive(Debug)]
 struct MemCart {
@@ -36,7 +55,7 @@ struct State {
     tombstones: HashMap<u64, (u64, Instant)>,
     last_cart_no: u64,
     catalog: StoredCatalog,
-    users: HashMap<String, accounts::MemUser>,
+    users: HashMap<String, MemUser>,
     users_file_stamp: Option<SystemTime>,
     failures: HashMap<String, (u32, Instant)>,
     last_sweep: Option<Instant>,

@@ -5,15 +5,8 @@
 
 use time::OffsetDateTime;
 
-use super::MemoryStore;
+use super::{MemoryStore, SessionRecord};
 use crate::store::StoreResult;
-
-/// One stored session record.
-#[derive(Debug, Clone)]
-pub(crate) struct SessionRecord {
-    pub(crate) data: String,
-    pub(crate) expires: OffsetDateTime,
-}
 
 impl SessionRecord {
     fn is_live(&self) -> bool {

@@ -49,29 +49,12 @@ impl RedisStore {
         policy: CartPolicy,
         stop: Option<MergeStop>,
     ) -> StoreResult<MergeReport> {
-        let already = MergeReport {
-            already_merged: true,
-            ..MergeReport::default()
-        };
         let ttl = ttl_ms(policy.ttl);
-        let sealed: Vec<String> = self
-            .eval(
-                "cart_seal",
-                &self.scripts.cart_seal,
-                keys::cart_and_tombstone(guest.no),
-                vec![user.no.to_string(), ttl.clone()],
-            )
-            .await?;
-        let (target, lines) = match sealed.as_slice() {
-            [status] if status == "already" => return Ok(already),
-            [status, target, lines @ ..] if status == "sealed" && lines.len() % 2 == 0 => (
-                target.parse::<u64>().map_err(|_| corrupt("seal reply"))?,
-                lines,
-            ),
-            _ => return Err(corrupt("seal reply")),
+        let Some((target, lines)) = self.seal(guest, user, &ttl).await? else {
+            return Ok(MergeReport::already_merged());
         };
         if stop == Some(MergeStop::AfterSeal) {
-            return Ok(already);
+            return Ok(MergeReport::already_merged());
         }
         // A seal keeps the cart of the login that made it. If that login (of
         // another account, with the same guest session) was interrupted, its merge
@@ -86,7 +69,7 @@ impl RedisStore {
             policy.limits.max_lines.to_string(),
             ttl.clone(),
         ];
-        args.extend(lines.iter().cloned());
+        args.extend(lines);
         let reply: Vec<String> = self
             .eval(
                 "cart_absorb",
@@ -113,9 +96,37 @@ impl RedisStore {
                 sealed_for = target,
                 "a guest cart sealed by an interrupted login of another account was merged into that account's cart"
             );
-            return Ok(already);
+            return Ok(MergeReport::already_merged());
         }
         Ok(report)
+    }
+
+    /// Step 1: seals the guest cart; its target cart and lines, or `None` when an
+    /// earlier login merged it already.
+    async fn seal(
+        &self,
+        guest: &CartRef,
+        user: &CartRef,
+        ttl: &str,
+    ) -> StoreResult<Option<(u64, Vec<String>)>> {
+        let sealed: Vec<String> = self
+            .eval(
+                "cart_seal",
+                &self.scripts.cart_seal,
+                keys::cart_and_tombstone(guest.no),
+                vec![user.no.to_string(), ttl.to_string()],
+            )
+            .await?;
+        match sealed.as_slice() {
+            [status] if status == "already" => Ok(None),
+            [status, target, lines @ ..] if status == "sealed" && lines.len() % 2 == 0 => {
+                Ok(Some((
+                    target.parse::<u64>().map_err(|_| corrupt("seal reply"))?,
+                    lines.to_vec(),
+                )))
+            }
+            _ => Err(corrupt("seal reply")),
+        }
     }
 
     /// Test hook: runs the Cluster merge's steps up to `stop` and leaves the

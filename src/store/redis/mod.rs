@@ -11,7 +11,7 @@
 mod accounts;
 mod cart;
 mod catalog;
-mod cluster;
+pub(crate) mod cluster;
 pub(crate) mod connect;
 mod keys;
 mod reply;
@@ -22,8 +22,6 @@ use std::{future::Future, time::Duration};
 use fred::{prelude::*, types::scripts::Script};
 use tokio::sync::Mutex;
 
-#[cfg(feature = "test-hooks")]
-pub use cluster::MergeStop;
 pub use connect::{RedisOptions, parse_config};
 
 use super::{StoreError, StoreResult, instrument};

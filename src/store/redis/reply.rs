@@ -82,10 +82,7 @@ fn parse_ids(list: &str) -> StoreResult<Vec<LineId>> {
 /// reply of `cart_merge.lua` and `cart_absorb.lua`.
 pub(super) fn merge_report(reply: &[String]) -> StoreResult<MergeReport> {
     match reply {
-        [status] if status == "already" => Ok(MergeReport {
-            already_merged: true,
-            ..MergeReport::default()
-        }),
+        [status] if status == "already" => Ok(MergeReport::already_merged()),
         [status, moved, combined, clamped, dropped] if status == "merged" => Ok(MergeReport {
             already_merged: false,
             lines_moved: moved.parse().map_err(|_| corrupt("merge reply"))?,

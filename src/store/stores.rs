@@ -1,0 +1,79 @@
+//! Opening the configured stores: one backend (Redis or embedded) behind every
+//! store trait.
+
+use std::{sync::Arc, time::Duration};
+
+use super::{AccountStore, CartStore, CatalogStore, LoginLimiter, memory, redis};
+
+/// Where the stores live: Redis when a URL is given, else the embedded store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub redis: Option<redis::RedisOptions>,
+    /// Where the embedded store keeps accounts.
+    pub users_file: std::path::PathBuf,
+    /// How long a signed-in session is tracked for its account (its max age).
+    pub session_max_age: Duration,
+}
+
+/// The configured stores, one backend behind every trait.
+#[derive(Clone)]
+pub struct Stores {
+    pub carts: Arc<dyn CartStore>,
+    pub catalog: Arc<dyn CatalogStore>,
+    pub accounts: Arc<dyn AccountStore>,
+    pub limiter: Arc<dyn LoginLimiter>,
+    /// (connected, total) Redis connections; `None` when embedded.
+    pub pool_state: Arc<dyn Fn() -> Option<(usize, usize)> + Send + Sync>,
+    /// The one backend behind them, for the session store.
+    pub backend: Backend,
+    /// How long a signed-in session is tracked for its account.
+    pub session_max_age: Duration,
+}
+
+/// Which backend the stores are.
+#[derive(Clone)]
+pub enum Backend {
+    Redis(Arc<redis::RedisStore>),
+    Memory(Arc<memory::MemoryStore>),
+}
+
+impl Stores {
+    /// Opens Redis (when a URL is set) or the embedded store. Redis is connected in
+    /// the background: a replica starts even while Redis is down and reports
+    /// not-ready until it answers.
+    pub async fn open(options: &StoreOptions, wait: Duration) -> Result<Stores, String> {
+        match &options.redis {
+            Some(redis_options) => {
+                let store = Arc::new(
+                    redis::RedisStore::new(redis_options)
+                        .map_err(|e| format!("TROLLEY_REDIS_URL is invalid: {e}"))?,
+                );
+                if let Err(error) = store.wait_connected(wait).await {
+                    tracing::warn!(%error, "Redis is not reachable yet; retrying in the background");
+                }
+                let pool_store = store.clone();
+                Ok(Stores {
+                    carts: store.clone(),
+                    catalog: store.clone(),
+                    accounts: store.clone(),
+                    limiter: store.clone(),
+                    pool_state: Arc::new(move || Some(pool_store.pool_state())),
+                    backend: Backend::Redis(store),
+                    session_max_age: options.session_max_age,
+                })
+            }
+            None => {
+                let store = Arc::new(memory::MemoryStore::new(Some(options.users_file.clone())));
+                Ok(Stores {
+                    carts: store.clone(),
+                    catalog: store.clone(),
+                    accounts: store.clone(),
+                    limiter: store.clone(),
+                    pool_state: Arc::new(|| None),
+                    backend: Backend::Memory(store),
+                    session_max_age: options.session_max_age,
+                })
+            }
+        }
+    }
+}
