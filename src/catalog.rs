@@ -23,14 +23,14 @@ use crate::{
 };
 
 /// The demo catalog that ships with trolley (loaded by the embedded store).
-pub const DEMO_CATALOG: &str = include_str!("../deploy/catalog/demo-catalog.json");
+pub(crate) const DEMO_CATALOG: &str = include_str!("../deploy/catalog/demo-catalog.json");
 
 /// One catalog version, indexed for the lookups handlers make.
 #[derive(Debug)]
-pub struct Snapshot {
-    pub version: u64,
+pub(crate) struct Snapshot {
+    pub(crate) version: u64,
     /// Sorted by id.
-    pub products: Vec<Product>,
+    pub(crate) products: Vec<Product>,
     by_id: HashMap<ProductId, usize>,
     by_sku: HashMap<String, usize>,
 }
@@ -56,17 +56,17 @@ impl Snapshot {
         }
     }
 
-    pub fn by_id(&self, id: ProductId) -> Option<&Product> {
+    pub(crate) fn by_id(&self, id: ProductId) -> Option<&Product> {
         self.by_id.get(&id).map(|&i| &self.products[i])
     }
 
-    pub fn by_sku(&self, sku: &str) -> Option<&Product> {
+    pub(crate) fn by_sku(&self, sku: &str) -> Option<&Product> {
         self.by_sku.get(sku).map(|&i| &self.products[i])
     }
 }
 
 /// A replica's cached copy of the catalog.
-pub struct Catalog {
+pub(crate) struct Catalog {
     store: Arc<dyn CatalogStore>,
     current: RwLock<Option<(Arc<Snapshot>, Instant)>>,
     /// One revalidation at a time; other requests use the copy they have.
@@ -77,7 +77,7 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<dyn CatalogStore>,
         max_age: Duration,
         seed: Option<Vec<Product>>,
@@ -106,7 +106,7 @@ impl Catalog {
     }
 
     /// The catalog, revalidated if the copy is older than the refresh interval.
-    pub async fn current(&self) -> StoreResult<Arc<Snapshot>> {
+    pub(crate) async fn current(&self) -> StoreResult<Arc<Snapshot>> {
         let store = self.store.as_ref();
         if let Some((snapshot, checked)) = self.cached() {
             if checked.elapsed() < self.max_age {
@@ -171,14 +171,14 @@ struct FileProduct {
 /// Reads and validates a catalog file: a JSON array of products (or an object with
 /// a `products` array). Every problem names the entry it is in; nothing is returned
 /// unless every entry is valid.
-pub fn parse_file(path: &Path) -> Result<Vec<Product>, String> {
+pub(crate) fn parse_file(path: &Path) -> Result<Vec<Product>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     parse_catalog(&text)
 }
 
 /// See [`parse_file`].
-pub fn parse_catalog(text: &str) -> Result<Vec<Product>, String> {
+pub(crate) fn parse_catalog(text: &str) -> Result<Vec<Product>, String> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
     let entries = match value {

@@ -182,7 +182,7 @@ impl Settings {
     }
 
     /// Where the stores live.
-    pub fn store_options(&self) -> StoreOptions {
+    pub(crate) fn store_options(&self) -> StoreOptions {
         StoreOptions {
             redis: self.redis.url.as_ref().map(|url| RedisOptions {
                 url: url.clone(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum LoginError {
+pub(crate) enum LoginError {
     /// Unknown user or wrong password (one answer for both).
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -23,7 +23,7 @@ pub enum LoginError {
 
 impl LoginError {
     /// The `outcome` label of `trolley_logins_total`, for the refusals it counts.
-    pub fn outcome(&self) -> Option<&'static str> {
+    pub(crate) fn outcome(&self) -> Option<&'static str> {
         match self {
             LoginError::InvalidCredentials => Some("invalid"),
             LoginError::RateLimited { .. } => Some("rate_limited"),
@@ -32,5 +32,5 @@ impl LoginError {
     }
 
     /// Every outcome label of `trolley_logins_total`.
-    pub const OUTCOMES: [&'static str; 3] = ["success", "invalid", "rate_limited"];
+    pub(crate) const OUTCOMES: [&'static str; 3] = ["success", "invalid", "rate_limited"];
 }

@@ -16,16 +16,16 @@ use crate::{
 
 /// The login settings.
 #[derive(Debug, Clone, Copy)]
-pub struct LoginSettings {
+pub(crate) struct LoginSettings {
     /// Failed logins allowed per username within the window.
-    pub max_failures: u32,
+    pub(crate) max_failures: u32,
     /// Failed logins allowed per client address within the window.
-    pub max_failures_per_address: u32,
-    pub failure_window: Duration,
-    pub merge_rule: MergeRule,
+    pub(crate) max_failures_per_address: u32,
+    pub(crate) failure_window: Duration,
+    pub(crate) merge_rule: MergeRule,
     /// How long a user's cart lives after a touch.
-    pub user_cart_ttl: Duration,
-    pub limits: Limits,
+    pub(crate) user_cart_ttl: Duration,
+    pub(crate) limits: Limits,
 }
 
 impl LoginSettings {
@@ -45,31 +45,31 @@ impl LoginSettings {
 }
 
 /// What a login attempt brings.
-pub struct Attempt<'a> {
-    pub username: &'a str,
-    pub password: &'a str,
+pub(crate) struct Attempt<'a> {
+    pub(crate) username: &'a str,
+    pub(crate) password: &'a str,
     /// The address the per-address limit counts against.
-    pub client_address: &'a str,
+    pub(crate) client_address: &'a str,
     /// The session's guest cart, if it has one. A session already signed in holds
     /// its user's cart, which is no guest cart: pass `None` then.
-    pub guest_cart: Option<&'a CartRef>,
+    pub(crate) guest_cart: Option<&'a CartRef>,
 }
 
 /// A successful login: the user's cart, and what the merge did.
-pub struct SignedIn {
-    pub cart: CartRef,
-    pub merge: MergeReport,
+pub(crate) struct SignedIn {
+    pub(crate) cart: CartRef,
+    pub(crate) merge: MergeReport,
 }
 
 /// The stores a login touches.
-pub struct LoginStores<'a> {
-    pub accounts: &'a dyn AccountStore,
-    pub limiter: &'a dyn LoginLimiter,
-    pub carts: &'a dyn CartStore,
+pub(crate) struct LoginStores<'a> {
+    pub(crate) accounts: &'a dyn AccountStore,
+    pub(crate) limiter: &'a dyn LoginLimiter,
+    pub(crate) carts: &'a dyn CartStore,
 }
 
 /// Checks the credentials and merges the guest cart into the user's cart.
-pub async fn login(
+pub(crate) async fn login(
     stores: LoginStores<'_>,
     settings: &LoginSettings,
     attempt: Attempt<'_>,
@@ -158,4 +158,4 @@ async fn merge_guest_cart(
 }
 
 /// The outcome labels of `trolley_login_merges_total`.
-pub const MERGE_OUTCOMES: [&str; 4] = ["merged", "nothing_to_merge", "retried", "failed"];
+pub(crate) const MERGE_OUTCOMES: [&str; 4] = ["merged", "nothing_to_merge", "retried", "failed"];

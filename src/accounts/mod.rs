@@ -4,9 +4,9 @@
 //! Nothing here knows HTTP or sessions: the edge rotates the session id only
 //! after [`login::login`] succeeded, so nothing can fail after the rotation.
 
-pub mod error;
+pub(crate) mod error;
 mod limiter;
-pub mod login;
+pub(crate) mod login;
 mod password;
 mod validate;
 
@@ -15,7 +15,7 @@ use validate::{validate_password, validate_username};
 
 /// Creates an account or changes its password (`trolley user add`); returns
 /// whether it was new.
-pub async fn add_user(
+pub(crate) async fn add_user(
     accounts: &dyn AccountStore,
     username: &str,
     password: &str,
@@ -33,7 +33,10 @@ pub async fn add_user(
 }
 
 /// Removes an account (`trolley user remove`): its sessions end and its cart goes.
-pub async fn remove_user(accounts: &dyn AccountStore, username: &str) -> Result<bool, String> {
+pub(crate) async fn remove_user(
+    accounts: &dyn AccountStore,
+    username: &str,
+) -> Result<bool, String> {
     validate_username(username)?;
     accounts
         .remove_user(username)

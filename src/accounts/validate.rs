@@ -1,7 +1,7 @@
 //! What a username and a new password must look like.
 
 /// Checks a username: 1 to 64 of `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
-pub fn validate_username(name: &str) -> Result<(), String> {
+pub(crate) fn validate_username(name: &str) -> Result<(), String> {
     let valid_chars = name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
@@ -18,7 +18,7 @@ pub fn validate_username(name: &str) -> Result<(), String> {
 }
 
 /// Checks a new password's length (in characters).
-pub fn validate_password(password: &str) -> Result<(), String> {
+pub(crate) fn validate_password(password: &str) -> Result<(), String> {
     let length = password.chars().count();
     if !(8..=1024).contains(&length) {
         return Err("the password must be 8 to 1024 characters long".into());

@@ -6,7 +6,7 @@ use super::model::{LineId, ProductRef};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum CartError {
+pub(crate) enum CartError {
     /// The catalog has no such product.
     #[error("product not found")]
     ProductNotFound(ProductRef),
@@ -32,7 +32,7 @@ pub enum CartError {
 
 impl CartError {
     /// The `outcome` label of `trolley_cart_operations_total`.
-    pub fn outcome(&self) -> &'static str {
+    pub(crate) fn outcome(&self) -> &'static str {
         match self {
             CartError::QuantityAboveMax(_) => "invalid",
             CartError::ProductNotFound(_) | CartError::LineNotFound(_) => "not_found",
@@ -43,7 +43,7 @@ impl CartError {
     }
 
     /// Every outcome label, success included, for registering the counter at 0.
-    pub const OUTCOMES: [&'static str; 6] = [
+    pub(crate) const OUTCOMES: [&'static str; 6] = [
         "ok",
         "invalid",
         "not_found",

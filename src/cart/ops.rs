@@ -20,17 +20,17 @@ use crate::{
 
 /// The cart settings: limits, and how long carts live.
 #[derive(Debug, Clone, Copy)]
-pub struct CartSettings {
-    pub limits: Limits,
+pub(crate) struct CartSettings {
+    pub(crate) limits: Limits,
     /// A guest cart's inactivity expiry (the session's).
-    pub guest_ttl: Duration,
+    pub(crate) guest_ttl: Duration,
     /// A signed-in user's cart lives longer.
-    pub user_ttl: Duration,
+    pub(crate) user_ttl: Duration,
 }
 
 impl CartSettings {
     /// TTL and limits for a cart: a signed-in user's cart lives longer.
-    pub fn policy(&self, signed_in: bool) -> CartPolicy {
+    pub(crate) fn policy(&self, signed_in: bool) -> CartPolicy {
         CartPolicy {
             ttl: if signed_in {
                 self.user_ttl
@@ -42,29 +42,30 @@ impl CartSettings {
     }
 
     /// The operation names of `trolley_cart_operations_total`.
-    pub const OPERATIONS: [&'static str; 5] = ["get", "add", "set_quantity", "remove", "clear"];
+    pub(crate) const OPERATIONS: [&'static str; 5] =
+        ["get", "add", "set_quantity", "remove", "clear"];
 }
 
 /// A cart as clients see it: lines in first-added order with today's catalog data.
-pub struct CartView {
-    pub cart_id: Option<String>,
-    pub lines: Vec<PricedLine>,
-    pub total: Decimal,
+pub(crate) struct CartView {
+    pub(crate) cart_id: Option<String>,
+    pub(crate) lines: Vec<PricedLine>,
+    pub(crate) total: Decimal,
 }
 
 /// A line with the product it refers to (absent if the catalog dropped it since).
-pub struct PricedLine {
-    pub line: Line,
-    pub product: Option<Product>,
+pub(crate) struct PricedLine {
+    pub(crate) line: Line,
+    pub(crate) product: Option<Product>,
 }
 
 /// What an add did.
-pub struct Added {
+pub(crate) struct Added {
     /// The cart the line is in.
-    pub cart: CartRef,
+    pub(crate) cart: CartRef,
     /// The cart was created by this add: the session must remember it.
-    pub created: bool,
-    pub line: Line,
+    pub(crate) created: bool,
+    pub(crate) line: Line,
 }
 
 /// Counts an operation's outcome and passes its result on.
@@ -78,7 +79,7 @@ fn counted<T>(operation: &'static str, result: Result<T, CartError>) -> Result<T
 }
 
 /// Reads a cart, sliding its TTL. No cart yet: an empty view, nothing written.
-pub async fn view(
+pub(crate) async fn view(
     carts: &dyn CartStore,
     catalog: &Catalog,
     cart: Option<&CartRef>,
@@ -118,7 +119,7 @@ fn price(cart_id: String, lines: Vec<Line>, catalog: &Snapshot) -> CartView {
 }
 
 /// Adds a product (or increments its line), creating the cart on the first add.
-pub async fn add(
+pub(crate) async fn add(
     carts: &dyn CartStore,
     catalog: &Catalog,
     cart: Option<&CartRef>,
@@ -161,7 +162,7 @@ pub async fn add(
 }
 
 /// Sets a line's quantity (already validated against the limits).
-pub async fn set_quantity(
+pub(crate) async fn set_quantity(
     carts: &dyn CartStore,
     cart: Option<&CartRef>,
     line: LineId,
@@ -180,7 +181,7 @@ pub async fn set_quantity(
 }
 
 /// Removes a line.
-pub async fn remove(
+pub(crate) async fn remove(
     carts: &dyn CartStore,
     cart: Option<&CartRef>,
     line: LineId,
@@ -214,7 +215,7 @@ async fn resolve_line(
 }
 
 /// Removes every line; succeeds on an empty or absent cart too.
-pub async fn clear(
+pub(crate) async fn clear(
     carts: &dyn CartStore,
     cart: Option<&CartRef>,
     policy: CartPolicy,

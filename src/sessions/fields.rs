@@ -4,7 +4,7 @@ use tower_sessions::session::Record;
 
 /// The session record field that names a signed-in user (written by the HTTP
 /// edge's typed session, read here for tracking and by the embedded store).
-pub const SESSION_USER_KEY: &str = "user";
+pub(crate) const SESSION_USER_KEY: &str = "user";
 
 /// The signed-in user a record names, if any.
 pub(crate) fn record_user(record: &Record) -> Option<&str> {

@@ -36,7 +36,7 @@ enum Records {
 
 /// tower-sessions' store for trolley's backend.
 #[derive(Clone)]
-pub struct SessionBackend {
+pub(crate) struct SessionBackend {
     records: Records,
     accounts: Arc<dyn AccountStore>,
     /// How long a tracked session id is kept (the sessions' absolute lifetime).

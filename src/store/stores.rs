@@ -7,32 +7,32 @@ use super::{AccountStore, CartStore, CatalogStore, LoginLimiter, memory, redis};
 
 /// Where the stores live: Redis when a URL is given, else the embedded store.
 #[derive(Debug, Clone)]
-pub struct StoreOptions {
-    pub redis: Option<redis::RedisOptions>,
+pub(crate) struct StoreOptions {
+    pub(crate) redis: Option<redis::RedisOptions>,
     /// Where the embedded store keeps accounts.
-    pub users_file: std::path::PathBuf,
+    pub(crate) users_file: std::path::PathBuf,
     /// How long a signed-in session is tracked for its account (its max age).
-    pub session_max_age: Duration,
+    pub(crate) session_max_age: Duration,
 }
 
 /// The configured stores, one backend behind every trait.
 #[derive(Clone)]
-pub struct Stores {
-    pub carts: Arc<dyn CartStore>,
-    pub catalog: Arc<dyn CatalogStore>,
-    pub accounts: Arc<dyn AccountStore>,
-    pub limiter: Arc<dyn LoginLimiter>,
+pub(crate) struct Stores {
+    pub(crate) carts: Arc<dyn CartStore>,
+    pub(crate) catalog: Arc<dyn CatalogStore>,
+    pub(crate) accounts: Arc<dyn AccountStore>,
+    pub(crate) limiter: Arc<dyn LoginLimiter>,
     /// (connected, total) Redis connections; `None` when embedded.
-    pub pool_state: Arc<dyn Fn() -> Option<(usize, usize)> + Send + Sync>,
+    pub(crate) pool_state: Arc<dyn Fn() -> Option<(usize, usize)> + Send + Sync>,
     /// The one backend behind them, for the session store.
-    pub backend: Backend,
+    pub(crate) backend: Backend,
     /// How long a signed-in session is tracked for its account.
-    pub session_max_age: Duration,
+    pub(crate) session_max_age: Duration,
 }
 
 /// Which backend the stores are.
 #[derive(Clone)]
-pub enum Backend {
+pub(crate) enum Backend {
     Redis(Arc<redis::RedisStore>),
     Memory(Arc<memory::MemoryStore>),
 }
@@ -41,7 +41,7 @@ impl Stores {
     /// Opens Redis (when a URL is set) or the embedded store. Redis is connected in
     /// the background: a replica starts even while Redis is down and reports
     /// not-ready until it answers.
-    pub async fn open(options: &StoreOptions, wait: Duration) -> Result<Stores, String> {
+    pub(crate) async fn open(options: &StoreOptions, wait: Duration) -> Result<Stores, String> {
         match &options.redis {
             Some(redis_options) => {
                 let store = Arc::new(

@@ -496,8 +496,17 @@ pub(crate) async fn two_sessions_logging_in_at_once_merge_both_carts_once(
 
 async fn adds_racing_a_login_are_never_lost_or_double_counted() {
     let redis = RedisServer::start().await;
-    let a = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
-    let b = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    // Every round merges into alice's one cart: product 1 and up to ten products
+    // of the round's own, so up to 101 lines after ten rounds. Past the max lines
+    // (100 by default) the merge drops lines by rule and reports them in
+    // `merge.dropped`; leave room, so every add merged is in the user's cart.
+    let roomy = || {
+        let mut config = settings(Backend::Redis, Some(&redis));
+        config.max_lines = 200;
+        config
+    };
+    let a = TestApp::spawn(roomy()).await;
+    let b = TestApp::spawn(roomy()).await;
     a.add_user("alice", PASSWORD);
     let mut succeeded = 0;
     let mut refused = 0;
@@ -523,7 +532,12 @@ async fn adds_racing_a_login_are_never_lost_or_double_counted() {
                 (product, reply.status, tab.cookie.clone())
             }));
         }
-        guest.login("alice", PASSWORD).await;
+        let login = guest.login("alice", PASSWORD).await;
+        assert_eq!(
+            login["merge"]["dropped"],
+            json!([]),
+            "round {round}: max lines reached"
+        );
         let user_cart = guest.cart().await;
         for racer in racers {
             let (product, status, cookie) = racer.await.expect("racer");

@@ -18,7 +18,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 use trolley::{
     config::Settings,
-    testing::{CartPolicy, MergeStop, RedisStore, model::CartRef, parse_config, rules::Limits},
+    testing::{
+        CartPolicy, MergeStop, RedisOptions, RedisStore, model::CartRef, parse_config,
+        rules::Limits,
+    },
 };
 
 use crate::{
@@ -159,6 +162,18 @@ impl Cluster {
         config
     }
 
+    /// trolley's Redis options for this cluster, as its settings give them.
+    fn options(&self) -> RedisOptions {
+        let settings = self.settings();
+        RedisOptions {
+            url: self.url.clone(),
+            password: settings.redis.password,
+            ca_file: settings.redis.ca_file,
+            pool_size: settings.redis.pool_size,
+            timeout: settings.redis.timeout,
+        }
+    }
+
     async fn app(&self) -> TestApp {
         TestApp::spawn(self.settings()).await
     }
@@ -166,9 +181,7 @@ impl Cluster {
     /// A cluster client for inspecting what the app wrote.
     async fn client(&self) -> Client {
         // trolley's own URL parsing, which accepts the comma-separated form.
-        let options = self.settings().store_options();
-        let mut config =
-            parse_config(options.redis.as_ref().expect("a Redis URL")).expect("cluster url");
+        let mut config = parse_config(&self.options()).expect("cluster url");
         // A test client fails at once rather than retrying in the background.
         config.fail_fast = true;
         assert!(config.server.is_clustered());
@@ -478,8 +491,7 @@ async fn a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login() {
     let rule = config.merge_rule;
     // A second replica's store, driven step by step: what a replica that crashed
     // (or timed out) in the middle of a login merge leaves behind.
-    let options = config.store_options();
-    let crashed = RedisStore::new(options.redis.as_ref().expect("a Redis URL")).expect("store");
+    let crashed = RedisStore::new(&cluster.options()).expect("store");
     crashed
         .wait_connected(Duration::from_secs(10))
         .await
