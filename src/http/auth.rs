@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     accounts::login::{self, Attempt, LoginStores},
-    cart::ops,
+    cart::{model::LineId, ops, rules::MergeReport},
     state::AppState,
 };
 
@@ -47,19 +47,25 @@ pub(crate) async fn login(
     let signed_in = login::login(state.login_stores(), &state.login, attempt).await?;
     let policy = state.cart.policy(true);
     let cart = ops::view(state.carts(), &state.catalog, Some(&signed_in.cart), policy).await?;
+    // Everything that can fail is done: only now rotate the session id.
     session.sign_in(username, &signed_in.cart).await?;
-    let merge = &signed_in.merge;
     Ok(Json(json!({
         "success": true,
         "user": {"username": username},
         "cart": CartBody::from(cart),
-        "merge": {
-            "linesMoved": merge.lines_moved,
-            "linesCombined": merge.lines_combined,
-            "clamped": merge.clamped.iter().map(|id| id.0).collect::<Vec<_>>(),
-            "dropped": merge.dropped.iter().map(|id| id.0).collect::<Vec<_>>(),
-        },
+        "merge": merge_body(&signed_in.merge),
     })))
+}
+
+/// The login response's `merge`: what happened to the guest cart's lines.
+fn merge_body(merge: &MergeReport) -> Value {
+    let ids = |ids: &[LineId]| ids.iter().map(|id| id.0).collect::<Vec<_>>();
+    json!({
+        "linesMoved": merge.lines_moved,
+        "linesCombined": merge.lines_combined,
+        "clamped": ids(&merge.clamped),
+        "dropped": ids(&merge.dropped),
+    })
 }
 
 /// The client address login limits count against: the last `X-Forwarded-For`
