@@ -30,6 +30,10 @@ use crate::{
 pub fn trials() -> Vec<Trial> {
     vec![
         trial(
+            "observability::every_labelled_counter_is_exported_at_zero_from_the_start",
+            every_labelled_counter_is_exported_at_zero_from_the_start,
+        ),
+        trial(
             "observability::metrics_count_cart_operations_and_label_requests_by_route_template",
             metrics_count_cart_operations_and_label_requests_by_route_template,
         ),
@@ -746,6 +750,47 @@ async fn json_access_logs_carry_the_trace_and_never_the_session_or_password() {
         assert!(
             !text.contains(secret),
             "the logs hold a secret ({secret}):\n{text}"
+        );
+    }
+}
+
+async fn every_labelled_counter_is_exported_at_zero_from_the_start() {
+    // A fresh process: the recorder is process-wide.
+    let process = Process::spawn(&[]).await;
+    let scrape = reqwest::get(format!("{}/metrics", process.admin))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    let mut expected = vec![
+        r#"trolley_login_merges_total{outcome="merged"} 0"#.to_string(),
+        r#"trolley_login_merges_total{outcome="nothing_to_merge"} 0"#.to_string(),
+        r#"trolley_login_merges_total{outcome="retried"} 0"#.to_string(),
+        r#"trolley_login_merges_total{outcome="failed"} 0"#.to_string(),
+        r#"trolley_logins_total{outcome="rate_limited"} 0"#.to_string(),
+        r#"trolley_redis_errors_total{kind="timeout"} 0"#.to_string(),
+        r#"trolley_redis_errors_total{kind="session_store"} 0"#.to_string(),
+        "trolley_merge_lines_moved_total 0".to_string(),
+    ];
+    for operation in ["get", "add", "set_quantity", "remove", "clear"] {
+        for outcome in [
+            "ok",
+            "invalid",
+            "not_found",
+            "forbidden",
+            "limit",
+            "unavailable",
+        ] {
+            expected.push(format!(
+                r#"trolley_cart_operations_total{{operation="{operation}",outcome="{outcome}"}} 0"#
+            ));
+        }
+    }
+    for line in expected {
+        assert!(
+            scrape.lines().any(|l| l == line),
+            "missing `{line}` in:\n{scrape}"
         );
     }
 }
