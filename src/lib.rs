@@ -52,7 +52,7 @@ pub(crate) mod store;
 pub mod testing {
     pub use crate::cart::{model, rules};
     pub use crate::store::{
-        CartPolicy, CartStore,
+        CartPolicy, CartRead, CartStore,
         memory::MemoryStore,
         redis::{RedisOptions, RedisStore, cluster::MergeStop, parse_config},
     };

@@ -15,7 +15,7 @@ use super::{
 use crate::{
     catalog::{Catalog, Snapshot},
     metrics,
-    store::{CartPolicy, CartStore},
+    store::{CartPolicy, CartRead, CartStore, StoreError},
 };
 
 /// The cart settings: limits, and how long carts live.
@@ -63,7 +63,9 @@ pub(crate) struct PricedLine {
 pub(crate) struct Added {
     /// The cart the line is in.
     pub(crate) cart: CartRef,
-    /// The cart was created by this add: the session must remember it.
+    /// The cart is new to the session (its first add, or a fresh number after the
+    /// old one turned out to hold another session's cart): the session must
+    /// remember it.
     pub(crate) created: bool,
     pub(crate) line: Line,
 }
@@ -93,7 +95,12 @@ pub(crate) async fn view(
                 total: Decimal::ZERO,
             });
         };
-        let mut lines = carts.read_cart(cart, policy.ttl).await?;
+        // A number that holds another session's cart: this session's cart is gone
+        // (Redis lost it); it reads as empty, and the next add renumbers it.
+        let mut lines = match carts.read_cart(cart, policy.ttl).await? {
+            CartRead::Lines(lines) => lines,
+            CartRead::Foreign => Vec::new(),
+        };
         Line::sort(&mut lines);
         let catalog = catalog.current().await?;
         Ok(price(cart.id.clone(), lines, &catalog))
@@ -134,7 +141,7 @@ pub(crate) async fn add(
             ProductRef::Sku(sku) => snapshot.by_sku(sku),
         };
         let product = found.cloned().ok_or(CartError::ProductNotFound(product))?;
-        let (cart, created) = match cart {
+        let (mut cart, mut created) = match cart {
             Some(cart) => (cart.clone(), false),
             None => (CartRef::new(carts.allocate_cart_no().await?), true),
         };
@@ -144,7 +151,17 @@ pub(crate) async fn add(
             price: product.price,
             now_ms: now_ms(),
         };
-        match carts.add_item(&cart, &item, policy).await? {
+        let mut outcome = carts.add_item(&cart, &item, policy).await?;
+        if outcome == AddOutcome::Foreign {
+            // The number was handed out twice (Redis lost its counter) and the
+            // other session wrote first: this session's cart continues, with its
+            // public id, under a number of a fresh block; the other cart was not
+            // touched.
+            cart.no = carts.allocate_fresh_cart_no().await?;
+            created = true;
+            outcome = carts.add_item(&cart, &item, policy).await?;
+        }
+        match outcome {
             AddOutcome::Added(line) => Ok(Added {
                 cart,
                 created,
@@ -155,6 +172,9 @@ pub(crate) async fn add(
             }
             AddOutcome::CartFull => Err(CartError::CartFull(policy.limits.max_lines)),
             AddOutcome::CartMerged => Err(CartError::CartMerged),
+            AddOutcome::Foreign => Err(CartError::Store(StoreError::Corrupt(
+                "a fresh cart number holds another cart".into(),
+            ))),
         }
     }
     .await;
@@ -207,10 +227,12 @@ async fn resolve_line(
     match outcome {
         LineOutcome::Done(line) => Ok(line),
         LineOutcome::CartMerged => Err(CartError::CartMerged),
-        LineOutcome::NotInCart if carts.line_exists(line).await? => {
+        // The session's cart is gone (its number holds another session's cart),
+        // so the line is not in it: 403 or 404 by who holds the line.
+        LineOutcome::NotInCart | LineOutcome::Foreign if carts.line_exists(line).await? => {
             Err(CartError::LineOfAnotherCart)
         }
-        LineOutcome::NotInCart => Err(CartError::LineNotFound(line)),
+        LineOutcome::NotInCart | LineOutcome::Foreign => Err(CartError::LineNotFound(line)),
     }
 }
 
@@ -225,7 +247,8 @@ pub(crate) async fn clear(
             return Ok(());
         };
         match carts.clear_cart(cart, policy).await? {
-            ClearOutcome::Cleared => Ok(()),
+            // A foreign number: this session's cart is gone already.
+            ClearOutcome::Cleared | ClearOutcome::Foreign => Ok(()),
             ClearOutcome::CartMerged => Err(CartError::CartMerged),
         }
     }

@@ -124,6 +124,10 @@ pub enum AddOutcome {
     /// The cart was merged into a user's cart at a login; nothing changed. (A
     /// store's answer: the rules below never see a merged cart.)
     CartMerged,
+    /// The stored cart under this number is another session's (the number was
+    /// handed out twice after Redis lost its counter); nothing changed. (A
+    /// store's answer, like `CartMerged`.)
+    Foreign,
 }
 
 /// What a change to one line did.
@@ -135,6 +139,10 @@ pub enum LineOutcome {
     NotInCart,
     /// The cart was merged into a user's cart at a login; nothing changed.
     CartMerged,
+    /// The stored cart under this number is another session's (the number was
+    /// handed out twice after Redis lost its counter); nothing changed. (A
+    /// store's answer, like `CartMerged`.)
+    Foreign,
 }
 
 /// What clearing a cart did.
@@ -142,6 +150,10 @@ pub enum LineOutcome {
 pub enum ClearOutcome {
     Cleared,
     CartMerged,
+    /// The stored cart under this number is another session's (the number was
+    /// handed out twice after Redis lost its counter); nothing changed. (A
+    /// store's answer, like `CartMerged`.)
+    Foreign,
 }
 
 /// What a login merge did.

@@ -37,14 +37,32 @@ pub struct CartPolicy {
     pub limits: crate::cart::rules::Limits,
 }
 
-/// Carts: hashes of lines changed only by atomic steps.
+/// What reading a cart found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CartRead {
+    /// The cart's lines (none when it does not exist).
+    Lines(Vec<Line>),
+    /// The stored cart under this number is another session's (see
+    /// `AddOutcome::Foreign`); nothing was read.
+    Foreign,
+}
+
+/// Carts: hashes of lines changed only by atomic steps. Every call names the
+/// cart by number and public id, and a store never reads or changes a stored cart
+/// whose public id is another one.
 #[async_trait]
 pub trait CartStore: Send + Sync + 'static {
     /// A new cart number, unique across replicas.
     async fn allocate_cart_no(&self) -> StoreResult<u64>;
 
+    /// A new cart number from a newly reserved block: the current block turned out
+    /// to hold numbers already in use (Redis lost its counter).
+    async fn allocate_fresh_cart_no(&self) -> StoreResult<u64> {
+        self.allocate_cart_no().await
+    }
+
     /// The lines of a cart (in no particular order), sliding its TTL.
-    async fn read_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<Vec<Line>>;
+    async fn read_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<CartRead>;
 
     /// Adds a product, or increments the line of a product already in the cart.
     async fn add_item(

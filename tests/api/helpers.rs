@@ -133,6 +133,27 @@ impl RedisServer {
         self.spawn().await;
     }
 
+    /// Starts it again on the same port with its data lost (as a restart without
+    /// persistence, or a disk that did not keep the AOF).
+    pub async fn restart_empty(&mut self) {
+        self.stop();
+        let dir = self
+            .dir
+            .as_ref()
+            .expect("owned server")
+            .path()
+            .to_path_buf();
+        for entry in std::fs::read_dir(&dir).expect("redis dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).expect("remove AOF dir");
+            } else {
+                std::fs::remove_file(&path).expect("remove data file");
+            }
+        }
+        self.spawn().await;
+    }
+
     /// A plain client for inspecting what the app wrote.
     pub async fn client(&self) -> Client {
         let config = Config::from_url(&self.url).expect("redis url");

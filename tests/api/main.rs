@@ -10,6 +10,7 @@ mod catalog;
 mod cluster;
 mod faults;
 mod helpers;
+mod isolation;
 mod observability;
 mod replicas;
 mod rules;
@@ -140,6 +141,7 @@ fn main() -> ExitCode {
     trials.extend(catalog::trials());
     trials.extend(replicas::trials());
     trials.extend(faults::trials());
+    trials.extend(isolation::trials());
     trials.extend(accounts::trials());
     trials.extend(observability::trials());
     trials.extend(topology::trials());

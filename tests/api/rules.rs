@@ -28,7 +28,7 @@ use proptest::{
 };
 use rust_decimal::Decimal;
 use trolley::testing::{
-    CartPolicy, CartStore, MemoryStore, RedisOptions, RedisStore,
+    CartPolicy, CartRead, CartStore, MemoryStore, RedisOptions, RedisStore,
     model::{self, CartRef, Line, LineId, ProductId},
     rules::{self, CartLines, Limits, LineOutcome, MergeReport, MergeRule, NewItem},
 };
@@ -357,10 +357,13 @@ async fn check_lines(
             .map(|l| price(l.product_id.0) * Decimal::from(l.quantity))
             .sum();
         for store in stores {
-            let mut lines = store
+            let read = store
                 .read_cart(cart, Duration::from_secs(600))
                 .await
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let CartRead::Lines(mut lines) = read else {
+                return Err(TestCaseError::fail(format!("cart {index} read as foreign")));
+            };
             Line::sort(&mut lines);
             prop_assert_eq!(&lines, &expected, "cart {} after step {}", index, step);
             let total = model::total(&lines);

@@ -8,7 +8,7 @@
 -- ARGV[6]  now, ms since the epoch    ARGV[7]  TTL in milliseconds
 -- ARGV[8]  max quantity of a line     ARGV[9]  max lines of a cart
 -- Returns  {'ok', line id, product id, quantity, price, added ms}
---          | {'too_many'} | {'full'} | {'merged'}
+--          | {'too_many'} | {'full'} | {'merged'} | {'foreign'}
 --
 -- Atomic, so concurrent adds never lose an increment and the limits hold: the
 -- existence check, the limit checks, the write and the TTL slide are one step.
@@ -17,6 +17,9 @@
 -- nobody will read again.
 --
 -- The rules are rules.rs `add`; the line encoding and the refusal are prelude.lua's.
+if is_foreign(KEYS[1], ARGV[1]) then
+  return {'foreign'}
+end
 if is_merged(KEYS[2]) then
   return {'merged'}
 end

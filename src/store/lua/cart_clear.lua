@@ -3,10 +3,13 @@
 --
 -- KEYS[1]  the cart hash              trolley:{cart:<no>}
 -- KEYS[2]  the cart's merge tombstone trolley:{cart:<no>}:merged
--- ARGV[1]  TTL in milliseconds
--- Returns  'ok' | 'merged'
+-- ARGV[1]  TTL in milliseconds       ARGV[2]  the session's cart public id
+-- Returns  'ok' | 'merged' | 'foreign'
 --
 -- Atomic: no add can slip in between listing the lines and deleting them.
+if is_foreign(KEYS[1], ARGV[2]) then
+  return 'foreign'
+end
 if is_merged(KEYS[2]) then
   return 'merged'
 end

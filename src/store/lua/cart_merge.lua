@@ -7,7 +7,8 @@
 -- ARGV[3]  rule: 'sum' | 'max' | 'guest'
 -- ARGV[4]  max quantity of a line     ARGV[5]  max lines of a cart
 -- ARGV[6]  the user cart's TTL and the tombstone's, in milliseconds
--- Returns  {'already'}
+-- ARGV[7]  the guest cart's public id (the session's)
+-- Returns  {'already'} | {'foreign'} (the guest hash is another session's: untouched)
 --          | {'merged', lines moved, lines combined, 'clamped,ids', 'dropped,ids'}
 --
 -- Why this cannot lose or double-count a line:
@@ -21,6 +22,9 @@
 --   traced to the cart that now holds it, for the 403/404 distinction.
 --
 -- The rules themselves are prelude.lua's merge_lines (rules.rs `merge`).
+if is_foreign(KEYS[1], ARGV[7]) then
+  return {'foreign'}
+end
 if is_merged(KEYS[2]) then
   return {'already'}
 end

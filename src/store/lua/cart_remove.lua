@@ -3,10 +3,14 @@
 -- KEYS[1]  the cart hash              trolley:{cart:<no>}
 -- KEYS[2]  the cart's merge tombstone trolley:{cart:<no>}:merged
 -- ARGV[1]  line id                    ARGV[2]  TTL in milliseconds
+-- ARGV[3]  the session's cart public id
 -- Returns  {'ok', line id, product id, quantity, price, added ms}
---          | {'missing'} | {'merged'}
+--          | {'missing'} | {'merged'} | {'foreign'}
 --
 -- Atomic: the line, its product index entry and the line count change together.
+if is_foreign(KEYS[1], ARGV[3]) then
+  return {'foreign'}
+end
 if is_merged(KEYS[2]) then
   return {'merged'}
 end

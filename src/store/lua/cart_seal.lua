@@ -8,7 +8,9 @@
 -- KEYS[1]  the guest cart hash        trolley:{cart:<guest no>}
 -- KEYS[2]  the guest cart's tombstone trolley:{cart:<guest no>}:merged
 -- ARGV[1]  user cart number           ARGV[2]  the user cart's TTL, in milliseconds
+-- ARGV[3]  the guest cart's public id (the session's)
 -- Returns  {'already'}                the cart was merged by an earlier login
+--          | {'foreign'}              the guest hash is another session's: untouched
 --          | {'sealed', target user cart number, 'l:<id>', 'product|quantity|price|added', ...}
 --            the guest cart's lines; the target is the user cart the seal was
 --            first made for (an earlier login's, when that login was interrupted)
@@ -22,6 +24,9 @@
 -- The seal keeps its first target, so an interrupted merge is always finished
 -- into the cart it started with. The guest cart takes the seal's TTL, so its lines
 -- live as long as the seal that waits for them.
+if is_foreign(KEYS[1], ARGV[3]) then
+  return {'foreign'}
+end
 local tombstone = redis.call('GET', KEYS[2])
 local target = ARGV[1]
 if tombstone then

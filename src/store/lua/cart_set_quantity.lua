@@ -3,12 +3,15 @@
 -- KEYS[1]  the cart hash              trolley:{cart:<no>}
 -- KEYS[2]  the cart's merge tombstone trolley:{cart:<no>}:merged
 -- ARGV[1]  line id                    ARGV[2]  new quantity (checked by the caller)
--- ARGV[3]  TTL in milliseconds
+-- ARGV[3]  TTL in milliseconds       ARGV[4]  the session's cart public id
 -- Returns  {'ok', line id, product id, quantity, price, added ms}
---          | {'missing'} | {'merged'}
+--          | {'missing'} | {'merged'} | {'foreign'}
 --
 -- Atomic: the line is found and rewritten in one step, so a concurrent removal or
 -- add cannot interleave, and the TTL slides with the change.
+if is_foreign(KEYS[1], ARGV[4]) then
+  return {'foreign'}
+end
 if is_merged(KEYS[2]) then
   return {'merged'}
 end

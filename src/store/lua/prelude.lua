@@ -35,6 +35,16 @@ local function line_id(cart_no, seq)
   return string.format('%.0f', cart_no * LINE_ID_FACTOR + seq)
 end
 
+-- The cart hash holds another session's cart: its number was handed out twice
+-- (Redis lost the cart counter: a restart with its data lost, a failover that
+-- lost the last INCRBY). Every cart script checks this before it reads or
+-- writes, so one shopper never sees or changes another's lines. A hash without
+-- an id (never written by an add) belongs to nobody yet.
+local function is_foreign(cart_key, cart_id)
+  local owner = redis.call('HGET', cart_key, 'id')
+  return owner ~= false and owner ~= cart_id
+end
+
 -- A cart merged into a user's cart at login (or sealed for a Cluster merge)
 -- refuses every change: an add racing the login is merged or refused, never
 -- dropped into a cart that nobody will read again.

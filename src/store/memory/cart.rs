@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use super::MemoryStore;
 use crate::{
     cart::{
-        model::{CartRef, Line, LineId},
+        model::{CartRef, LineId},
         rules::{self, AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
     },
-    store::{CartPolicy, CartStore, StoreResult},
+    store::{CartPolicy, CartRead, CartStore, StoreResult},
 };
 
 #[async_trait]
@@ -22,15 +22,18 @@ impl CartStore for MemoryStore {
         Ok(state.last_cart_no)
     }
 
-    async fn read_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<Vec<Line>> {
+    async fn read_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<CartRead> {
         let mut state = self.state();
-        Ok(match state.cart(cart.no) {
+        if state.is_foreign(cart) {
+            return Ok(CartRead::Foreign);
+        }
+        Ok(CartRead::Lines(match state.cart(cart.no) {
             Some(stored) => {
                 stored.expires = Instant::now() + ttl;
                 stored.lines.lines.clone()
             }
             None => Vec::new(),
-        })
+        }))
     }
 
     async fn add_item(
@@ -40,11 +43,14 @@ impl CartStore for MemoryStore {
         policy: CartPolicy,
     ) -> StoreResult<AddOutcome> {
         let mut state = self.state();
+        if state.is_foreign(cart) {
+            return Ok(AddOutcome::Foreign);
+        }
         if state.is_merged(cart.no) {
             return Ok(AddOutcome::CartMerged);
         }
         let existed = state.cart(cart.no).is_some();
-        let stored = state.cart_or_new(cart.no, policy.ttl);
+        let stored = state.cart_or_new(cart, policy.ttl);
         let outcome = rules::add(&mut stored.lines, cart.no, item, &policy.limits);
         if matches!(outcome, AddOutcome::Added(_)) {
             stored.expires = Instant::now() + policy.ttl;
@@ -78,6 +84,9 @@ impl CartStore for MemoryStore {
 
     async fn clear_cart(&self, cart: &CartRef, policy: CartPolicy) -> StoreResult<ClearOutcome> {
         let mut state = self.state();
+        if state.is_foreign(cart) {
+            return Ok(ClearOutcome::Foreign);
+        }
         if state.is_merged(cart.no) {
             return Ok(ClearOutcome::CartMerged);
         }
@@ -111,6 +120,9 @@ impl CartStore for MemoryStore {
         policy: CartPolicy,
     ) -> StoreResult<MergeReport> {
         let mut state = self.state();
+        if state.is_foreign(guest) {
+            return Ok(MergeReport::default());
+        }
         if state.is_merged(guest.no) {
             return Ok(MergeReport::already_merged());
         }
@@ -119,7 +131,7 @@ impl CartStore for MemoryStore {
             .map(|c| c.lines.lines.clone())
             .unwrap_or_default();
         state.carts.remove(&guest.no);
-        let target = state.cart_or_new(user.no, policy.ttl);
+        let target = state.cart_or_new(user, policy.ttl);
         let report = rules::merge(&mut target.lines, &guest_lines, rule, &policy.limits);
         target.expires = Instant::now() + policy.ttl;
         state
@@ -142,6 +154,9 @@ impl MemoryStore {
         change: impl FnOnce(&mut rules::CartLines) -> LineOutcome,
     ) -> StoreResult<LineOutcome> {
         let mut state = self.state();
+        if state.is_foreign(cart) {
+            return Ok(LineOutcome::Foreign);
+        }
         if state.is_merged(cart.no) {
             return Ok(LineOutcome::CartMerged);
         }

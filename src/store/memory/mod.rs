@@ -44,6 +44,8 @@ pub(crate) struct SessionRecord {
 
 #[derive(Debug)]
 struct MemCart {
+    /// The public id of the cart this number was given to.
+    id: String,
     lines: CartLines,
     expires: Instant,
 }
@@ -72,16 +74,26 @@ impl State {
     }
 
     /// A live cart, created empty if absent.
-    fn cart_or_new(&mut self, no: u64, ttl: Duration) -> &mut MemCart {
+    fn cart_or_new(&mut self, cart: &CartRef, ttl: Duration) -> &mut MemCart {
         let now = Instant::now();
-        let cart = self.carts.entry(no).or_insert_with(|| MemCart {
+        let stored = self.carts.entry(cart.no).or_insert_with(|| MemCart {
+            id: cart.id.clone(),
             lines: CartLines::default(),
             expires: now + ttl,
         });
-        if cart.expires <= now {
-            cart.lines = CartLines::default();
+        if stored.expires <= now {
+            stored.id = cart.id.clone();
+            stored.lines = CartLines::default();
         }
-        cart
+        stored
+    }
+
+    /// A live cart under this number that is another session's (as after a lost
+    /// counter in Redis; the embedded store never hands a number out twice, but
+    /// keeps the same contract).
+    fn is_foreign(&mut self, cart: &CartRef) -> bool {
+        self.cart(cart.no)
+            .is_some_and(|stored| stored.id != cart.id)
     }
 
     /// The user cart a merged guest cart went into, while its tombstone lives.

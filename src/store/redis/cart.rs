@@ -12,10 +12,10 @@ use super::{
 };
 use crate::{
     cart::{
-        model::{CartRef, Line, LineId, MAX_CART_NO},
+        model::{CartRef, LineId, MAX_CART_NO},
         rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
     },
-    store::{CartPolicy, CartStore, StoreError, StoreResult},
+    store::{CartPolicy, CartRead, CartStore, StoreError, StoreResult},
 };
 
 /// How many cart numbers a replica reserves at once: one INCRBY per block.
@@ -46,14 +46,21 @@ impl CartStore for RedisStore {
     async fn allocate_cart_no(&self) -> StoreResult<u64> {
         let mut numbers = self.cart_numbers.lock().await;
         if numbers.0 > numbers.1 {
-            let last: u64 = self
-                .call(
+            // numbers.1 is the highest number this replica has handed out.
+            let (last, went_back): (u64, u8) = self
+                .eval(
                     "cart_seq",
-                    self.pool
-                        .next()
-                        .incr_by(keys::CART_SEQ, CART_NO_BLOCK as i64),
+                    &self.scripts.cart_seq,
+                    vec![keys::CART_SEQ.to_string()],
+                    vec![CART_NO_BLOCK.to_string(), numbers.1.to_string()],
                 )
                 .await?;
+            if went_back == 1 {
+                tracing::warn!(
+                    highest_handed_out = numbers.1,
+                    "the cart-number counter had gone backwards (Redis lost data); moved it past this replica's numbers"
+                );
+            }
             if last > MAX_CART_NO {
                 return Err(StoreError::CartNumbersExhausted);
             }
@@ -64,16 +71,27 @@ impl CartStore for RedisStore {
         Ok(no)
     }
 
-    async fn read_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<Vec<Line>> {
+    async fn allocate_fresh_cart_no(&self) -> StoreResult<u64> {
+        {
+            let mut numbers = self.cart_numbers.lock().await;
+            numbers.0 = numbers.1 + 1;
+        }
+        self.allocate_cart_no().await
+    }
+
+    async fn read_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<CartRead> {
         let fields: Vec<String> = self
             .eval(
                 "cart_read",
                 &self.scripts.cart_read,
                 vec![keys::cart(cart.no)],
-                vec![ttl_ms(ttl)],
+                vec![ttl_ms(ttl), cart.id.clone()],
             )
             .await?;
-        parse_lines(&fields)
+        if matches!(fields.as_slice(), [only] if only == "foreign") {
+            return Ok(CartRead::Foreign);
+        }
+        parse_lines(&fields).map(CartRead::Lines)
     }
 
     async fn add_item(
@@ -105,6 +123,7 @@ impl CartStore for RedisStore {
             Some("too_many") => Ok(AddOutcome::QuantityAboveMax),
             Some("full") => Ok(AddOutcome::CartFull),
             Some("merged") => Ok(AddOutcome::CartMerged),
+            Some("foreign") => Ok(AddOutcome::Foreign),
             _ => Err(corrupt("cart_add reply")),
         }
     }
@@ -121,7 +140,12 @@ impl CartStore for RedisStore {
                 "cart_set_quantity",
                 &self.scripts.cart_set_quantity,
                 keys::cart_and_tombstone(cart.no),
-                vec![line.0.to_string(), quantity.to_string(), ttl_ms(policy.ttl)],
+                vec![
+                    line.0.to_string(),
+                    quantity.to_string(),
+                    ttl_ms(policy.ttl),
+                    cart.id.clone(),
+                ],
             )
             .await?;
         line_outcome(&reply)
@@ -138,7 +162,7 @@ impl CartStore for RedisStore {
                 "cart_remove",
                 &self.scripts.cart_remove,
                 keys::cart_and_tombstone(cart.no),
-                vec![line.0.to_string(), ttl_ms(policy.ttl)],
+                vec![line.0.to_string(), ttl_ms(policy.ttl), cart.id.clone()],
             )
             .await?;
         line_outcome(&reply)
@@ -150,12 +174,13 @@ impl CartStore for RedisStore {
                 "cart_clear",
                 &self.scripts.cart_clear,
                 keys::cart_and_tombstone(cart.no),
-                vec![ttl_ms(policy.ttl)],
+                vec![ttl_ms(policy.ttl), cart.id.clone()],
             )
             .await?;
         match reply.as_str() {
             "ok" => Ok(ClearOutcome::Cleared),
             "merged" => Ok(ClearOutcome::CartMerged),
+            "foreign" => Ok(ClearOutcome::Foreign),
             _ => Err(corrupt("cart_clear reply")),
         }
     }
@@ -207,6 +232,7 @@ impl CartStore for RedisStore {
                     policy.limits.max_quantity.to_string(),
                     policy.limits.max_lines.to_string(),
                     ttl_ms(policy.ttl),
+                    guest.id.clone(),
                 ],
             )
             .await?;

@@ -45,6 +45,10 @@ impl CatalogStore for RedisStore {
     async fn replace_catalog(&self, products: &[Product], only_if_empty: bool) -> StoreResult<u64> {
         let mut args = Vec::with_capacity(products.len() * 2 + 1);
         args.push(if only_if_empty { "if_empty" } else { "always" }.to_string());
+        // Random and never 0 (0 means "no catalog"); below 2^53 so any client
+        // reads it exactly.
+        let version = rand::random_range(1..(1u64 << 53));
+        args.push(version.to_string());
         for product in products {
             args.push(product.id.0.to_string());
             args.push(serde_json::to_string(product).map_err(corrupt)?);

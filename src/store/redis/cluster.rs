@@ -114,11 +114,12 @@ impl RedisStore {
                 "cart_seal",
                 &self.scripts.cart_seal,
                 keys::cart_and_tombstone(guest.no),
-                vec![user.no.to_string(), ttl.to_string()],
+                vec![user.no.to_string(), ttl.to_string(), guest.id.clone()],
             )
             .await?;
         match sealed.as_slice() {
-            [status] if status == "already" => Ok(None),
+            // Another session's cart under the guest's number: nothing to merge.
+            [status] if status == "already" || status == "foreign" => Ok(None),
             [status, target, lines @ ..] if status == "sealed" && lines.len() % 2 == 0 => {
                 Ok(Some((
                     target.parse::<u64>().map_err(|_| corrupt("seal reply"))?,

@@ -67,6 +67,7 @@ pub(super) fn line_outcome(reply: &[String]) -> StoreResult<LineOutcome> {
         Some("ok") => Ok(LineOutcome::Done(parse_line_reply(reply)?)),
         Some("missing") => Ok(LineOutcome::NotInCart),
         Some("merged") => Ok(LineOutcome::CartMerged),
+        Some("foreign") => Ok(LineOutcome::Foreign),
         _ => Err(corrupt("cart script reply")),
     }
 }
@@ -83,6 +84,9 @@ fn parse_ids(list: &str) -> StoreResult<Vec<LineId>> {
 pub(super) fn merge_report(reply: &[String]) -> StoreResult<MergeReport> {
     match reply {
         [status] if status == "already" => Ok(MergeReport::already_merged()),
+        // The guest cart's number holds another session's cart: nothing of it is
+        // this session's to merge, and it is left untouched.
+        [status] if status == "foreign" => Ok(MergeReport::default()),
         [status, moved, combined, clamped, dropped] if status == "merged" => Ok(MergeReport {
             already_merged: false,
             lines_moved: moved.parse().map_err(|_| corrupt("merge reply"))?,
