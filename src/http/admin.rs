@@ -31,12 +31,13 @@ async fn livez() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 only when the store answers a PING within a short timeout.
+/// 200 only when the store answers within a short timeout and takes writes (a
+/// writable primary; on Cluster `cluster_state:ok`), and the replica is not draining.
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     let timeout = state.app.settings.redis.timeout.min(Duration::from_secs(1));
     let ready = !state.app.is_draining()
         && matches!(
-            tokio::time::timeout(timeout, state.app.carts().ping()).await,
+            tokio::time::timeout(timeout, state.app.carts().ready()).await,
             Ok(Ok(()))
         );
     metrics::redis_up(ready);

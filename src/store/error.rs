@@ -16,6 +16,10 @@ pub enum StoreError {
     /// Stored data is not in the shape this version writes.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// Redis answers but does not take writes: a replica (a demoted primary after a
+    /// failover) or a Cluster that is not `ok`.
+    #[error("redis does not take writes: {0}")]
+    NotWritable(&'static str),
     /// Every cart number a line id can hold is used up.
     #[error("cart numbers exhausted")]
     CartNumbersExhausted,
@@ -35,7 +39,7 @@ impl StoreError {
             StoreError::SessionStore(_) => "session_store",
             StoreError::UsersFile(_) => "io",
             StoreError::Corrupt(_) => "corrupt",
-            StoreError::CartNumbersExhausted => "other",
+            StoreError::NotWritable(_) | StoreError::CartNumbersExhausted => "other",
         }
     }
 

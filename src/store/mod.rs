@@ -107,8 +107,10 @@ pub trait CartStore: Send + Sync + 'static {
         policy: CartPolicy,
     ) -> StoreResult<MergeReport>;
 
-    /// Answers when cart storage is reachable (readiness).
-    async fn ping(&self) -> StoreResult<()>;
+    /// Answers when cart storage is reachable and takes writes (readiness): on
+    /// Redis, the node answers as a primary (a demoted or read-only replica is not
+    /// ready), on Cluster `cluster_state:ok`.
+    async fn ready(&self) -> StoreResult<()>;
 }
 
 /// A catalog as stored, with the version that changes at every import.

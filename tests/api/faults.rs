@@ -8,12 +8,19 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::{
-    helpers::{Backend, Process, RedisServer, TestApp, binary, eventually, quantity_of, settings},
+    helpers::{
+        Backend, Process, RedisServer, TestApp, binary, eventually, free_port, quantity_of,
+        settings,
+    },
     trial,
 };
 
 pub fn trials() -> Vec<Trial> {
     vec![
+        trial(
+            "readiness_requires_a_writable_primary",
+            readiness_requires_a_writable_primary,
+        ),
         trial(
             "redis_down_answers_503_and_the_service_recovers_when_it_returns",
             redis_down_answers_503_and_the_service_recovers_when_it_returns,
@@ -58,6 +65,33 @@ async fn status_of(url: String) -> Option<StatusCode> {
         .build()
         .ok()?;
     client.get(url).send().await.ok().map(|r| r.status())
+}
+
+async fn readiness_requires_a_writable_primary() {
+    let redis = RedisServer::start().await;
+    if !redis.is_owned() {
+        return; // TROLLEY_TEST_REDIS_URL: a server this test may not demote.
+    }
+    let app = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    let ready = || status_of(format!("{}/readyz", app.admin));
+    assert_eq!(ready().await, Some(StatusCode::OK));
+    // Demoted, as a failed-over primary is: it answers PING but takes no writes.
+    use fred::interfaces::ClientLike;
+    let client = redis.client().await;
+    let unreachable_primary = free_port().to_string();
+    let _: String = client
+        .custom(
+            fred::cmd!("REPLICAOF"),
+            vec!["127.0.0.1", unreachable_primary.as_str()],
+        )
+        .await
+        .expect("replicaof");
+    assert_eq!(ready().await, Some(StatusCode::SERVICE_UNAVAILABLE));
+    let _: String = client
+        .custom(fred::cmd!("REPLICAOF"), vec!["NO", "ONE"])
+        .await
+        .expect("replicaof no one");
+    assert_eq!(ready().await, Some(StatusCode::OK));
 }
 
 async fn redis_down_answers_503_and_the_service_recovers_when_it_returns() {

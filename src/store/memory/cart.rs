@@ -140,7 +140,7 @@ impl CartStore for MemoryStore {
         Ok(report)
     }
 
-    async fn ping(&self) -> StoreResult<()> {
+    async fn ready(&self) -> StoreResult<()> {
         Ok(())
     }
 }

@@ -239,8 +239,26 @@ impl CartStore for RedisStore {
         merge_report(&reply)
     }
 
-    async fn ping(&self) -> StoreResult<()> {
-        let _: String = self.call("ping", self.pool.next().ping(None)).await?;
+    async fn ready(&self) -> StoreResult<()> {
+        let client = self.pool.next();
+        if self.clustered {
+            let info: String = self
+                .call("ping", client.custom(fred::cmd!("CLUSTER"), vec!["INFO"]))
+                .await?;
+            if !info.lines().any(|line| line.trim() == "cluster_state:ok") {
+                return Err(StoreError::NotWritable("cluster_state is not ok"));
+            }
+            return Ok(());
+        }
+        let info: String = self
+            .call(
+                "ping",
+                client.info(Some(fred::types::InfoKind::Replication)),
+            )
+            .await?;
+        if !info.lines().any(|line| line.trim() == "role:master") {
+            return Err(StoreError::NotWritable("the node is a replica"));
+        }
         Ok(())
     }
 }
