@@ -75,7 +75,7 @@ fn describe() {
     describe_counter!(REDIS_ERRORS, "Failed Redis commands, by kind.");
     describe_gauge!(
         REDIS_UP,
-        "1 when the last readiness PING to Redis answered, else 0."
+        "1 when the last readiness check found Redis reachable and writable, else 0."
     );
     describe_gauge!(REDIS_POOL, "Redis connections of this replica, by state.");
     describe_counter!(
