@@ -390,7 +390,8 @@ async fn login_merges_the_guest_cart_into_the_users_cart_across_slots() {
     let exists: u32 = client.exists(cart_key(guest_no)).await.expect("exists");
     assert_eq!(exists, 0, "the guest cart is gone after the merge");
     let tombstone: Option<String> = client.get(tombstone_key(guest_no)).await.expect("get");
-    assert_eq!(tombstone, Some(user.no.to_string()));
+    let guest_id = guest_cart["cartId"].as_str().expect("guest cart id");
+    assert_eq!(tombstone, Some(format!("{}|{guest_id}", user.no)));
     let absorbed: Vec<u64> = client.smembers(absorbed_key(user.no)).await.expect("set");
     assert_eq!(absorbed, [guest_no]);
     for key in [
@@ -511,7 +512,10 @@ async fn a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login() {
         .await
         .expect("seal");
     let tombstone: Option<String> = client.get(tombstone_key(sealed.no)).await.expect("get");
-    assert_eq!(tombstone, Some(format!("sealed:{}", alice.no)));
+    assert_eq!(
+        tombstone,
+        Some(format!("sealed:{}|{}", alice.no, sealed.id))
+    );
     // The sealed cart is read-only: adds are refused, reads still work.
     let reply = guest
         .post("/api/cart/add", r#"{"productId": 5, "quantity": 1}"#)
@@ -542,7 +546,7 @@ async fn a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login() {
     let exists: u32 = client.exists(cart_key(sealed.no)).await.expect("exists");
     assert_eq!(exists, 0, "the guest cart is gone");
     let tombstone: Option<String> = client.get(tombstone_key(sealed.no)).await.expect("get");
-    assert_eq!(tombstone, Some(alice.no.to_string()));
+    assert_eq!(tombstone, Some(format!("{}|{}", alice.no, sealed.id)));
 
     // 2. A crash after the absorb: the lines are in the user's cart already, the
     //    guest cart is still there, sealed.
@@ -571,7 +575,7 @@ async fn a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login() {
     let exists: u32 = client.exists(cart_key(absorbed.no)).await.expect("exists");
     assert_eq!(exists, 0, "the guest cart is gone");
     let tombstone: Option<String> = client.get(tombstone_key(absorbed.no)).await.expect("get");
-    assert_eq!(tombstone, Some(alice.no.to_string()));
+    assert_eq!(tombstone, Some(format!("{}|{}", alice.no, absorbed.id)));
     assert_eq!(watcher.cart().await, guest.cart().await);
 
     // 3. A crash after the seal for alice, then the same guest session logs in as
@@ -589,7 +593,7 @@ async fn a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login() {
     assert_eq!(quantity_of(&body["cart"], 7), 0, "bob got alice's seal");
     assert_eq!(quantity_of(&watcher.cart().await, 7), 2);
     let tombstone: Option<String> = client.get(tombstone_key(other.no)).await.expect("get");
-    assert_eq!(tombstone, Some(alice.no.to_string()));
+    assert_eq!(tombstone, Some(format!("{}|{}", alice.no, other.id)));
     // Every guest cart absorbed once, and recorded.
     let mut absorbed_carts: Vec<u64> = client.smembers(absorbed_key(alice.no)).await.expect("set");
     absorbed_carts.sort();

@@ -2,8 +2,16 @@
 //! restarted with its data lost while replicas still hold blocks of numbers) never
 //! lets one session see or change another session's lines.
 
+use std::time::Duration;
+
 use libtest_mimic::Trial;
 use reqwest::StatusCode;
+use rust_decimal::Decimal;
+use trolley::testing::{
+    CartPolicy, CartRead, CartStore, MemoryStore, RedisOptions, RedisStore,
+    model::{CartRef, LineId, ProductId},
+    rules::{AddOutcome, ClearOutcome, Limits, LineOutcome, MergeRule, NewItem},
+};
 
 use crate::{
     helpers::{Backend, Browser, RedisServer, TestApp, items, settings},
@@ -11,10 +19,16 @@ use crate::{
 };
 
 pub fn trials() -> Vec<Trial> {
-    vec![trial(
-        "isolation::after_redis_restarts_empty_no_session_sees_or_changes_another_sessions_lines",
-        after_redis_restarts_empty_no_session_sees_or_changes_another_sessions_lines,
-    )]
+    vec![
+        trial(
+            "isolation::after_redis_restarts_empty_no_session_sees_or_changes_another_sessions_lines",
+            after_redis_restarts_empty_no_session_sees_or_changes_another_sessions_lines,
+        ),
+        trial(
+            "isolation::a_reused_number_is_another_carts_whatever_it_left_behind",
+            a_reused_number_is_another_carts_whatever_it_left_behind,
+        ),
+    ]
 }
 
 /// Carts each replica creates before and after the data loss: more than two
@@ -114,5 +128,101 @@ async fn after_redis_restarts_empty_no_session_sees_or_changes_another_sessions_
             "a line was removed by another session"
         );
         assert_eq!(items(&cart)[0]["quantity"].as_u64(), Some(1));
+    }
+}
+
+/// Store level, on both stores: a cart number that another cart used (its hash,
+/// or the tombstone its login merge left) is foreign to a new cart under it:
+/// nothing is read, changed or refused as "merged".
+async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
+    let redis_server = RedisServer::start().await;
+    let redis = RedisStore::new(&RedisOptions {
+        url: redis_server.url.clone(),
+        password: None,
+        ca_file: None,
+        pool_size: 1,
+        timeout: Duration::from_secs(2),
+    })
+    .expect("store");
+    redis
+        .wait_connected(Duration::from_secs(10))
+        .await
+        .expect("connected");
+    let memory = MemoryStore::new(None);
+    let base = 900_000 + u64::from(std::process::id() % 1000) * 10;
+    for store in [&redis as &dyn CartStore, &memory as &dyn CartStore] {
+        let policy = CartPolicy {
+            ttl: Duration::from_secs(60),
+            limits: Limits {
+                max_quantity: 99,
+                max_lines: 100,
+            },
+        };
+        let item = NewItem {
+            product_id: ProductId(42),
+            quantity: 1,
+            price: Decimal::new(14999, 2),
+            now_ms: 1,
+        };
+        let first = |no: u64| CartRef {
+            no,
+            id: format!("first-{no}"),
+        };
+        let second = |no: u64| CartRef {
+            no,
+            id: format!("second-{no}"),
+        };
+        // A live hash of another cart.
+        let live = first(base);
+        let AddOutcome::Added(line) = store.add_item(&live, &item, policy).await.expect("add")
+        else {
+            panic!("first add refused");
+        };
+        let intruder = second(base);
+        assert_eq!(
+            store.add_item(&intruder, &item, policy).await.expect("add"),
+            AddOutcome::Foreign
+        );
+        assert_eq!(
+            store.read_cart(&intruder, policy.ttl).await.expect("read"),
+            CartRead::Foreign
+        );
+        assert_eq!(
+            store
+                .set_quantity(&intruder, line.id, 5, policy)
+                .await
+                .expect("set"),
+            LineOutcome::Foreign
+        );
+        assert_eq!(
+            store
+                .remove_line(&intruder, line.id, policy)
+                .await
+                .expect("rm"),
+            LineOutcome::Foreign
+        );
+        assert_eq!(
+            store.clear_cart(&intruder, policy).await.expect("clear"),
+            ClearOutcome::Foreign
+        );
+        let CartRead::Lines(lines) = store.read_cart(&live, policy.ttl).await.expect("read") else {
+            panic!("own cart read as foreign");
+        };
+        assert_eq!(lines, vec![line.clone()], "the other cart was changed");
+        // A merge tombstone of another cart: foreign, not "merged".
+        let user = first(base + 1);
+        store
+            .merge_carts(&live, &user, MergeRule::Sum, policy)
+            .await
+            .expect("merge");
+        assert_eq!(
+            store.add_item(&live, &item, policy).await.expect("add"),
+            AddOutcome::CartMerged
+        );
+        assert_eq!(
+            store.add_item(&intruder, &item, policy).await.expect("add"),
+            AddOutcome::Foreign
+        );
+        assert!(!store.line_exists(LineId(1)).await.expect("exists"));
     }
 }

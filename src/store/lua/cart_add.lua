@@ -17,11 +17,9 @@
 -- nobody will read again.
 --
 -- The rules are rules.rs `add`; the line encoding and the refusal are prelude.lua's.
-if is_foreign(KEYS[1], ARGV[1]) then
-  return {'foreign'}
-end
-if is_merged(KEYS[2]) then
-  return {'merged'}
+local state = cart_state(KEYS[1], KEYS[2], ARGV[1])
+if state ~= 'own' then
+  return {state}
 end
 local quantity = tonumber(ARGV[4])
 local max_quantity = tonumber(ARGV[8])

@@ -7,11 +7,9 @@
 -- Returns  'ok' | 'merged' | 'foreign'
 --
 -- Atomic: no add can slip in between listing the lines and deleting them.
-if is_foreign(KEYS[1], ARGV[2]) then
-  return 'foreign'
-end
-if is_merged(KEYS[2]) then
-  return 'merged'
+local state = cart_state(KEYS[1], KEYS[2], ARGV[2])
+if state ~= 'own' then
+  return state
 end
 local fields = redis.call('HKEYS', KEYS[1])
 local doomed = {}

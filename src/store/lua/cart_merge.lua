@@ -22,10 +22,10 @@
 --   traced to the cart that now holds it, for the 403/404 distinction.
 --
 -- The rules themselves are prelude.lua's merge_lines (rules.rs `merge`).
-if is_foreign(KEYS[1], ARGV[7]) then
+local state = cart_state(KEYS[1], KEYS[2], ARGV[7])
+if state == 'foreign' then
   return {'foreign'}
-end
-if is_merged(KEYS[2]) then
+elseif state == 'merged' then
   return {'already'}
 end
 redis.call('HSETNX', KEYS[3], 'id', ARGV[2])
@@ -33,5 +33,5 @@ local moved, combined, clamped, dropped = merge_lines(KEYS[3], redis.call('HGETA
   ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
 redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[6])
+redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[7], 'PX', ARGV[6])
 return {'merged', tostring(moved), tostring(combined), table.concat(clamped, ','), table.concat(dropped, ',')}

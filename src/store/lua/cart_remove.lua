@@ -8,11 +8,9 @@
 --          | {'missing'} | {'merged'} | {'foreign'}
 --
 -- Atomic: the line, its product index entry and the line count change together.
-if is_foreign(KEYS[1], ARGV[3]) then
-  return {'foreign'}
-end
-if is_merged(KEYS[2]) then
-  return {'merged'}
+local state = cart_state(KEYS[1], KEYS[2], ARGV[3])
+if state ~= 'own' then
+  return {state}
 end
 local raw = redis.call('HGET', KEYS[1], 'l:' .. ARGV[1])
 if not raw then

@@ -24,18 +24,19 @@
 -- The seal keeps its first target, so an interrupted merge is always finished
 -- into the cart it started with. The guest cart takes the seal's TTL, so its lines
 -- live as long as the seal that waits for them.
-if is_foreign(KEYS[1], ARGV[3]) then
+if cart_state(KEYS[1], KEYS[2], ARGV[3]) == 'foreign' then
   return {'foreign'}
 end
 local tombstone = redis.call('GET', KEYS[2])
 local target = ARGV[1]
 if tombstone then
-  if string.sub(tombstone, 1, 7) ~= 'sealed:' then
+  local state = string.match(tombstone, '^([^|]*)')
+  if string.sub(state, 1, 7) ~= 'sealed:' then
     return {'already'}
   end
-  target = string.sub(tombstone, 8)
+  target = string.sub(state, 8)
 else
-  redis.call('SET', KEYS[2], 'sealed:' .. ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEYS[2], 'sealed:' .. ARGV[1] .. '|' .. ARGV[3], 'PX', ARGV[2])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local reply = {'sealed', target}

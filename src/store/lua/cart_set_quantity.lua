@@ -9,11 +9,9 @@
 --
 -- Atomic: the line is found and rewritten in one step, so a concurrent removal or
 -- add cannot interleave, and the TTL slides with the change.
-if is_foreign(KEYS[1], ARGV[4]) then
-  return {'foreign'}
-end
-if is_merged(KEYS[2]) then
-  return {'merged'}
+local state = cart_state(KEYS[1], KEYS[2], ARGV[4])
+if state ~= 'own' then
+  return {state}
 end
 local raw = redis.call('HGET', KEYS[1], 'l:' .. ARGV[1])
 if not raw then

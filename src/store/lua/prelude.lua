@@ -47,9 +47,29 @@ end
 
 -- A cart merged into a user's cart at login (or sealed for a Cluster merge)
 -- refuses every change: an add racing the login is merged or refused, never
--- dropped into a cart that nobody will read again.
-local function is_merged(tombstone_key)
-  return redis.call('EXISTS', tombstone_key) == 1
+-- dropped into a cart that nobody will read again. The tombstone's value is
+-- '[sealed:]<user cart no>|<guest cart public id>': a tombstone of another cart
+-- under a reused number is foreign too, not this cart's merge.
+local function tombstone_is_own(value, cart_id)
+  local owner = string.match(value, '|(.*)$')
+  -- No id: a tombstone written before ids were recorded in it.
+  return owner == nil or owner == cart_id
+end
+
+-- The state of the session's cart before a script touches it:
+-- 'own' | 'merged' | 'foreign'.
+local function cart_state(cart_key, tombstone_key, cart_id)
+  if is_foreign(cart_key, cart_id) then
+    return 'foreign'
+  end
+  local tombstone = redis.call('GET', tombstone_key)
+  if not tombstone then
+    return 'own'
+  end
+  if tombstone_is_own(tombstone, cart_id) then
+    return 'merged'
+  end
+  return 'foreign'
 end
 
 -- merge_lines(user_cart, fields, first, rule, max_quantity, max_lines): the login

@@ -46,7 +46,7 @@ impl CartStore for MemoryStore {
         if state.is_foreign(cart) {
             return Ok(AddOutcome::Foreign);
         }
-        if state.is_merged(cart.no) {
+        if state.is_merged(cart) {
             return Ok(AddOutcome::CartMerged);
         }
         let existed = state.cart(cart.no).is_some();
@@ -87,7 +87,7 @@ impl CartStore for MemoryStore {
         if state.is_foreign(cart) {
             return Ok(ClearOutcome::Foreign);
         }
-        if state.is_merged(cart.no) {
+        if state.is_merged(cart) {
             return Ok(ClearOutcome::CartMerged);
         }
         if let Some(stored) = state.cart(cart.no) {
@@ -123,7 +123,7 @@ impl CartStore for MemoryStore {
         if state.is_foreign(guest) {
             return Ok(MergeReport::default());
         }
-        if state.is_merged(guest.no) {
+        if state.is_merged(guest) {
             return Ok(MergeReport::already_merged());
         }
         let guest_lines = state
@@ -134,9 +134,10 @@ impl CartStore for MemoryStore {
         let target = state.cart_or_new(user, policy.ttl);
         let report = rules::merge(&mut target.lines, &guest_lines, rule, &policy.limits);
         target.expires = Instant::now() + policy.ttl;
-        state
-            .tombstones
-            .insert(guest.no, (user.no, Instant::now() + policy.ttl));
+        state.tombstones.insert(
+            guest.no,
+            (user.no, guest.id.clone(), Instant::now() + policy.ttl),
+        );
         Ok(report)
     }
 
@@ -157,7 +158,7 @@ impl MemoryStore {
         if state.is_foreign(cart) {
             return Ok(LineOutcome::Foreign);
         }
-        if state.is_merged(cart.no) {
+        if state.is_merged(cart) {
             return Ok(LineOutcome::CartMerged);
         }
         let Some(stored) = state.cart(cart.no) else {

@@ -53,8 +53,9 @@ struct MemCart {
 #[derive(Debug, Default)]
 struct State {
     carts: HashMap<u64, MemCart>,
-    /// Guest cart number → (user cart number, expiry): see `lua/cart_merge.lua`.
-    tombstones: HashMap<u64, (u64, Instant)>,
+    /// Guest cart number → (user cart number, guest cart id, expiry): see
+    /// `lua/cart_merge.lua`.
+    tombstones: HashMap<u64, (u64, String, Instant)>,
     last_cart_no: u64,
     catalog: StoredCatalog,
     users: HashMap<String, MemUser>,
@@ -94,23 +95,32 @@ impl State {
     fn is_foreign(&mut self, cart: &CartRef) -> bool {
         self.cart(cart.no)
             .is_some_and(|stored| stored.id != cart.id)
+            || self.tombstone(cart.no).is_some_and(|(_, id)| id != cart.id)
     }
 
-    /// The user cart a merged guest cart went into, while its tombstone lives.
-    fn merged_into(&mut self, no: u64) -> Option<u64> {
+    /// The user cart a merged guest cart went into, and the guest cart's id,
+    /// while its tombstone lives.
+    fn tombstone(&mut self, no: u64) -> Option<(u64, &str)> {
         let now = Instant::now();
-        match self.tombstones.get(&no) {
-            Some((target, expires)) if *expires > now => Some(*target),
-            Some(_) => {
-                self.tombstones.remove(&no);
-                None
-            }
-            None => None,
+        if self
+            .tombstones
+            .get(&no)
+            .is_some_and(|(_, _, expires)| *expires <= now)
+        {
+            self.tombstones.remove(&no);
         }
+        self.tombstones
+            .get(&no)
+            .map(|(target, id, _)| (*target, id.as_str()))
     }
 
-    fn is_merged(&mut self, no: u64) -> bool {
-        self.merged_into(no).is_some()
+    fn merged_into(&mut self, no: u64) -> Option<u64> {
+        self.tombstone(no).map(|(target, _)| target)
+    }
+
+    /// The session's cart was merged at a login.
+    fn is_merged(&mut self, cart: &CartRef) -> bool {
+        self.tombstone(cart.no).is_some_and(|(_, id)| id == cart.id)
     }
 
     /// Drops expired entries now and then, so a long-running process stays small.
@@ -124,7 +134,7 @@ impl State {
         }
         self.last_sweep = Some(now);
         self.carts.retain(|_, c| c.expires > now);
-        self.tombstones.retain(|_, (_, expires)| *expires > now);
+        self.tombstones.retain(|_, (_, _, expires)| *expires > now);
         self.failures.retain(|_, (_, expires)| *expires > now);
     }
 }

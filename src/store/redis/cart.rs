@@ -23,17 +23,19 @@ const CART_NO_BLOCK: u64 = 64;
 
 impl RedisStore {
     /// The cart a moved line now lives in: the tombstone of the cart that created
-    /// it holds `<user cart no>` once merged, `sealed:<user cart no>` while a
-    /// Cluster merge is under way (the line may be in either cart then).
+    /// it holds `<user cart no>|<guest id>` once merged, `sealed:<user cart
+    /// no>|<guest id>` while a Cluster merge is under way (the line may be in
+    /// either cart then).
     async fn merged_into(&self, origin: u64) -> StoreResult<Option<u64>> {
         let tombstone: Option<String> = self
             .call("line_owner", self.pool.next().get(keys::tombstone(origin)))
             .await?;
         tombstone
             .map(|value| {
-                value
+                let state = value.split('|').next().unwrap_or_default();
+                state
                     .strip_prefix("sealed:")
-                    .unwrap_or(&value)
+                    .unwrap_or(state)
                     .parse::<u64>()
                     .map_err(|_| corrupt("merge tombstone"))
             })

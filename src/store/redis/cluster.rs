@@ -87,7 +87,7 @@ impl RedisStore {
                 "cart_seal_done",
                 &self.scripts.cart_seal_done,
                 keys::cart_and_tombstone(guest.no),
-                vec![target.to_string(), ttl],
+                vec![target.to_string(), ttl, guest.id.clone()],
             )
             .await?;
         if !own {

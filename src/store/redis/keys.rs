@@ -6,7 +6,7 @@
 //! | key | type | what |
 //! |---|---|---|
 //! | `trolley:{cart:<no>}` | hash | a cart (layout in `lua/cart_add.lua`) |
-//! | `trolley:{cart:<no>}:merged` | string | tombstone of a guest cart merged at login: the user's cart number; `sealed:<user cart no>` while a Cluster merge is under way |
+//! | `trolley:{cart:<no>}:merged` | string | tombstone of a guest cart merged at login: `<user cart no>\|<guest cart id>`; `sealed:<user cart no>\|<guest cart id>` while a Cluster merge is under way |
 //! | `trolley:{cart:<no>}:absorbed` | set | guest cart numbers a Cluster merge applied to this user cart |
 //! | `trolley:cart-seq` | string | the cart-number counter (allocated in blocks) |
 //! | `trolley:{catalog}:products`, `trolley:{catalog}:version` | hash, string | the catalog |
