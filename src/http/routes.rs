@@ -2,9 +2,9 @@
 
 use axum::{
     Router,
-    extract::DefaultBodyLimit,
-    http::{StatusCode, header},
-    middleware,
+    extract::{DefaultBodyLimit, Request},
+    http::{HeaderValue, StatusCode, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
@@ -21,8 +21,8 @@ pub(crate) const BODY_LIMIT: usize = 16 * 1024;
 /// The public router.
 ///
 /// Middleware, outermost first: request telemetry (span, metrics, access log) →
-/// panic → 500 JSON → session-save failure → 503 JSON → sessions (cookie ↔ Redis
-/// record) → body limit → the route.
+/// response headers (`nosniff`, `no-store`) → panic → 500 JSON → session-save
+/// failure → 503 JSON → sessions (cookie ↔ Redis record) → body limit → the route.
 pub(crate) fn router(state: AppState, sessions: SessionBackend) -> Router {
     let settings = &state.settings;
     let session_layer = SessionManagerLayer::new(sessions)
@@ -61,8 +61,36 @@ pub(crate) fn router(state: AppState, sessions: SessionBackend) -> Router {
         .layer(session_layer)
         .layer(middleware::map_response(session_failure_is_unavailable))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(response_headers))
         .layer(middleware::from_fn(observe::observe_request))
         .with_state(state)
+}
+
+/// Routes whose answers are a shopper's own: never stored by a cache.
+const PRIVATE_PREFIXES: [&str; 3] = ["/api/cart", "/cart", "/api/auth"];
+
+/// Headers API.md v1.1 asks of every public response, errors included: no MIME
+/// sniffing anywhere, and `Cache-Control: no-store` on cart, auth and minimal-API
+/// answers (a shared cache must never hand one shopper's cart to another).
+/// Outside the panic and session layers, so their answers carry them too.
+async fn response_headers(request: Request, next: Next) -> Response {
+    let private = PRIVATE_PREFIXES.iter().any(|prefix| {
+        request
+            .uri()
+            .path()
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if private {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// tower-sessions answers a bare 500 when it cannot save the session record

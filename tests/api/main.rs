@@ -9,6 +9,7 @@ mod cart;
 mod catalog;
 mod cluster;
 mod faults;
+mod headers;
 mod helpers;
 mod isolation;
 mod observability;
@@ -141,6 +142,7 @@ fn main() -> ExitCode {
     trials.extend(catalog::trials());
     trials.extend(replicas::trials());
     trials.extend(faults::trials());
+    trials.extend(headers::trials());
     trials.extend(isolation::trials());
     trials.extend(accounts::trials());
     trials.extend(observability::trials());
