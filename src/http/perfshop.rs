@@ -141,7 +141,13 @@ pub(crate) async fn add_item(
 /// Field checks of an add: wrong types first (one `{"error"}`), then every
 /// missing or out-of-range field at once (`{"productId": …, "quantity": …}`).
 fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductId, u32)> {
-    let product_id = integer_field(body, "productId")?;
+    // No product id is outside i64: one that is would be clamped to an id the
+    // client never sent.
+    let product_id = integer_field(body, "productId")?
+        .map(|id| {
+            i64::try_from(id).map_err(|_| ApiError::BadRequest("productId is out of range".into()))
+        })
+        .transpose()?;
     let quantity = integer_field(body, "quantity")?;
     let mut errors = std::collections::BTreeMap::new();
     if product_id.is_none() {
@@ -161,11 +167,7 @@ fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductI
         },
     };
     match (product_id, quantity) {
-        (Some(id), Some(quantity)) if errors.is_empty() => {
-            // An integer product id that cannot exist is simply not found.
-            let id = i64::try_from(id).unwrap_or(i64::MAX);
-            Ok((ProductId(id), quantity))
-        }
+        (Some(id), Some(quantity)) if errors.is_empty() => Ok((ProductId(id), quantity)),
         _ => Err(ApiError::InvalidFields(errors)),
     }
 }

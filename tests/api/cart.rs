@@ -12,6 +12,10 @@ use crate::{
 pub fn trials() -> Vec<Trial> {
     [
         both(
+            "a_product_id_beyond_64_bits_is_refused_never_clamped",
+            a_product_id_beyond_64_bits_is_refused_never_clamped,
+        ),
+        both(
             "an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie",
             an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie,
         ),
@@ -708,4 +712,37 @@ async fn the_catalog_is_paged_by_id(backend: Backend) {
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(reply.json(), json!({"error": "Product not found: 999"}));
     assert!(reply.set_cookie("trolley_session").is_none());
+}
+
+async fn a_product_id_beyond_64_bits_is_refused_never_clamped(backend: Backend) {
+    let (app, _redis) = TestApp::on(backend).await;
+    let mut visitor = app.browser();
+    for id in ["9223372036854775808", "18446744073709551615"] {
+        let reply = visitor
+            .post(
+                "/api/cart/add",
+                &format!(r#"{{"productId": {id}, "quantity": 1}}"#),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{id}: {}",
+            reply.text
+        );
+        assert_eq!(reply.json(), json!({"error": "productId is out of range"}));
+    }
+    // The largest id that can exist is looked up like any other.
+    let reply = visitor
+        .post(
+            "/api/cart/add",
+            r#"{"productId": 9223372036854775807, "quantity": 1}"#,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        reply.json(),
+        json!({"error": "Product not found: 9223372036854775807"})
+    );
+    assert!(visitor.cookie.is_none(), "a refused add created a session");
 }
