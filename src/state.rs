@@ -56,7 +56,7 @@ impl AppState {
 
     /// (connected, total) connections of the Redis pool; `None` when embedded.
     pub(crate) fn redis_pool_state(&self) -> Option<(usize, usize)> {
-        (self.stores.pool_state)()
+        self.stores.pool_state()
     }
 
     pub(crate) fn is_draining(&self) -> bool {

@@ -22,12 +22,20 @@ pub(crate) struct Stores {
     pub(crate) catalog: Arc<dyn CatalogStore>,
     pub(crate) accounts: Arc<dyn AccountStore>,
     pub(crate) limiter: Arc<dyn LoginLimiter>,
-    /// (connected, total) Redis connections; `None` when embedded.
-    pub(crate) pool_state: Arc<dyn Fn() -> Option<(usize, usize)> + Send + Sync>,
     /// The one backend behind them, for the session store.
     pub(crate) backend: Backend,
     /// How long a signed-in session is tracked for its account.
     pub(crate) session_max_age: Duration,
+}
+
+impl Stores {
+    /// (connected, total) Redis connections; `None` when embedded.
+    pub(crate) fn pool_state(&self) -> Option<(usize, usize)> {
+        match &self.backend {
+            Backend::Redis(store) => Some(store.pool_state()),
+            Backend::Memory(_) => None,
+        }
+    }
 }
 
 /// Which backend the stores are.
@@ -51,13 +59,11 @@ impl Stores {
                 if let Err(error) = store.wait_connected(wait).await {
                     tracing::warn!(%error, "Redis is not reachable yet; retrying in the background");
                 }
-                let pool_store = store.clone();
                 Ok(Stores {
                     carts: store.clone(),
                     catalog: store.clone(),
                     accounts: store.clone(),
                     limiter: store.clone(),
-                    pool_state: Arc::new(move || Some(pool_store.pool_state())),
                     backend: Backend::Redis(store),
                     session_max_age: options.session_max_age,
                 })
@@ -69,7 +75,6 @@ impl Stores {
                     catalog: store.clone(),
                     accounts: store.clone(),
                     limiter: store.clone(),
-                    pool_state: Arc::new(|| None),
                     backend: Backend::Memory(store),
                     session_max_age: options.session_max_age,
                 })

@@ -59,9 +59,10 @@ pub fn parse_config(options: &RedisOptions) -> Result<FredConfig, String> {
 
 /// Builds the connection pool: command timeout, reconnection forever with
 /// backoff, and detection of half-open connections. Connecting starts in the
-/// background.
-pub(super) fn connect_pool(options: &RedisOptions) -> Result<Pool, String> {
+/// background. Also says whether the server is a Redis Cluster.
+pub(super) fn connect_pool(options: &RedisOptions) -> Result<(Pool, bool), String> {
     let config = parse_config(options)?;
+    let clustered = config.server.is_clustered();
     let timeout = options.timeout;
     let pool = Builder::from_config(config)
         .with_performance_config(|perf| {
@@ -85,7 +86,7 @@ pub(super) fn connect_pool(options: &RedisOptions) -> Result<Pool, String> {
         .build_pool(options.pool_size as usize)
         .map_err(|e| e.details().to_string())?;
     pool.connect_pool();
-    Ok(pool)
+    Ok((pool, clustered))
 }
 
 /// Accepts the common `redis-cluster://:pw@n1:6379,n2:6379,n3:6379/0` form (and

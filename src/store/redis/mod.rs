@@ -41,9 +41,9 @@ impl RedisStore {
     /// Builds the connection pool (connecting in the background; see
     /// [`RedisStore::wait_connected`]).
     pub fn new(options: &RedisOptions) -> Result<Self, String> {
-        let clustered = parse_config(options)?.server.is_clustered();
+        let (pool, clustered) = connect::connect_pool(options)?;
         Ok(RedisStore {
-            pool: connect::connect_pool(options)?,
+            pool,
             scripts: scripts::Scripts::new(),
             cart_numbers: Mutex::new((1, 0)),
             clustered,
