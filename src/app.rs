@@ -172,4 +172,10 @@ fn register_counters() {
     metrics::register_counter(metrics::REDIS_ERRORS, &[("kind", &StoreError::KINDS)]);
     metrics::register_counter(metrics::MERGE_LINES_MOVED, &[]);
     metrics::register_counter(metrics::SESSIONS_CREATED, &[]);
+    metrics::register_counter(metrics::IDEMPOTENT_REPLAYS, &[]);
+    metrics::register_counter(metrics::SESSION_SLIDE_FAILURES, &[]);
+    metrics::register_counter(
+        metrics::CART_CHANGE_RERUNS,
+        &[("operation", &crate::store::CART_CHANGES)],
+    );
 }

@@ -40,6 +40,11 @@ pub struct Settings {
     #[arg(long, env = "TROLLEY_USER_CART_TTL", default_value = "30d", value_parser = parse_duration)]
     pub user_cart_ttl: Duration,
 
+    /// How long a cart change's Idempotency-Key record is kept (never longer than
+    /// the cart lives).
+    #[arg(long, env = "TROLLEY_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub idempotency_ttl: Duration,
+
     /// Name of the session cookie.
     #[arg(long, env = "TROLLEY_COOKIE_NAME", default_value = "trolley_session")]
     pub cookie_name: String,

@@ -50,9 +50,9 @@ pub(crate) mod store;
 /// built with the `test-hooks` feature (the tests turn it on).
 #[cfg(feature = "test-hooks")]
 pub mod testing {
-    pub use crate::cart::{model, rules};
+    pub use crate::cart::{model, rules, write};
     pub use crate::store::{
-        CartPolicy, CartRead, CartStore,
+        AddDecision, CartPolicy, CartRead, CartStore,
         memory::MemoryStore,
         redis::{RedisOptions, RedisStore, cluster::MergeStop, parse_config},
     };

@@ -23,6 +23,9 @@ pub(crate) const MERGE_LINES_MOVED: &str = "trolley_merge_lines_moved_total";
 pub(crate) const SESSIONS_CREATED: &str = "trolley_sessions_created_total";
 pub(crate) const LOGINS: &str = "trolley_logins_total";
 pub(crate) const BUILD_INFO: &str = "trolley_build_info";
+pub(crate) const CART_CHANGE_RERUNS: &str = "trolley_cart_change_reruns_total";
+pub(crate) const IDEMPOTENT_REPLAYS: &str = "trolley_idempotent_replays_total";
+pub(crate) const SESSION_SLIDE_FAILURES: &str = "trolley_session_slide_failures_total";
 
 /// From 0.25 ms to 10 s: a cart request is sub-millisecond to a few milliseconds
 /// when healthy, and a Redis timeout (1 s by default) must still land in a bucket.
@@ -93,6 +96,18 @@ fn describe() {
     );
     describe_counter!(LOGINS, "Login attempts, by outcome.");
     describe_gauge!(BUILD_INFO, "Build information; always 1.");
+    describe_counter!(
+        CART_CHANGE_RERUNS,
+        "Cart changes run again with the same operation id because their reply may have been lost."
+    );
+    describe_counter!(
+        IDEMPOTENT_REPLAYS,
+        "Cart changes answered again from their Idempotency-Key record."
+    );
+    describe_counter!(
+        SESSION_SLIDE_FAILURES,
+        "Session expiry slides that could not be written after a successful request (the answer stays 2xx)."
+    );
 }
 
 /// Keeps the histograms' memory bounded; the exporter leaves this to its user.
@@ -144,6 +159,21 @@ pub(crate) fn register_counter(name: &'static str, labels: &[(&'static str, &[&'
             .collect();
         counter!(name, labels).increment(0);
     }
+}
+
+/// A cart change re-run after its reply may have been lost.
+pub(crate) fn cart_change_rerun(operation: &'static str) {
+    counter!(CART_CHANGE_RERUNS, "operation" => operation).increment(1);
+}
+
+/// A cart change answered from its Idempotency-Key record.
+pub(crate) fn idempotent_replay() {
+    counter!(IDEMPOTENT_REPLAYS).increment(1);
+}
+
+/// A session's expiry slide that failed after the request itself succeeded.
+pub(crate) fn session_slide_failure() {
+    counter!(SESSION_SLIDE_FAILURES).increment(1);
 }
 
 pub(crate) fn session_created() {

@@ -2,9 +2,10 @@
 //! settings sections each part needs.
 
 use std::{
+    collections::HashSet,
     ops::Deref,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
 };
@@ -24,6 +25,9 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     pub(crate) cart: CartSettings,
     pub(crate) login: LoginSettings,
+    /// The Idempotency-Keys being applied on this replica (API.md: a repeat
+    /// while the first is in progress → 409).
+    pub(crate) in_flight: InFlight,
     /// Set at shutdown, so readiness fails while in-flight requests drain.
     draining: AtomicBool,
 }
@@ -46,6 +50,7 @@ impl AppState {
             cart: settings.cart_settings(),
             login: settings.login_settings(),
             settings,
+            in_flight: InFlight::default(),
             draining: AtomicBool::new(false),
         }))
     }
@@ -65,5 +70,41 @@ impl AppState {
 
     pub(crate) fn start_draining(&self) {
         self.draining.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The Idempotency-Keys being applied on this replica, by cart.
+#[derive(Clone, Default)]
+pub(crate) struct InFlight(Arc<Mutex<HashSet<(String, String)>>>);
+
+impl InFlight {
+    /// Holds a cart's key, or `None` while another request holds it.
+    pub(crate) fn hold(&self, cart_id: &str, key: &str) -> Option<KeyHold> {
+        let slot = (cart_id.to_string(), key.to_string());
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        held.insert(slot.clone())
+            .then(|| KeyHold(Some((self.clone(), slot))))
+    }
+}
+
+/// Holds an Idempotency-Key on this replica; released when dropped.
+pub(crate) struct KeyHold(Option<(InFlight, (String, String))>);
+
+impl KeyHold {
+    /// Holds nothing (a request without a key, or without a cart yet).
+    pub(crate) fn none() -> KeyHold {
+        KeyHold(None)
+    }
+}
+
+impl Drop for KeyHold {
+    fn drop(&mut self) {
+        if let Some((in_flight, slot)) = self.0.take() {
+            in_flight
+                .0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&slot);
+        }
     }
 }

@@ -25,6 +25,16 @@ pub(crate) enum CartError {
     /// No cart holds this line.
     #[error("line {} not found", .0.0)]
     LineNotFound(LineId),
+    /// The request's Idempotency-Key was used before with another request.
+    #[error("idempotency key reused")]
+    KeyReused,
+    /// The cart is not at the version the request's precondition names.
+    #[error("cart changed")]
+    CartChanged,
+    /// A refusal the cart decided earlier, answered again from the request's
+    /// Idempotency-Key record.
+    #[error("replayed: {0}")]
+    Replayed(Box<CartError>),
     /// Storage trouble.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -38,17 +48,21 @@ impl CartError {
             CartError::ProductNotFound(_) | CartError::LineNotFound(_) => "not_found",
             CartError::LineOfAnotherCart => "forbidden",
             CartError::CartFull(_) | CartError::CartMerged => "limit",
+            CartError::KeyReused => "invalid",
+            CartError::CartChanged => "conflict",
+            CartError::Replayed(refusal) => refusal.outcome(),
             CartError::Store(_) => "unavailable",
         }
     }
 
     /// Every outcome label, success included, for registering the counter at 0.
-    pub(crate) const OUTCOMES: [&'static str; 6] = [
+    pub(crate) const OUTCOMES: [&'static str; 7] = [
         "ok",
         "invalid",
         "not_found",
         "forbidden",
         "limit",
+        "conflict",
         "unavailable",
     ];
 }

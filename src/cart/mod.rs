@@ -1,10 +1,13 @@
 //! The cart domain: [`model`] (ids, lines, money), [`rules`] (the one reference
-//! definition of limits and merge rules), [`ops`] (the operations both route sets
+//! definition of limits and merge rules), [`write`] (a change's operation id, idempotency key and
+//! precondition), [`ops`] (the operations both route sets
 //! share, taking their inputs explicitly) and [`error`] (what they refuse).
 //!
 //! Nothing here knows HTTP, sessions or the application state.
 
+pub mod add;
 pub mod error;
 pub mod model;
 pub mod ops;
 pub mod rules;
+pub mod write;

@@ -9,13 +9,14 @@ use rust_decimal::Decimal;
 
 use super::{
     error::CartError,
-    model::{self, CartRef, Line, LineId, Product, ProductRef, now_ms},
-    rules::{AddOutcome, ClearOutcome, Limits, LineOutcome, NewItem},
+    model::{self, CartRef, Line, LineId, Product},
+    rules::{ClearOutcome, Limits, LineOutcome},
+    write::{Version, Write, Written},
 };
 use crate::{
     catalog::{Catalog, Snapshot},
     metrics,
-    store::{CartPolicy, CartRead, CartStore, StoreError},
+    store::{CartPolicy, CartRead, CartStore},
 };
 
 /// The cart settings: limits, and how long carts live.
@@ -51,6 +52,16 @@ pub(crate) struct CartView {
     pub(crate) cart_id: Option<String>,
     pub(crate) lines: Vec<PricedLine>,
     pub(crate) total: Decimal,
+    /// The cart's version (its ETag).
+    pub(crate) version: Version,
+}
+
+/// What a change did: its result, the cart's version after it, and whether it
+/// was answered again from its Idempotency-Key record instead of applied now.
+pub(crate) struct Changed<T> {
+    pub(crate) value: T,
+    pub(crate) version: Version,
+    pub(crate) replayed: bool,
 }
 
 /// A line with the product it refers to (absent if the catalog dropped it since).
@@ -59,19 +70,11 @@ pub(crate) struct PricedLine {
     pub(crate) product: Option<Product>,
 }
 
-/// What an add did.
-pub(crate) struct Added {
-    /// The cart the line is in.
-    pub(crate) cart: CartRef,
-    /// The cart is new to the session (its first add, or a fresh number after the
-    /// old one turned out to hold another session's cart): the session must
-    /// remember it.
-    pub(crate) created: bool,
-    pub(crate) line: Line,
-}
-
 /// Counts an operation's outcome and passes its result on.
-fn counted<T>(operation: &'static str, result: Result<T, CartError>) -> Result<T, CartError> {
+pub(super) fn counted<T>(
+    operation: &'static str,
+    result: Result<T, CartError>,
+) -> Result<T, CartError> {
     let outcome = match &result {
         Ok(_) => "ok",
         Err(error) => error.outcome(),
@@ -93,23 +96,40 @@ pub(crate) async fn view(
                 cart_id: None,
                 lines: Vec::new(),
                 total: Decimal::ZERO,
+                version: Version::none(),
             });
         };
-        // A number that holds another session's cart: this session's cart is gone
-        // (Redis lost it); it reads as empty, and the next add renumbers it.
-        let mut lines = match carts.read_cart(cart, policy.ttl).await? {
-            CartRead::Lines(lines) => lines,
-            CartRead::Foreign => Vec::new(),
-        };
-        Line::sort(&mut lines);
+        let (lines, version) = read(carts, cart, policy).await?;
         let catalog = catalog.current().await?;
-        Ok(price(cart.id.clone(), lines, &catalog))
+        Ok(price(cart.id.clone(), lines, version, &catalog))
     }
     .await;
     counted("get", result)
 }
 
-fn price(cart_id: String, lines: Vec<Line>, catalog: &Snapshot) -> CartView {
+/// A cart's lines in first-added order, and its version. A number that holds
+/// another session's cart: this session's cart is gone (Redis lost it); it reads
+/// as empty, and the next add renumbers it.
+pub(super) async fn read(
+    carts: &dyn CartStore,
+    cart: &CartRef,
+    policy: CartPolicy,
+) -> Result<(Vec<Line>, Version), CartError> {
+    let (mut lines, version) = match carts.read_cart(cart, policy.ttl).await? {
+        CartRead::Lines { lines, version } => (lines, version),
+        CartRead::Foreign => (Vec::new(), Version::none()),
+    };
+    Line::sort(&mut lines);
+    Ok((lines, version))
+}
+
+pub(super) fn price(
+    cart_id: String,
+    mut lines: Vec<Line>,
+    version: Version,
+    catalog: &Snapshot,
+) -> CartView {
+    Line::sort(&mut lines);
     let total = model::total(&lines);
     let lines = lines
         .into_iter()
@@ -122,97 +142,138 @@ fn price(cart_id: String, lines: Vec<Line>, catalog: &Snapshot) -> CartView {
         cart_id: Some(cart_id),
         lines,
         total,
+        version,
     }
 }
 
-/// Adds a product (or increments its line), creating the cart on the first add.
-pub(crate) async fn add(
-    carts: &dyn CartStore,
-    catalog: &Catalog,
-    cart: Option<&CartRef>,
-    product: ProductRef,
-    quantity: u32,
-    policy: CartPolicy,
-) -> Result<Added, CartError> {
-    let result = async {
-        let snapshot = catalog.current().await?;
-        let found = match &product {
-            ProductRef::Id(id) => snapshot.by_id(*id),
-            ProductRef::Sku(sku) => snapshot.by_sku(sku),
-        };
-        let product = found.cloned().ok_or(CartError::ProductNotFound(product))?;
-        let (mut cart, mut created) = match cart {
-            Some(cart) => (cart.clone(), false),
-            None => (CartRef::new(carts.allocate_cart_no().await?), true),
-        };
-        let item = NewItem {
-            product_id: product.id,
-            quantity,
-            price: product.price,
-            now_ms: now_ms(),
-        };
-        let mut outcome = carts.add_item(&cart, &item, policy).await?;
-        if outcome == AddOutcome::Foreign {
-            // The number was handed out twice (Redis lost its counter) and the
-            // other session wrote first: this session's cart continues, with its
-            // public id, under a number of a fresh block; the other cart was not
-            // touched.
-            cart.no = carts.allocate_fresh_cart_no().await?;
-            created = true;
-            outcome = carts.add_item(&cart, &item, policy).await?;
-        }
-        match outcome {
-            AddOutcome::Added(line) => Ok(Added {
-                cart,
-                created,
-                line,
-            }),
-            AddOutcome::QuantityAboveMax => {
-                Err(CartError::QuantityAboveMax(policy.limits.max_quantity))
+/// A store's answer in the domain's terms: a decision (a replayed refusal stays
+/// marked as replayed), or `None` when this very operation had been applied
+/// already (a re-run after a lost reply), with the cart's version now.
+pub(super) fn settle<T>(written: Written<T>) -> Result<Result<Changed<T>, Version>, CartError> {
+    match written {
+        Written::Decided {
+            outcome,
+            version,
+            replayed,
+        } => {
+            if replayed {
+                metrics::idempotent_replay();
             }
-            AddOutcome::CartFull => Err(CartError::CartFull(policy.limits.max_lines)),
-            AddOutcome::CartMerged => Err(CartError::CartMerged),
-            AddOutcome::Foreign => Err(CartError::Store(StoreError::Corrupt(
-                "a fresh cart number holds another cart".into(),
-            ))),
+            Ok(Ok(Changed {
+                value: outcome,
+                version,
+                replayed,
+            }))
         }
+        Written::KeyReused => Err(CartError::KeyReused),
+        Written::Stale => Err(CartError::CartChanged),
+        Written::AlreadyApplied { version } => Ok(Err(version)),
     }
-    .await;
-    counted("add", result)
+}
+
+/// A refusal, marked as replayed when it came from an Idempotency-Key record.
+pub(super) fn refusal(error: CartError, replayed: bool) -> CartError {
+    if replayed {
+        CartError::Replayed(Box::new(error))
+    } else {
+        error
+    }
+}
+
+/// What a change of one line is asked to do.
+pub(crate) struct LineRequest<'a> {
+    pub(crate) cart: Option<&'a CartRef>,
+    pub(crate) line: LineId,
+    pub(crate) policy: CartPolicy,
+    pub(crate) write: &'a Write,
 }
 
 /// Sets a line's quantity (already validated against the limits).
 pub(crate) async fn set_quantity(
     carts: &dyn CartStore,
-    cart: Option<&CartRef>,
-    line: LineId,
+    request: LineRequest<'_>,
     quantity: u32,
-    policy: CartPolicy,
-) -> Result<Line, CartError> {
+) -> Result<Changed<Line>, CartError> {
     let result = async {
-        let outcome = match cart {
-            Some(cart) => carts.set_quantity(cart, line, quantity, policy).await?,
-            None => LineOutcome::NotInCart,
+        let LineRequest {
+            cart,
+            line,
+            policy,
+            write,
+        } = request;
+        let decided = match cart {
+            Some(cart) => {
+                match settle(
+                    carts
+                        .set_quantity(cart, line, quantity, policy, write)
+                        .await?,
+                )? {
+                    Ok(decided) => decided,
+                    // Applied before its reply was lost: the line as it is now.
+                    Err(version) => Changed {
+                        value: read(carts, cart, policy)
+                            .await?
+                            .0
+                            .into_iter()
+                            .find(|found| found.id == line)
+                            .map_or(LineOutcome::NotInCart, LineOutcome::Done),
+                        version,
+                        replayed: false,
+                    },
+                }
+            }
+            None => no_cart(write)?,
         };
-        resolve_line(carts, line, outcome).await
+        resolve_line(carts, line, decided).await
     }
     .await;
     counted("set_quantity", result)
 }
 
+/// A line change for a session without a cart: the line is not in it.
+fn no_cart(write: &Write) -> Result<Changed<LineOutcome>, CartError> {
+    if !write.expect.holds_without_cart() {
+        return Err(CartError::CartChanged);
+    }
+    Ok(Changed {
+        value: LineOutcome::NotInCart,
+        version: Version::none(),
+        replayed: false,
+    })
+}
+
 /// Removes a line.
 pub(crate) async fn remove(
     carts: &dyn CartStore,
-    cart: Option<&CartRef>,
-    line: LineId,
-    policy: CartPolicy,
-) -> Result<Line, CartError> {
+    request: LineRequest<'_>,
+) -> Result<Changed<()>, CartError> {
     let result = async {
-        let outcome = match cart {
-            Some(cart) => carts.remove_line(cart, line, policy).await?,
-            None => LineOutcome::NotInCart,
+        let LineRequest {
+            cart,
+            line,
+            policy,
+            write,
+        } = request;
+        let decided = match cart {
+            Some(cart) => match settle(carts.remove_line(cart, line, policy, write).await?)? {
+                Ok(decided) => decided,
+                // Applied before its reply was lost.
+                Err(version) => {
+                    return Ok(Changed {
+                        value: (),
+                        version,
+                        replayed: false,
+                    });
+                }
+            },
+            None => no_cart(write)?,
         };
-        resolve_line(carts, line, outcome).await
+        let removed = resolve_line(carts, line, decided).await?;
+        Ok(Changed {
+            value: (),
+            version: removed.version,
+            replayed: removed.replayed,
+        })
     }
     .await;
     counted("remove", result)
@@ -222,17 +283,24 @@ pub(crate) async fn remove(
 async fn resolve_line(
     carts: &dyn CartStore,
     line: LineId,
-    outcome: LineOutcome,
-) -> Result<Line, CartError> {
-    match outcome {
-        LineOutcome::Done(line) => Ok(line),
+    decided: Changed<LineOutcome>,
+) -> Result<Changed<Line>, CartError> {
+    let replayed = decided.replayed;
+    match decided.value {
+        LineOutcome::Done(done) => Ok(Changed {
+            value: done,
+            version: decided.version,
+            replayed,
+        }),
         LineOutcome::CartMerged => Err(CartError::CartMerged),
         // The session's cart is gone (its number holds another session's cart),
         // so the line is not in it: 403 or 404 by who holds the line.
         LineOutcome::NotInCart | LineOutcome::Foreign if carts.line_exists(line).await? => {
-            Err(CartError::LineOfAnotherCart)
+            Err(refusal(CartError::LineOfAnotherCart, replayed))
         }
-        LineOutcome::NotInCart | LineOutcome::Foreign => Err(CartError::LineNotFound(line)),
+        LineOutcome::NotInCart | LineOutcome::Foreign => {
+            Err(refusal(CartError::LineNotFound(line), replayed))
+        }
     }
 }
 
@@ -241,14 +309,32 @@ pub(crate) async fn clear(
     carts: &dyn CartStore,
     cart: Option<&CartRef>,
     policy: CartPolicy,
-) -> Result<(), CartError> {
+    write: &Write,
+) -> Result<Changed<()>, CartError> {
     let result = async {
         let Some(cart) = cart else {
-            return Ok(());
+            no_cart(write)?;
+            return Ok(Changed {
+                value: (),
+                version: Version::none(),
+                replayed: false,
+            });
         };
-        match carts.clear_cart(cart, policy).await? {
+        let decided = match settle(carts.clear_cart(cart, policy, write).await?)? {
+            Ok(decided) => decided,
+            Err(version) => Changed {
+                value: ClearOutcome::Cleared,
+                version,
+                replayed: false,
+            },
+        };
+        match decided.value {
             // A foreign number: this session's cart is gone already.
-            ClearOutcome::Cleared | ClearOutcome::Foreign => Ok(()),
+            ClearOutcome::Cleared | ClearOutcome::Foreign => Ok(Changed {
+                value: (),
+                version: decided.version,
+                replayed: decided.replayed,
+            }),
             ClearOutcome::CartMerged => Err(CartError::CartMerged),
         }
     }

@@ -29,7 +29,7 @@ pub(crate) async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     mut session: CartSession,
-    JsonObject(body): JsonObject,
+    JsonObject(body, _): JsonObject,
 ) -> ApiResult<Json<Value>> {
     let (Some(Value::String(username)), Some(Value::String(password))) =
         (body.get("username"), body.get("password"))

@@ -25,6 +25,10 @@ const MERGED: &str =
     "This cart was merged into a signed-in cart; use the session cookie from the login response";
 const INVALID_LOGIN: &str = "Invalid username or password";
 
+/// Marks an answer given again from its Idempotency-Key record.
+pub(crate) const IDEMPOTENT_REPLAYED: header::HeaderName =
+    header::HeaderName::from_static("idempotent-replayed");
+
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "1";
 
@@ -52,6 +56,17 @@ pub(crate) enum ApiError {
     /// 409 `{"error": …}`: the request conflicts with the cart's state.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 412 `{"error": "The cart has changed"}`: `If-Match` does not hold.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// 422 `{"error": …}`: an Idempotency-Key reused with another request.
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
+    /// A refusal the cart decided earlier, answered again from its
+    /// Idempotency-Key record: the same status and body, with
+    /// `Idempotent-Replayed: true`.
+    #[error("replayed: {0}")]
+    Replayed(Box<ApiError>),
     /// 413 `{"error": …}`: body over the limit.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -77,6 +92,7 @@ impl ApiError {
             ApiError::InvalidFields(fields) => {
                 ApiError::BadRequest(fields.into_values().next().unwrap_or_default())
             }
+            ApiError::Replayed(refusal) => ApiError::Replayed(Box::new(refusal.with_one_shape())),
             other => other,
         }
     }
@@ -89,6 +105,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Replayed(refusal) => refusal.status(),
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -135,6 +154,11 @@ impl From<CartError> for ApiError {
             CartError::LineNotFound(line) => {
                 ApiError::NotFound(format!("Cart item not found: {}", line.0))
             }
+            CartError::KeyReused => {
+                ApiError::Unprocessable("Idempotency-Key reused with a different request".into())
+            }
+            CartError::CartChanged => ApiError::PreconditionFailed,
+            CartError::Replayed(refusal) => ApiError::Replayed(Box::new((*refusal).into())),
             CartError::Store(error) => ApiError::Unavailable(error),
         }
     }
@@ -157,6 +181,13 @@ impl From<LoginError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Replayed(refusal) = self {
+            let mut response = refusal.into_response();
+            response
+                .headers_mut()
+                .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+            return response;
+        }
         let status = self.status();
         let body = match &self {
             ApiError::InvalidFields(fields) => json!(fields),
@@ -164,7 +195,10 @@ impl IntoResponse for ApiError {
             | ApiError::Unauthorized(message)
             | ApiError::Forbidden(message)
             | ApiError::NotFound(message)
-            | ApiError::Conflict(message) => json!({ "error": message }),
+            | ApiError::Conflict(message)
+            | ApiError::Unprocessable(message) => json!({ "error": message }),
+            ApiError::PreconditionFailed => json!({ "error": "The cart has changed" }),
+            ApiError::Replayed(_) => json!({}),
             ApiError::MethodNotAllowed => json!({ "error": "Method not allowed" }),
             ApiError::PayloadTooLarge => {
                 json!({ "error": "Request body is larger than 16 KiB" })

@@ -13,7 +13,10 @@ use tower_sessions::{Session, session::Expiry};
 
 use super::error::{ApiError, ApiResult};
 use crate::{
-    cart::model::CartRef, metrics, sessions::fields::SESSION_USER_KEY, state::AppState,
+    cart::model::CartRef,
+    metrics,
+    sessions::{self, fields::SESSION_USER_KEY},
+    state::AppState,
     store::CartPolicy,
 };
 
@@ -22,7 +25,9 @@ use crate::{
 /// Checks, in order: content type (415), size (413, the body limit layer),
 /// JSON syntax (400), object shape (400). Field validation belongs to the handler,
 /// which knows the field messages API.md gives.
-pub(crate) struct JsonObject(pub(crate) Map<String, Value>);
+/// The raw bytes come along: an Idempotency-Key's fingerprint is taken over
+/// them.
+pub(crate) struct JsonObject(pub(crate) Map<String, Value>, pub(crate) Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
@@ -52,7 +57,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 }
             })?;
         match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(object)) => Ok(JsonObject(object)),
+            Ok(Value::Object(object)) => Ok(JsonObject(object, bytes)),
             Ok(_) => Err(ApiError::BadRequest(
                 "Request body must be a JSON object".into(),
             )),
@@ -155,6 +160,7 @@ impl CartSession {
 
     /// Remembers the cart the first add created (and starts the session).
     pub(crate) async fn start_cart(&mut self, cart: &CartRef) -> ApiResult<()> {
+        sessions::session_changed();
         if self.session.get::<i64>(STARTED_KEY).await?.is_none() {
             self.start().await?;
         }
@@ -178,6 +184,7 @@ impl CartSession {
     /// session layer writes the new record when the response goes out, and the
     /// session store tracks it for the account then.
     pub(crate) async fn sign_in(&mut self, username: &str, cart: &CartRef) -> ApiResult<()> {
+        sessions::session_changed();
         self.session.cycle_id().await?;
         self.session.insert(SESSION_USER_KEY, username).await?;
         self.session.insert(CART_KEY, cart).await?;
@@ -189,7 +196,16 @@ impl CartSession {
 
     /// Ends the session: the record is deleted and the cookie removed.
     pub(crate) async fn sign_out(&self) -> ApiResult<()> {
+        sessions::session_changed();
         Ok(self.session.flush().await?)
+    }
+
+    /// Gives the session a cart before the first change to it, and writes the
+    /// record now: an acknowledged add is never in a cart no session reaches
+    /// (if writing the record fails, the add is not made and the client gets a 503).
+    pub(crate) async fn start_new_cart(&mut self, cart: &CartRef) -> ApiResult<()> {
+        self.start_cart(cart).await?;
+        Ok(self.session.save().await?)
     }
 }
 

@@ -1,7 +1,12 @@
 //! The minimal session-backed cart API (`/cart…`, snake_case, products by sku),
 //! sharing the session's one cart with the PerfShop API.
 
-use axum::{Json, extract::State};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
@@ -9,6 +14,8 @@ use serde_json::Value;
 use super::{
     error::{ApiError, ApiResult},
     extract::{CartSession, JsonObject, integer_field},
+    perfshop::add_to_cart,
+    write::{CartWrite, changed_headers, etag, not_modified},
 };
 use crate::{
     cart::{
@@ -62,15 +69,12 @@ impl From<CartView> for CartBody {
     }
 }
 
-/// `GET /cart`
+/// `GET /cart`: the cart with its `ETag`; 304 for a matching `If-None-Match`.
 pub(crate) async fn get_cart(
     State(state): State<AppState>,
     session: CartSession,
-) -> ApiResult<Json<CartBody>> {
-    Ok(Json(view(&state, &session).await?))
-}
-
-async fn view(state: &AppState, session: &CartSession) -> ApiResult<CartBody> {
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let view = ops::view(
         state.carts(),
         &state.catalog,
@@ -78,15 +82,20 @@ async fn view(state: &AppState, session: &CartSession) -> ApiResult<CartBody> {
         session.policy(),
     )
     .await?;
-    Ok(view.into())
+    if not_modified(&headers, &view.version)? {
+        return Ok((StatusCode::NOT_MODIFIED, etag(&view.version)).into_response());
+    }
+    Ok((etag(&view.version), Json(CartBody::from(view))).into_response())
 }
 
-/// `POST /cart/items` `{"sku": "apple", "quantity": 1}` → the whole cart.
+/// `POST /cart/items` `{"sku": "apple", "quantity": 1}` → the whole cart, read
+/// in the same atomic step as the add.
 pub(crate) async fn add_item(
     State(state): State<AppState>,
     mut session: CartSession,
-    JsonObject(body): JsonObject,
-) -> ApiResult<Json<CartBody>> {
+    write: CartWrite,
+    JsonObject(body, raw): JsonObject,
+) -> ApiResult<(HeaderMap, Json<CartBody>)> {
     let sku = match body.get("sku") {
         None | Some(Value::Null) => return Err(ApiError::BadRequest("sku is required".into())),
         Some(Value::String(sku)) if !sku.trim().is_empty() => sku.trim().to_string(),
@@ -99,18 +108,20 @@ pub(crate) async fn add_item(
         .limits
         .check_quantity(quantity)
         .map_err(|e| ApiError::BadRequest(e.message()))?;
-    let added = ops::add(
-        state.carts(),
-        &state.catalog,
-        session.cart(),
-        ProductRef::Sku(sku),
-        quantity,
-        session.policy(),
+    let added = add_to_cart(
+        &state,
+        &mut session,
+        &write,
+        &raw,
+        (ProductRef::Sku(sku), quantity),
+        true,
     )
     .await
-    .map_err(|error| ApiError::from(error).with_one_shape())?;
-    if added.created {
-        session.start_cart(&added.cart).await?;
-    }
-    Ok(Json(view(&state, &session).await?))
+    .map_err(ApiError::with_one_shape)?;
+    let headers = changed_headers(&added);
+    let view = added
+        .value
+        .view
+        .ok_or_else(|| ApiError::Internal("an add asked for its cart answered none".into()))?;
+    Ok((headers, Json(view.into())))
 }

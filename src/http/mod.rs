@@ -13,3 +13,4 @@ pub(crate) mod observe;
 pub(crate) mod perfshop;
 pub(crate) mod products;
 pub(crate) mod routes;
+pub(crate) mod write;

@@ -4,6 +4,8 @@
 use axum::{
     Json,
     extract::{Path, RawQuery, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -12,11 +14,13 @@ use serde_json::{Map, Value, json};
 use super::{
     error::{ApiError, ApiResult},
     extract::{CartSession, JsonObject, integer_field},
+    write::{CartWrite, changed_headers, etag, not_modified},
 };
 use crate::{
     cart::{
+        add::{self, AddRequest, Added},
         model::{Line, LineId, ProductId, ProductRef, format_timestamp, money},
-        ops::{self, CartView},
+        ops::{self, CartView, Changed, LineRequest},
     },
     state::AppState,
 };
@@ -97,11 +101,12 @@ impl From<CartView> for CartBody {
     }
 }
 
-/// `GET /api/cart`
+/// `GET /api/cart`: the cart with its `ETag`; 304 for a matching `If-None-Match`.
 pub(crate) async fn get_cart(
     State(state): State<AppState>,
     session: CartSession,
-) -> ApiResult<Json<CartBody>> {
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let view = ops::view(
         state.carts(),
         &state.catalog,
@@ -109,33 +114,77 @@ pub(crate) async fn get_cart(
         session.policy(),
     )
     .await?;
-    Ok(Json(view.into()))
+    if not_modified(&headers, &view.version)? {
+        return Ok((StatusCode::NOT_MODIFIED, etag(&view.version)).into_response());
+    }
+    Ok((etag(&view.version), Json(CartBody::from(view))).into_response())
 }
 
 /// `POST /api/cart/add` `{"productId": 42, "quantity": 2}`
 pub(crate) async fn add_item(
     State(state): State<AppState>,
     mut session: CartSession,
-    JsonObject(body): JsonObject,
-) -> ApiResult<Json<Value>> {
+    write: CartWrite,
+    JsonObject(body, raw): JsonObject,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
     let (product_id, quantity) = parse_add(&body, &state)?;
-    let added = ops::add(
-        state.carts(),
-        &state.catalog,
-        session.cart(),
-        ProductRef::Id(product_id),
-        quantity,
-        session.policy(),
+    let added = add_to_cart(
+        &state,
+        &mut session,
+        &write,
+        &raw,
+        (ProductRef::Id(product_id), quantity),
+        false,
     )
     .await?;
-    if added.created {
-        session.start_cart(&added.cart).await?;
+    Ok((
+        changed_headers(&added),
+        Json(json!({
+            "success": true,
+            "message": "Item added to cart",
+            "cartItem": LineBody::from(&added.value.line),
+        })),
+    ))
+}
+
+/// An add of either API: the product is checked first (an unknown one writes
+/// nothing), a session without a cart gets one and its record is written before
+/// the add, then the add runs as one atomic step.
+pub(super) async fn add_to_cart(
+    state: &AppState,
+    session: &mut CartSession,
+    write: &CartWrite,
+    body: &[u8],
+    (product, quantity): (ProductRef, u32),
+    with_cart: bool,
+) -> ApiResult<Changed<Added>> {
+    let (snapshot, product) = add::product_to_add(&state.catalog, &product).await?;
+    let (write, _hold) = write.begin(session.cart(), body)?;
+    let cart = match session.cart() {
+        Some(cart) => cart.clone(),
+        None => {
+            let cart = add::new_cart(state.carts(), &write).await?;
+            session.start_new_cart(&cart).await?;
+            cart
+        }
+    };
+    let added = add::add(
+        state.carts(),
+        &snapshot,
+        AddRequest {
+            cart: &cart,
+            product,
+            quantity,
+            policy: session.policy(),
+            write: &write,
+            with_cart,
+        },
+    )
+    .await?;
+    if added.value.renumbered {
+        session.start_cart(&added.value.cart).await?;
     }
-    Ok(Json(json!({
-        "success": true,
-        "message": "Item added to cart",
-        "cartItem": LineBody::from(&added.line),
-    })))
+    Ok(added)
 }
 
 /// Field checks of an add: wrong types first (one `{"error"}`), then every
@@ -176,36 +225,56 @@ fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductI
 pub(crate) async fn update_item(
     State(state): State<AppState>,
     session: CartSession,
+    write: CartWrite,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(HeaderMap, Json<Value>)> {
     let line_id = parse_line_id(&id)?;
     let quantity = parse_quantity_param(query.as_deref(), &state)?;
+    let (write, _hold) = write.begin(session.cart(), b"")?;
     let line = ops::set_quantity(
         state.carts(),
-        session.cart(),
-        line_id,
+        LineRequest {
+            cart: session.cart(),
+            line: line_id,
+            policy: session.policy(),
+            write: &write,
+        },
         quantity,
-        session.policy(),
     )
     .await?;
-    Ok(Json(json!({
-        "success": true,
-        "message": "Cart item updated",
-        "cartItem": LineBody::from(&line),
-    })))
+    Ok((
+        changed_headers(&line),
+        Json(json!({
+            "success": true,
+            "message": "Cart item updated",
+            "cartItem": LineBody::from(&line.value),
+        })),
+    ))
 }
 
 /// `DELETE /api/cart/item/{id}`
 pub(crate) async fn remove_item(
     State(state): State<AppState>,
     session: CartSession,
+    write: CartWrite,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<(HeaderMap, Json<Value>)> {
     let line_id = parse_line_id(&id)?;
-    ops::remove(state.carts(), session.cart(), line_id, session.policy()).await?;
-    Ok(Json(
-        json!({"success": true, "message": "Item removed from cart"}),
+    let (write, _hold) = write.begin(session.cart(), b"")?;
+    let removed = ops::remove(
+        state.carts(),
+        LineRequest {
+            cart: session.cart(),
+            line: line_id,
+            policy: session.policy(),
+            write: &write,
+        },
+    )
+    .await?;
+    Ok((
+        changed_headers(&removed),
+        Json(json!({"success": true, "message": "Item removed from cart"})),
     ))
 }
 
@@ -213,9 +282,14 @@ pub(crate) async fn remove_item(
 pub(crate) async fn clear_cart(
     State(state): State<AppState>,
     session: CartSession,
-) -> ApiResult<Json<Value>> {
-    ops::clear(state.carts(), session.cart(), session.policy()).await?;
-    Ok(Json(json!({"success": true, "message": "Cart cleared"})))
+    write: CartWrite,
+) -> ApiResult<(HeaderMap, Json<Value>)> {
+    let (write, _hold) = write.begin(session.cart(), b"")?;
+    let cleared = ops::clear(state.carts(), session.cart(), session.policy(), &write).await?;
+    Ok((
+        changed_headers(&cleared),
+        Json(json!({"success": true, "message": "Cart cleared"})),
+    ))
 }
 
 fn parse_line_id(text: &str) -> ApiResult<LineId> {

@@ -60,10 +60,17 @@ pub(crate) fn router(state: AppState, sessions: SessionBackend) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(session_layer)
         .layer(middleware::map_response(session_failure_is_unavailable))
+        .layer(middleware::from_fn(track_session_changes))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(response_headers))
         .layer(middleware::from_fn(observe::observe_request))
         .with_state(state)
+}
+
+/// Outside the session layer, so its save at the end of the request sees
+/// whether the request changed the session or only slides its expiry.
+async fn track_session_changes(request: Request, next: Next) -> Response {
+    crate::sessions::track_request(next.run(request)).await
 }
 
 /// Routes whose answers are a shopper's own: never stored by a cache.

@@ -9,7 +9,7 @@
 //! of writing the record, means a login has nothing left to do that can fail once
 //! its session id has rotated.
 
-use std::{sync::Arc, time::Duration};
+use std::{cell::Cell, future::Future, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use tower_sessions::{
@@ -95,9 +95,20 @@ impl SessionStore for SessionBackend {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        match &self.records {
+        let saved = match &self.records {
             Records::Redis(store) => timed("session_save", store.save(record)).await,
             Records::Memory(store) => store.save(record).await,
+        };
+        match saved {
+            // Only the expiry moved: the request itself succeeded (its cart
+            // change is in Redis already), so its answer stands; the record keeps
+            // its previous expiry and the next request slides it again.
+            Err(error) if only_sliding() => {
+                tracing::warn!(%error, "could not slide a session's expiry; the answer stands");
+                crate::metrics::session_slide_failure();
+                Ok(())
+            }
+            other => other,
         }
     }
 
@@ -114,4 +125,27 @@ impl SessionStore for SessionBackend {
             Records::Memory(store) => store.delete(id).await,
         }
     }
+}
+
+tokio::task_local! {
+    /// Whether the request being answered left its session's data as it was,
+    /// so saving the record only slides its expiry.
+    static ONLY_SLIDING: Cell<bool>;
+}
+
+/// Runs one request, tracking whether it changes its session's data (see
+/// [`session_changed`]). Wraps the session layer, which saves the record in
+/// the same task when the response goes out.
+pub(crate) async fn track_request<F: Future>(request: F) -> F::Output {
+    ONLY_SLIDING.scope(Cell::new(true), request).await
+}
+
+/// The request changed its session's data (a new cart, a sign-in): saving the
+/// record is more than a slide, and a failure to save it must fail the request.
+pub(crate) fn session_changed() {
+    let _ = ONLY_SLIDING.try_with(|only| only.set(false));
+}
+
+fn only_sliding() -> bool {
+    ONLY_SLIDING.try_with(Cell::get).unwrap_or(false)
 }

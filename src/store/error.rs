@@ -20,6 +20,11 @@ pub enum StoreError {
     /// failover) or a Cluster that is not `ok`.
     #[error("redis does not take writes: {0}")]
     NotWritable(&'static str),
+    /// A change whose reply was lost is known to have applied, but what it
+    /// answered cannot be told any more (a later change of the cart removed its
+    /// line): the client retries with its Idempotency-Key or reads the cart.
+    #[error("a change applied but its answer is lost")]
+    AnswerLost,
     /// Every cart number a line id can hold is used up.
     #[error("cart numbers exhausted")]
     CartNumbersExhausted,
@@ -39,7 +44,9 @@ impl StoreError {
             StoreError::SessionStore(_) => "session_store",
             StoreError::UsersFile(_) => "io",
             StoreError::Corrupt(_) => "corrupt",
-            StoreError::NotWritable(_) | StoreError::CartNumbersExhausted => "other",
+            StoreError::NotWritable(_)
+            | StoreError::CartNumbersExhausted
+            | StoreError::AnswerLost => "other",
         }
     }
 

@@ -28,6 +28,7 @@ use async_trait::async_trait;
 use crate::cart::{
     model::{CartRef, Line, LineId, Product},
     rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
+    write::{Version, Write, Written},
 };
 
 /// How long a cart lives after a touch, and the limits it must keep.
@@ -40,16 +41,28 @@ pub struct CartPolicy {
 /// What reading a cart found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CartRead {
-    /// The cart's lines (none when it does not exist).
-    Lines(Vec<Line>),
+    /// The cart's lines (none when it does not exist) and its version.
+    Lines { lines: Vec<Line>, version: Version },
     /// The stored cart under this number is another session's (see
     /// `AddOutcome::Foreign`); nothing was read.
     Foreign,
 }
 
+/// The operation names of the cart changes (`trolley_cart_change_reruns_total`).
+pub const CART_CHANGES: [&str; 4] = ["cart_add", "cart_set_quantity", "cart_remove", "cart_clear"];
+
+/// What an add decided, with the cart's lines after it when they were asked for
+/// (the minimal API answers the whole cart, read in the same step).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddDecision {
+    pub outcome: AddOutcome,
+    pub lines: Option<Vec<Line>>,
+}
+
 /// Carts: hashes of lines changed only by atomic steps. Every call names the
 /// cart by number and public id, and a store never reads or changes a stored cart
-/// whose public id is another one.
+/// whose public id is another one. Every change takes a [`Write`] (operation id,
+/// Idempotency-Key, precondition) applied in the same atomic step.
 #[async_trait]
 pub trait CartStore: Send + Sync + 'static {
     /// A new cart number, unique across replicas.
@@ -70,7 +83,9 @@ pub trait CartStore: Send + Sync + 'static {
         cart: &CartRef,
         item: &NewItem,
         policy: CartPolicy,
-    ) -> StoreResult<AddOutcome>;
+        write: &Write,
+        with_lines: bool,
+    ) -> StoreResult<Written<AddDecision>>;
 
     /// Sets a line's quantity (already checked against the limits).
     async fn set_quantity(
@@ -79,7 +94,8 @@ pub trait CartStore: Send + Sync + 'static {
         line: LineId,
         quantity: u32,
         policy: CartPolicy,
-    ) -> StoreResult<LineOutcome>;
+        write: &Write,
+    ) -> StoreResult<Written<LineOutcome>>;
 
     /// Removes a line.
     async fn remove_line(
@@ -87,10 +103,16 @@ pub trait CartStore: Send + Sync + 'static {
         cart: &CartRef,
         line: LineId,
         policy: CartPolicy,
-    ) -> StoreResult<LineOutcome>;
+        write: &Write,
+    ) -> StoreResult<Written<LineOutcome>>;
 
     /// Removes every line; the cart keeps its id and line sequence.
-    async fn clear_cart(&self, cart: &CartRef, policy: CartPolicy) -> StoreResult<ClearOutcome>;
+    async fn clear_cart(
+        &self,
+        cart: &CartRef,
+        policy: CartPolicy,
+        write: &Write,
+    ) -> StoreResult<Written<ClearOutcome>>;
 
     /// Whether a line with this id exists in any cart.
     async fn line_exists(&self, line: LineId) -> StoreResult<bool>;

@@ -360,9 +360,23 @@ impl Browser {
     }
 
     pub async fn send(&mut self, method: Method, path: &str, body: Option<&str>) -> Reply {
+        self.send_with(method, path, body, &[]).await
+    }
+
+    /// [`Browser::send`] with extra request headers.
+    pub async fn send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self
             .client
             .request(method, format!("{}{}", self.base, path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, format!("{}={}", self.cookie_name, cookie));
         }

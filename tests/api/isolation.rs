@@ -11,6 +11,7 @@ use trolley::testing::{
     CartPolicy, CartRead, CartStore, MemoryStore, RedisOptions, RedisStore,
     model::{CartRef, LineId, ProductId},
     rules::{AddOutcome, ClearOutcome, Limits, LineOutcome, MergeRule, NewItem},
+    write::{Write, Written},
 };
 
 use crate::{
@@ -174,13 +175,25 @@ async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
         };
         // A live hash of another cart.
         let live = first(base);
-        let AddOutcome::Added(line) = store.add_item(&live, &item, policy).await.expect("add")
+        let AddOutcome::Added(line) = decided(
+            store
+                .add_item(&live, &item, policy, &Write::plain(), false)
+                .await
+                .expect("add"),
+        )
+        .outcome
         else {
             panic!("first add refused");
         };
         let intruder = second(base);
         assert_eq!(
-            store.add_item(&intruder, &item, policy).await.expect("add"),
+            decided(
+                store
+                    .add_item(&intruder, &item, policy, &Write::plain(), false)
+                    .await
+                    .expect("add")
+            )
+            .outcome,
             AddOutcome::Foreign
         );
         assert_eq!(
@@ -188,24 +201,34 @@ async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
             CartRead::Foreign
         );
         assert_eq!(
-            store
-                .set_quantity(&intruder, line.id, 5, policy)
-                .await
-                .expect("set"),
+            decided(
+                store
+                    .set_quantity(&intruder, line.id, 5, policy, &Write::plain())
+                    .await
+                    .expect("set")
+            ),
             LineOutcome::Foreign
         );
         assert_eq!(
-            store
-                .remove_line(&intruder, line.id, policy)
-                .await
-                .expect("rm"),
+            decided(
+                store
+                    .remove_line(&intruder, line.id, policy, &Write::plain())
+                    .await
+                    .expect("rm")
+            ),
             LineOutcome::Foreign
         );
         assert_eq!(
-            store.clear_cart(&intruder, policy).await.expect("clear"),
+            decided(
+                store
+                    .clear_cart(&intruder, policy, &Write::plain())
+                    .await
+                    .expect("clear")
+            ),
             ClearOutcome::Foreign
         );
-        let CartRead::Lines(lines) = store.read_cart(&live, policy.ttl).await.expect("read") else {
+        let CartRead::Lines { lines, .. } = store.read_cart(&live, policy.ttl).await.expect("read")
+        else {
             panic!("own cart read as foreign");
         };
         assert_eq!(lines, vec![line.clone()], "the other cart was changed");
@@ -216,13 +239,33 @@ async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
             .await
             .expect("merge");
         assert_eq!(
-            store.add_item(&live, &item, policy).await.expect("add"),
+            decided(
+                store
+                    .add_item(&live, &item, policy, &Write::plain(), false)
+                    .await
+                    .expect("add")
+            )
+            .outcome,
             AddOutcome::CartMerged
         );
         assert_eq!(
-            store.add_item(&intruder, &item, policy).await.expect("add"),
+            decided(
+                store
+                    .add_item(&intruder, &item, policy, &Write::plain(), false)
+                    .await
+                    .expect("add")
+            )
+            .outcome,
             AddOutcome::Foreign
         );
         assert!(!store.line_exists(LineId(1)).await.expect("exists"));
+    }
+}
+
+/// The outcome of a change the store decided.
+fn decided<T: std::fmt::Debug>(written: Written<T>) -> T {
+    match written {
+        Written::Decided { outcome, .. } => outcome,
+        other => panic!("expected a decision, got {other:?}"),
     }
 }

@@ -14,6 +14,7 @@ mod helpers;
 mod isolation;
 mod observability;
 mod replicas;
+mod retries;
 mod rules;
 mod sentinel;
 mod tls;
@@ -144,6 +145,7 @@ fn main() -> ExitCode {
     trials.extend(faults::trials());
     trials.extend(headers::trials());
     trials.extend(isolation::trials());
+    trials.extend(retries::trials());
     trials.extend(accounts::trials());
     trials.extend(observability::trials());
     trials.extend(topology::trials());

@@ -31,6 +31,7 @@ use trolley::testing::{
     CartPolicy, CartRead, CartStore, MemoryStore, RedisOptions, RedisStore,
     model::{self, CartRef, Line, LineId, ProductId},
     rules::{self, CartLines, Limits, LineOutcome, MergeReport, MergeRule, NewItem},
+    write::{Write, Written},
 };
 
 use crate::helpers::RedisServer;
@@ -118,12 +119,37 @@ fn pick_line(seen: &[LineId], index: &Index) -> LineId {
 }
 
 /// The three implementations' answers to one step, made comparable.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Answer {
     Add(rules::AddOutcome),
     Line(LineOutcome),
     Clear(rules::ClearOutcome),
     Merge(MergeReport),
+    /// A re-run of a change with the same operation id found it applied already.
+    Again,
+}
+
+/// A store's answer to a change as the test compares it.
+fn answer_of<T>(
+    written: Written<T>,
+    wrap: impl FnOnce(T) -> Answer,
+) -> Result<Answer, TestCaseError> {
+    match written {
+        Written::Decided {
+            outcome,
+            replayed: false,
+            ..
+        } => Ok(wrap(outcome)),
+        Written::AlreadyApplied { .. } => Ok(Answer::Again),
+        other => Err(TestCaseError::fail(format!(
+            "unexpected answer: {}",
+            match other {
+                Written::KeyReused => "key reused",
+                Written::Stale => "stale",
+                _ => "replayed",
+            }
+        ))),
+    }
 }
 
 fn the_three_implementations_agree() -> Result<(), String> {
@@ -188,12 +214,31 @@ async fn run_case(redis: &RedisStore, base_no: u64, case: Case) -> Result<(), Te
     let mut seen: Vec<LineId> = Vec::new();
     for (step, op) in case.ops.iter().enumerate() {
         let now_ms = 1_775_000_000_000 + step as i64;
+        let before = [
+            reference.carts[0].lines.clone(),
+            reference.carts[1].lines.clone(),
+        ];
         let expected = apply_reference(&mut reference, &carts, op, &seen, now_ms, &case.limits);
+        // The same change run again with its operation id (as after a lost
+        // reply) is never applied twice: a change answers "already applied", a
+        // refusal is decided again.
+        let changed = match &expected {
+            Answer::Add(rules::AddOutcome::Added(_)) | Answer::Line(LineOutcome::Done(_)) => true,
+            Answer::Clear(rules::ClearOutcome::Cleared) => {
+                before
+                    != [
+                        reference.carts[0].lines.clone(),
+                        reference.carts[1].lines.clone(),
+                    ]
+            }
+            _ => false,
+        };
+        let write = Write::plain();
         for (name, store) in [
             ("embedded", &memory as &dyn CartStore),
             ("redis", redis as &dyn CartStore),
         ] {
-            let answer = apply_store(store, &carts, op, &seen, now_ms, policy).await?;
+            let answer = apply_store(store, &carts, op, &seen, now_ms, policy, &write).await?;
             prop_assert_eq!(
                 &answer,
                 &expected,
@@ -202,6 +247,22 @@ async fn run_case(redis: &RedisStore, base_no: u64, case: Case) -> Result<(), Te
                 step,
                 op
             );
+            if !matches!(op, Op::Merge { .. }) {
+                let again = apply_store(store, &carts, op, &seen, now_ms, policy, &write).await?;
+                let expected_again = if changed {
+                    Answer::Again
+                } else {
+                    expected.clone()
+                };
+                prop_assert_eq!(
+                    &again,
+                    &expected_again,
+                    "{} re-run at step {} ({:?})",
+                    name,
+                    step,
+                    op
+                );
+            }
         }
         if let Answer::Add(rules::AddOutcome::Added(line)) = &expected
             && !seen.contains(&line.id)
@@ -287,6 +348,7 @@ async fn apply_store(
     seen: &[LineId],
     now_ms: i64,
     policy: CartPolicy,
+    write: &Write,
 ) -> Result<Answer, TestCaseError> {
     let fail = |e: String| TestCaseError::fail(e);
     Ok(match op {
@@ -294,38 +356,50 @@ async fn apply_store(
             cart,
             product,
             quantity,
-        } => Answer::Add(
+        } => answer_of(
             store
                 .add_item(
                     &carts[*cart],
                     &new_item(*product, *quantity, now_ms),
                     policy,
+                    write,
+                    false,
                 )
                 .await
                 .map_err(|e| fail(e.to_string()))?,
-        ),
+            |decision| Answer::Add(decision.outcome),
+        )?,
         Op::Set {
             cart,
             line,
             quantity,
-        } => Answer::Line(
+        } => answer_of(
             store
-                .set_quantity(&carts[*cart], pick_line(seen, line), *quantity, policy)
+                .set_quantity(
+                    &carts[*cart],
+                    pick_line(seen, line),
+                    *quantity,
+                    policy,
+                    write,
+                )
                 .await
                 .map_err(|e| fail(e.to_string()))?,
-        ),
-        Op::Remove { cart, line } => Answer::Line(
+            Answer::Line,
+        )?,
+        Op::Remove { cart, line } => answer_of(
             store
-                .remove_line(&carts[*cart], pick_line(seen, line), policy)
+                .remove_line(&carts[*cart], pick_line(seen, line), policy, write)
                 .await
                 .map_err(|e| fail(e.to_string()))?,
-        ),
-        Op::Clear { cart } => Answer::Clear(
+            Answer::Line,
+        )?,
+        Op::Clear { cart } => answer_of(
             store
-                .clear_cart(&carts[*cart], policy)
+                .clear_cart(&carts[*cart], policy, write)
                 .await
                 .map_err(|e| fail(e.to_string()))?,
-        ),
+            Answer::Clear,
+        )?,
         Op::Merge { rule } => Answer::Merge(
             store
                 .merge_carts(&carts[GUEST], &carts[USER], *rule, policy)
@@ -361,7 +435,7 @@ async fn check_lines(
                 .read_cart(cart, Duration::from_secs(600))
                 .await
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let CartRead::Lines(mut lines) = read else {
+            let CartRead::Lines { mut lines, .. } = read else {
                 return Err(TestCaseError::fail(format!("cart {index} read as foreign")));
             };
             Line::sort(&mut lines);

@@ -7,7 +7,8 @@
 -- ARGV[3]  rule: 'sum' | 'max' | 'guest'
 -- ARGV[4]  max quantity of a line     ARGV[5]  max lines of a cart
 -- ARGV[6]  the user cart's TTL (and the set's), in milliseconds
--- ARGV[7..] the guest lines from cart_seal.lua: 'l:<id>', 'product|quantity|price|added', ...
+-- ARGV[7]  the user cart's new version, if the merge changes it
+-- ARGV[8..] the guest lines from cart_seal.lua: 'l:<id>', 'product|quantity|price|added', ...
 -- Returns  {'already'}
 --          | {'merged', lines moved, lines combined, 'clamped,ids', 'dropped,ids'}
 --
@@ -24,8 +25,11 @@ end
 if ARGV[2] ~= '' then
   redis.call('HSETNX', KEYS[1], 'id', ARGV[2])
 end
-local moved, combined, clamped, dropped = merge_lines(KEYS[1], ARGV, 7,
+local moved, combined, clamped, dropped = merge_lines(KEYS[1], ARGV, 8,
   ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
+if moved + combined > 0 then
+  bump_version(KEYS[1], ARGV[7])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])

@@ -1,15 +1,16 @@
 -- Removes every line of a cart; the cart keeps its public id and line sequence, so
 -- line ids are never reused.
 --
--- KEYS[1]  the cart hash              trolley:{cart:<no>}
--- KEYS[2]  the cart's merge tombstone trolley:{cart:<no>}:merged
--- ARGV[1]  TTL in milliseconds       ARGV[2]  the session's cart public id
--- Returns  'ok' | 'merged' | 'foreign'
+-- KEYS, ARGV[1..6]: those of every cart change (write_gate in prelude.lua).
+-- Returns  {'ok', version}
+--          | {'merged' | 'foreign' | 'stale' | 'again' | 'key_reused', version}
+--          | {'replay', ...a recorded reply}
 --
--- Atomic: no add can slip in between listing the lines and deleting them.
-local state = cart_state(KEYS[1], KEYS[2], ARGV[2])
-if state ~= 'own' then
-  return state
+-- Atomic: no add can slip in between listing the lines and deleting them. A cart
+-- with no lines is not changed (its version stays).
+local stop, ops = write_gate()
+if stop then
+  return stop
 end
 local fields = redis.call('HKEYS', KEYS[1])
 local doomed = {}
@@ -19,12 +20,12 @@ for _, field in ipairs(fields) do
     doomed[#doomed + 1] = field
   end
 end
+if #doomed == 0 then
+  return decided({'ok'}, newest_op(ops))
+end
 -- HDEL in slices: Lua's unpack has a stack limit.
 for i = 1, #doomed, 500 do
   redis.call('HDEL', KEYS[1], unpack(doomed, i, math.min(i + 499, #doomed)))
 end
-if #fields > 0 then
-  redis.call('HSET', KEYS[1], 'n', 0)
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
-return 'ok'
+redis.call('HSET', KEYS[1], 'n', 0)
+return changed(ops, {'ok'})

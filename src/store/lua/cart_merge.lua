@@ -8,6 +8,7 @@
 -- ARGV[4]  max quantity of a line     ARGV[5]  max lines of a cart
 -- ARGV[6]  the user cart's TTL and the tombstone's, in milliseconds
 -- ARGV[7]  the guest cart's public id (the session's)
+-- ARGV[8]  the user cart's new version, if the merge changes it
 -- Returns  {'already'} | {'foreign'} (the guest hash is another session's: untouched)
 --          | {'merged', lines moved, lines combined, 'clamped,ids', 'dropped,ids'}
 --
@@ -31,6 +32,9 @@ end
 redis.call('HSETNX', KEYS[3], 'id', ARGV[2])
 local moved, combined, clamped, dropped = merge_lines(KEYS[3], redis.call('HGETALL', KEYS[1]), 1,
   ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
+if moved + combined > 0 then
+  bump_version(KEYS[3], ARGV[8])
+end
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[7], 'PX', ARGV[6])

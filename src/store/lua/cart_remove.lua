@@ -1,23 +1,22 @@
 -- Removes one line of a cart.
 --
--- KEYS[1]  the cart hash              trolley:{cart:<no>}
--- KEYS[2]  the cart's merge tombstone trolley:{cart:<no>}:merged
--- ARGV[1]  line id                    ARGV[2]  TTL in milliseconds
--- ARGV[3]  the session's cart public id
--- Returns  {'ok', line id, product id, quantity, price, added ms}
---          | {'missing'} | {'merged'} | {'foreign'}
+-- KEYS, ARGV[1..6]: those of every cart change (write_gate in prelude.lua).
+-- ARGV[7]  line id
+-- Returns  {'ok', version, line id, product id, quantity, price, added ms}
+--          | {'missing' | 'merged' | 'foreign' | 'stale' | 'again' | 'key_reused', version}
+--          | {'replay', ...a recorded reply}
 --
--- Atomic: the line, its product index entry and the line count change together.
-local state = cart_state(KEYS[1], KEYS[2], ARGV[3])
-if state ~= 'own' then
-  return {state}
+-- Atomic: the line, its product index entry, the line count and the version
+-- change together.
+local stop, ops = write_gate()
+if stop then
+  return stop
 end
-local raw = redis.call('HGET', KEYS[1], 'l:' .. ARGV[1])
+local raw = redis.call('HGET', KEYS[1], 'l:' .. ARGV[7])
 if not raw then
-  return {'missing'}
+  return decided({'missing'}, newest_op(ops))
 end
 local product, quantity, price, added = decode_line(raw)
-redis.call('HDEL', KEYS[1], 'l:' .. ARGV[1], 'p:' .. product)
+redis.call('HDEL', KEYS[1], 'l:' .. ARGV[7], 'p:' .. product)
 redis.call('HINCRBY', KEYS[1], 'n', -1)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return line_reply(ARGV[1], product, quantity, price, added)
+return changed(ops, line_reply(ARGV[7], product, quantity, price, added))

@@ -4,12 +4,14 @@
 --
 --   LINE_ID_FACTOR  2^LINE_SEQ_BITS: line id = cart number * LINE_ID_FACTOR + seq
 --   MAX_LINE_SEQ    the largest per-cart line sequence
+--   RECENT_OPS      how many operation ids a cart remembers (cart/write.rs)
 --
 -- It holds the cart hash's line encoding, the merged-cart refusal and the login
 -- merge rules. The same rules in Rust are src/cart/rules.rs (the reference, which
 -- the embedded store runs); the differential property test checks both agree.
 --
 -- Hash layout: 'id' public id, 'seq' last line sequence, 'n' number of lines,
+-- 'v' the last operations that changed it (newest first: the version),
 -- 'l:<line id>' = 'product|quantity|price|added ms', 'p:<product id>' = line id.
 
 local LINE_PATTERN = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
@@ -134,3 +136,120 @@ local function merge_lines(user_cart, fields, first, rule, max_quantity, max_lin
   return moved, combined, clamped, dropped
 end
 
+
+-- Every cart change (cart_add, cart_set_quantity, cart_remove, cart_clear) takes
+-- the same first keys and arguments, and starts with write_gate:
+--
+-- KEYS[1]  the cart hash              trolley:{cart:<no>}
+-- KEYS[2]  the cart's merge tombstone trolley:{cart:<no>}:merged
+-- KEYS[3]  the Idempotency-Key record trolley:{cart:<no>}:idem:<key> (same slot)
+-- ARGV[1]  the session's cart public id
+-- ARGV[2]  the operation id: the cart's version once the change applies
+-- ARGV[3]  the request's fingerprint when the client sent an Idempotency-Key, else ''
+-- ARGV[4]  how long that key's record lives, ms
+-- ARGV[5]  the precondition (If-Match): '' none, '*' the cart exists, else the
+--          versions it may be at, space-separated
+-- ARGV[6]  the cart's TTL, ms
+--
+-- Replies are {status, version, payload...}; a recorded decision answered again
+-- is {'replay', status, version, payload...}.
+--
+-- The hash's 'v' holds the ids of the last RECENT_OPS operations that changed it,
+-- newest first; the newest is the cart's version (its ETag). A change re-run with
+-- the same operation id after its reply was lost finds its id there and is not
+-- applied twice.
+local function recent_ops(cart_key)
+  return redis.call('HGET', cart_key, 'v') or ''
+end
+
+local function newest_op(ops)
+  return string.match(ops, '^(%S+)') or '0'
+end
+
+-- A decision of the cart (a change, or a refusal such as a full cart or a
+-- missing line): answered with the version, and recorded under the client's
+-- Idempotency-Key in the same step, so a retry answers it again.
+local function decided(reply, version)
+  table.insert(reply, 2, version)
+  if ARGV[3] ~= '' then
+    redis.call('SET', KEYS[3], ARGV[1] .. ' ' .. ARGV[3] .. '\n' .. cjson.encode(reply),
+      'PX', ARGV[4])
+  end
+  return reply
+end
+
+-- The cart changed: the operation becomes its version and the TTL slides.
+local function changed(ops, reply)
+  local kept = {ARGV[2]}
+  for op in string.gmatch(ops, '%S+') do
+    if #kept < RECENT_OPS then
+      kept[#kept + 1] = op
+    end
+  end
+  redis.call('HSET', KEYS[1], 'v', table.concat(kept, ' '))
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  return decided(reply, ARGV[2])
+end
+
+-- Refused before the cart decided anything (a quantity past the max): nothing
+-- is recorded, so a corrected retry with the same key is applied.
+local function refused(status, ops)
+  return {status, newest_op(ops)}
+end
+
+-- Returns a reply to answer instead of applying the change, or nil and the
+-- cart's recent operations. In order: another session's or a merged cart; a
+-- recorded decision for this Idempotency-Key (the same request: replayed; another
+-- request: 'key_reused'); this operation already applied ('again'); the
+-- precondition ('stale').
+local function write_gate()
+  local state = cart_state(KEYS[1], KEYS[2], ARGV[1])
+  if state ~= 'own' then
+    return {state, '0'}
+  end
+  if ARGV[3] ~= '' then
+    local record = redis.call('GET', KEYS[3])
+    if record then
+      local split = string.find(record, '\n', 1, true)
+      if not split or string.sub(record, 1, split - 1) ~= ARGV[1] .. ' ' .. ARGV[3] then
+        return {'key_reused', '0'}
+      end
+      local reply = cjson.decode(string.sub(record, split + 1))
+      table.insert(reply, 1, 'replay')
+      return reply
+    end
+  end
+  local ops = recent_ops(KEYS[1])
+  for op in string.gmatch(ops, '%S+') do
+    if op == ARGV[2] then
+      return {'again', newest_op(ops)}
+    end
+  end
+  if ARGV[5] == '*' then
+    if redis.call('EXISTS', KEYS[1]) == 0 then
+      return {'stale', '0'}
+    end
+  elseif ARGV[5] ~= '' then
+    local found = false
+    for version in string.gmatch(ARGV[5], '%S+') do
+      if version == newest_op(ops) then
+        found = true
+      end
+    end
+    if not found then
+      return {'stale', newest_op(ops)}
+    end
+  end
+  return nil, ops
+end
+
+-- A merge or absorb changed the user's cart: a fresh version for it.
+local function bump_version(cart_key, op)
+  local kept = {op}
+  for old in string.gmatch(recent_ops(cart_key), '%S+') do
+    if #kept < RECENT_OPS then
+      kept[#kept + 1] = old
+    end
+  end
+  redis.call('HSET', cart_key, 'v', table.concat(kept, ' '))
+end

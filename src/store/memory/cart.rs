@@ -5,13 +5,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::MemoryStore;
+use super::{MemoryStore, Recorded, write::stopped};
 use crate::{
     cart::{
         model::{CartRef, LineId},
         rules::{self, AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
+        write::{RECENT_OPS, Version, Write, Written},
     },
-    store::{CartPolicy, CartRead, CartStore, StoreResult},
+    store::{AddDecision, CartPolicy, CartRead, CartStore, StoreResult},
 };
 
 #[async_trait]
@@ -27,13 +28,17 @@ impl CartStore for MemoryStore {
         if state.is_foreign(cart) {
             return Ok(CartRead::Foreign);
         }
-        Ok(CartRead::Lines(match state.cart(cart.no) {
-            Some(stored) => {
-                stored.expires = Instant::now() + ttl;
-                stored.lines.lines.clone()
-            }
-            None => Vec::new(),
-        }))
+        let version = state.version(cart.no);
+        Ok(CartRead::Lines {
+            lines: match state.cart(cart.no) {
+                Some(stored) => {
+                    stored.expires = Instant::now() + ttl;
+                    stored.lines.lines.clone()
+                }
+                None => Vec::new(),
+            },
+            version,
+        })
     }
 
     async fn add_item(
@@ -41,24 +46,50 @@ impl CartStore for MemoryStore {
         cart: &CartRef,
         item: &NewItem,
         policy: CartPolicy,
-    ) -> StoreResult<AddOutcome> {
+        write: &Write,
+        with_lines: bool,
+    ) -> StoreResult<Written<AddDecision>> {
         let mut state = self.state();
-        if state.is_foreign(cart) {
-            return Ok(AddOutcome::Foreign);
-        }
-        if state.is_merged(cart) {
-            return Ok(AddOutcome::CartMerged);
+        if let Some(stop) = state.write_gate(cart, write) {
+            let decision = |outcome| AddDecision {
+                outcome,
+                lines: None,
+            };
+            return Ok(stopped(
+                stop,
+                decision(AddOutcome::Foreign),
+                decision(AddOutcome::CartMerged),
+                |recorded| match recorded {
+                    Recorded::Add(decision) => Some(decision),
+                    _ => None,
+                },
+            ));
         }
         let existed = state.cart(cart.no).is_some();
         let stored = state.cart_or_new(cart, policy.ttl);
         let outcome = rules::add(&mut stored.lines, cart.no, item, &policy.limits);
-        if matches!(outcome, AddOutcome::Added(_)) {
+        let added = matches!(outcome, AddOutcome::Added(_));
+        if added {
             stored.expires = Instant::now() + policy.ttl;
-        } else if !existed {
+        }
+        let lines = (added && with_lines).then(|| stored.lines.lines.clone());
+        if !added && !existed {
             // A refused first add leaves no cart behind, as in Redis.
             state.carts.remove(&cart.no);
         }
-        Ok(outcome)
+        let decision = AddDecision { outcome, lines };
+        if decision.outcome == AddOutcome::QuantityAboveMax {
+            // Refused before the cart decided anything: not recorded.
+            return Ok(Written::decided(decision, state.version(cart.no)));
+        }
+        let version = state.decided(
+            cart,
+            write,
+            policy.ttl,
+            Recorded::Add(decision.clone()),
+            added,
+        );
+        Ok(Written::decided(decision, version))
     }
 
     async fn set_quantity(
@@ -67,8 +98,9 @@ impl CartStore for MemoryStore {
         line: LineId,
         quantity: u32,
         policy: CartPolicy,
-    ) -> StoreResult<LineOutcome> {
-        self.change_line(cart, policy, |lines| {
+        write: &Write,
+    ) -> StoreResult<Written<LineOutcome>> {
+        self.change_line(cart, policy, write, |lines| {
             rules::set_quantity(lines, line, quantity)
         })
     }
@@ -78,23 +110,40 @@ impl CartStore for MemoryStore {
         cart: &CartRef,
         line: LineId,
         policy: CartPolicy,
-    ) -> StoreResult<LineOutcome> {
-        self.change_line(cart, policy, |lines| rules::remove(lines, line))
+        write: &Write,
+    ) -> StoreResult<Written<LineOutcome>> {
+        self.change_line(cart, policy, write, |lines| rules::remove(lines, line))
     }
 
-    async fn clear_cart(&self, cart: &CartRef, policy: CartPolicy) -> StoreResult<ClearOutcome> {
+    async fn clear_cart(
+        &self,
+        cart: &CartRef,
+        policy: CartPolicy,
+        write: &Write,
+    ) -> StoreResult<Written<ClearOutcome>> {
         let mut state = self.state();
-        if state.is_foreign(cart) {
-            return Ok(ClearOutcome::Foreign);
+        if let Some(stop) = state.write_gate(cart, write) {
+            return Ok(stopped(
+                stop,
+                ClearOutcome::Foreign,
+                ClearOutcome::CartMerged,
+                |recorded| match recorded {
+                    Recorded::Clear(outcome) => Some(outcome),
+                    _ => None,
+                },
+            ));
         }
-        if state.is_merged(cart) {
-            return Ok(ClearOutcome::CartMerged);
-        }
+        let mut changed = false;
         if let Some(stored) = state.cart(cart.no) {
+            changed = !stored.lines.lines.is_empty();
             rules::clear(&mut stored.lines);
-            stored.expires = Instant::now() + policy.ttl;
+            if changed {
+                stored.expires = Instant::now() + policy.ttl;
+            }
         }
-        Ok(ClearOutcome::Cleared)
+        let outcome = ClearOutcome::Cleared;
+        let version = state.decided(cart, write, policy.ttl, Recorded::Clear(outcome), changed);
+        Ok(Written::decided(outcome, version))
     }
 
     async fn line_exists(&self, line: LineId) -> StoreResult<bool> {
@@ -134,6 +183,10 @@ impl CartStore for MemoryStore {
         let target = state.cart_or_new(user, policy.ttl);
         let report = rules::merge(&mut target.lines, &guest_lines, rule, &policy.limits);
         target.expires = Instant::now() + policy.ttl;
+        if report.lines_moved + report.lines_combined > 0 {
+            target.ops.insert(0, Version::fresh());
+            target.ops.truncate(RECENT_OPS);
+        }
         state.tombstones.insert(
             guest.no,
             (user.no, guest.id.clone(), Instant::now() + policy.ttl),
@@ -152,22 +205,36 @@ impl MemoryStore {
         &self,
         cart: &CartRef,
         policy: CartPolicy,
+        write: &Write,
         change: impl FnOnce(&mut rules::CartLines) -> LineOutcome,
-    ) -> StoreResult<LineOutcome> {
+    ) -> StoreResult<Written<LineOutcome>> {
         let mut state = self.state();
-        if state.is_foreign(cart) {
-            return Ok(LineOutcome::Foreign);
+        if let Some(stop) = state.write_gate(cart, write) {
+            return Ok(stopped(
+                stop,
+                LineOutcome::Foreign,
+                LineOutcome::CartMerged,
+                |recorded| match recorded {
+                    Recorded::Line(outcome) => Some(outcome),
+                    _ => None,
+                },
+            ));
         }
-        if state.is_merged(cart) {
-            return Ok(LineOutcome::CartMerged);
-        }
-        let Some(stored) = state.cart(cart.no) else {
-            return Ok(LineOutcome::NotInCart);
+        let outcome = match state.cart(cart.no) {
+            Some(stored) => change(&mut stored.lines),
+            None => LineOutcome::NotInCart,
         };
-        let outcome = change(&mut stored.lines);
-        if matches!(outcome, LineOutcome::Done(_)) {
+        let changed = matches!(outcome, LineOutcome::Done(_));
+        if changed && let Some(stored) = state.cart(cart.no) {
             stored.expires = Instant::now() + policy.ttl;
         }
-        Ok(outcome)
+        let version = state.decided(
+            cart,
+            write,
+            policy.ttl,
+            Recorded::Line(outcome.clone()),
+            changed,
+        );
+        Ok(Written::decided(outcome, version))
     }
 }

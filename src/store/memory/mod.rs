@@ -11,6 +11,7 @@ mod accounts;
 mod cart;
 mod catalog;
 mod session_records;
+mod write;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -22,8 +23,12 @@ use std::{
 use time::OffsetDateTime;
 
 use crate::{
-    cart::{model::CartRef, rules::CartLines},
-    store::StoredCatalog,
+    cart::{
+        model::CartRef,
+        rules::{CartLines, ClearOutcome, LineOutcome},
+        write::Version,
+    },
+    store::{AddDecision, StoredCatalog},
 };
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -47,6 +52,25 @@ struct MemCart {
     /// The public id of the cart this number was given to.
     id: String,
     lines: CartLines,
+    /// The last operations that changed it, newest first (its version).
+    ops: Vec<crate::cart::write::Version>,
+    expires: Instant,
+}
+
+/// A decision kept under a client's Idempotency-Key.
+#[derive(Debug, Clone)]
+enum Recorded {
+    Add(AddDecision),
+    Line(LineOutcome),
+    Clear(ClearOutcome),
+}
+
+#[derive(Debug)]
+struct Record {
+    /// The cart's public id and the request's fingerprint.
+    owner: (String, String),
+    decision: Recorded,
+    version: Version,
     expires: Instant,
 }
 
@@ -56,6 +80,8 @@ struct State {
     /// Guest cart number → (user cart number, guest cart id, expiry): see
     /// `lua/cart_merge.lua`.
     tombstones: HashMap<u64, (u64, String, Instant)>,
+    /// Decisions recorded under Idempotency-Keys, by (cart number, key).
+    records: HashMap<(u64, String), Record>,
     last_cart_no: u64,
     catalog: StoredCatalog,
     users: HashMap<String, MemUser>,
@@ -80,11 +106,13 @@ impl State {
         let stored = self.carts.entry(cart.no).or_insert_with(|| MemCart {
             id: cart.id.clone(),
             lines: CartLines::default(),
+            ops: Vec::new(),
             expires: now + ttl,
         });
         if stored.expires <= now {
             stored.id = cart.id.clone();
             stored.lines = CartLines::default();
+            stored.ops.clear();
         }
         stored
     }
@@ -136,6 +164,7 @@ impl State {
         self.carts.retain(|_, c| c.expires > now);
         self.tombstones.retain(|_, (_, _, expires)| *expires > now);
         self.failures.retain(|_, (_, expires)| *expires > now);
+        self.records.retain(|_, record| record.expires > now);
     }
 }
 

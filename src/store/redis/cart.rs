@@ -7,19 +7,64 @@ use fred::prelude::*;
 
 use super::{
     RedisStore, keys,
-    reply::{corrupt, line_outcome, merge_report, parse_line_reply, parse_lines},
+    reply::{
+        corrupt, line_outcome, merge_report, parse_line_reply, parse_lines, parse_version, written,
+    },
     ttl_ms,
 };
 use crate::{
     cart::{
         model::{CartRef, LineId, MAX_CART_NO},
         rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
+        write::{Expect, Version, Write, Written},
     },
-    store::{CartPolicy, CartRead, CartStore, StoreError, StoreResult},
+    store::{AddDecision, CartPolicy, CartRead, CartStore, StoreError, StoreResult},
 };
 
 /// How many cart numbers a replica reserves at once: one INCRBY per block.
 const CART_NO_BLOCK: u64 = 64;
+
+/// The keys of a cart change (see `write_gate` in `lua/prelude.lua`).
+fn change_keys(cart: &CartRef, write: &Write) -> Vec<String> {
+    keys::cart_change(
+        cart.no,
+        write.idempotency.as_ref().map(|key| key.key.as_str()),
+    )
+}
+
+/// The arguments every cart change starts with (see `write_gate`).
+fn change_args(cart: &CartRef, policy: CartPolicy, write: &Write) -> Vec<String> {
+    let expect = match &write.expect {
+        Expect::Anything => String::new(),
+        Expect::Exists => "*".to_string(),
+        // Versions never hold a space (see `Version::fresh`); one that a client
+        // sent with one cannot match, and is dropped.
+        Expect::OneOf(versions) => {
+            let listed: Vec<&str> = versions
+                .iter()
+                .map(Version::as_str)
+                .filter(|v| !v.is_empty() && !v.contains(' '))
+                .collect();
+            if listed.is_empty() {
+                "!".to_string()
+            } else {
+                listed.join(" ")
+            }
+        }
+    };
+    vec![
+        cart.id.clone(),
+        write.op.0.clone(),
+        write
+            .idempotency
+            .as_ref()
+            .map(|key| key.fingerprint.clone())
+            .unwrap_or_default(),
+        ttl_ms(write.record_ttl(policy.ttl)),
+        expect,
+        ttl_ms(policy.ttl),
+    ]
+}
 
 impl RedisStore {
     /// The cart a moved line now lives in: the tombstone of the cart that created
@@ -93,7 +138,10 @@ impl CartStore for RedisStore {
         if matches!(fields.as_slice(), [only] if only == "foreign") {
             return Ok(CartRead::Foreign);
         }
-        parse_lines(&fields).map(CartRead::Lines)
+        Ok(CartRead::Lines {
+            lines: parse_lines(&fields)?,
+            version: parse_version(&fields),
+        })
     }
 
     async fn add_item(
@@ -101,33 +149,43 @@ impl CartStore for RedisStore {
         cart: &CartRef,
         item: &NewItem,
         policy: CartPolicy,
-    ) -> StoreResult<AddOutcome> {
-        let reply: Vec<String> = self
-            .eval(
+        write: &Write,
+        with_lines: bool,
+    ) -> StoreResult<Written<AddDecision>> {
+        let mut args = change_args(cart, policy, write);
+        args.extend([
+            cart.no.to_string(),
+            item.product_id.0.to_string(),
+            item.quantity.to_string(),
+            item.price.normalize().to_string(),
+            item.now_ms.to_string(),
+            policy.limits.max_quantity.to_string(),
+            policy.limits.max_lines.to_string(),
+            if with_lines { "1" } else { "0" }.to_string(),
+        ]);
+        let reply = self
+            .eval_change(
                 "cart_add",
                 &self.scripts.cart_add,
-                keys::cart_and_tombstone(cart.no),
-                vec![
-                    cart.id.clone(),
-                    cart.no.to_string(),
-                    item.product_id.0.to_string(),
-                    item.quantity.to_string(),
-                    item.price.normalize().to_string(),
-                    item.now_ms.to_string(),
-                    ttl_ms(policy.ttl),
-                    policy.limits.max_quantity.to_string(),
-                    policy.limits.max_lines.to_string(),
-                ],
+                change_keys(cart, write),
+                args,
             )
             .await?;
-        match reply.first().map(String::as_str) {
-            Some("ok") => Ok(AddOutcome::Added(parse_line_reply(&reply)?)),
-            Some("too_many") => Ok(AddOutcome::QuantityAboveMax),
-            Some("full") => Ok(AddOutcome::CartFull),
-            Some("merged") => Ok(AddOutcome::CartMerged),
-            Some("foreign") => Ok(AddOutcome::Foreign),
-            _ => Err(corrupt("cart_add reply")),
-        }
+        written(&reply, |status, payload| {
+            let outcome = match status {
+                "ok" => AddOutcome::Added(parse_line_reply(payload)?),
+                "too_many" => AddOutcome::QuantityAboveMax,
+                "full" => AddOutcome::CartFull,
+                "merged" => AddOutcome::CartMerged,
+                "foreign" => AddOutcome::Foreign,
+                _ => return Err(corrupt("cart_add reply")),
+            };
+            let lines = match (status, with_lines) {
+                ("ok", true) => Some(parse_lines(payload.get(5..).unwrap_or_default())?),
+                _ => None,
+            };
+            Ok(AddDecision { outcome, lines })
+        })
     }
 
     async fn set_quantity(
@@ -136,21 +194,19 @@ impl CartStore for RedisStore {
         line: LineId,
         quantity: u32,
         policy: CartPolicy,
-    ) -> StoreResult<LineOutcome> {
-        let reply: Vec<String> = self
-            .eval(
+        write: &Write,
+    ) -> StoreResult<Written<LineOutcome>> {
+        let mut args = change_args(cart, policy, write);
+        args.extend([line.0.to_string(), quantity.to_string()]);
+        let reply = self
+            .eval_change(
                 "cart_set_quantity",
                 &self.scripts.cart_set_quantity,
-                keys::cart_and_tombstone(cart.no),
-                vec![
-                    line.0.to_string(),
-                    quantity.to_string(),
-                    ttl_ms(policy.ttl),
-                    cart.id.clone(),
-                ],
+                change_keys(cart, write),
+                args,
             )
             .await?;
-        line_outcome(&reply)
+        written(&reply, line_outcome)
     }
 
     async fn remove_line(
@@ -158,33 +214,41 @@ impl CartStore for RedisStore {
         cart: &CartRef,
         line: LineId,
         policy: CartPolicy,
-    ) -> StoreResult<LineOutcome> {
-        let reply: Vec<String> = self
-            .eval(
+        write: &Write,
+    ) -> StoreResult<Written<LineOutcome>> {
+        let mut args = change_args(cart, policy, write);
+        args.push(line.0.to_string());
+        let reply = self
+            .eval_change(
                 "cart_remove",
                 &self.scripts.cart_remove,
-                keys::cart_and_tombstone(cart.no),
-                vec![line.0.to_string(), ttl_ms(policy.ttl), cart.id.clone()],
+                change_keys(cart, write),
+                args,
             )
             .await?;
-        line_outcome(&reply)
+        written(&reply, line_outcome)
     }
 
-    async fn clear_cart(&self, cart: &CartRef, policy: CartPolicy) -> StoreResult<ClearOutcome> {
-        let reply: String = self
-            .eval(
+    async fn clear_cart(
+        &self,
+        cart: &CartRef,
+        policy: CartPolicy,
+        write: &Write,
+    ) -> StoreResult<Written<ClearOutcome>> {
+        let reply = self
+            .eval_change(
                 "cart_clear",
                 &self.scripts.cart_clear,
-                keys::cart_and_tombstone(cart.no),
-                vec![ttl_ms(policy.ttl), cart.id.clone()],
+                change_keys(cart, write),
+                change_args(cart, policy, write),
             )
             .await?;
-        match reply.as_str() {
+        written(&reply, |status, _| match status {
             "ok" => Ok(ClearOutcome::Cleared),
             "merged" => Ok(ClearOutcome::CartMerged),
             "foreign" => Ok(ClearOutcome::Foreign),
             _ => Err(corrupt("cart_clear reply")),
-        }
+        })
     }
 
     async fn line_exists(&self, line: LineId) -> StoreResult<bool> {
@@ -235,6 +299,7 @@ impl CartStore for RedisStore {
                     policy.limits.max_lines.to_string(),
                     ttl_ms(policy.ttl),
                     guest.id.clone(),
+                    Version::fresh().0,
                 ],
             )
             .await?;

@@ -10,6 +10,7 @@ use crate::{
     cart::{
         model::CartRef,
         rules::{MergeReport, MergeRule},
+        write::Version,
     },
     store::{CartPolicy, StoreResult},
 };
@@ -68,6 +69,7 @@ impl RedisStore {
             policy.limits.max_quantity.to_string(),
             policy.limits.max_lines.to_string(),
             ttl.clone(),
+            Version::fresh().0,
         ];
         args.extend(lines);
         let reply: Vec<String> = self

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `trolley:{cart:<no>}` | hash | a cart (layout in `lua/cart_add.lua`) |
 //! | `trolley:{cart:<no>}:merged` | string | tombstone of a guest cart merged at login: `<user cart no>\|<guest cart id>`; `sealed:<user cart no>\|<guest cart id>` while a Cluster merge is under way |
+//! | `trolley:{cart:<no>}:idem:<key>` | string | the decision recorded under a client's `Idempotency-Key`: `<cart id> <request fingerprint>\n<reply as JSON>`, PX min(`TROLLEY_IDEMPOTENCY_TTL`, cart TTL) |
 //! | `trolley:{cart:<no>}:absorbed` | set | guest cart numbers a Cluster merge applied to this user cart |
 //! | `trolley:cart-seq` | string | the cart-number counter (allocated in blocks) |
 //! | `trolley:{catalog}:products`, `trolley:{catalog}:version` | hash, string | the catalog |
@@ -43,7 +44,22 @@ pub(super) fn login_failures(key: &str) -> String {
     format!("trolley:{{login-failures:{key}}}")
 }
 
-/// The keys of a cart script: the cart hash and its merge tombstone.
+/// The keys of the Cluster merge's steps on the guest cart: the hash and its
+/// merge tombstone.
 pub(super) fn cart_and_tombstone(no: u64) -> Vec<String> {
     vec![cart(no), tombstone(no)]
+}
+
+/// The keys of a cart change (see `write_gate` in `lua/prelude.lua`): the cart
+/// hash, its merge tombstone and the record of the client's `Idempotency-Key`
+/// (a key name in the same slot when there is none; the script then ignores it).
+pub(super) fn cart_change(no: u64, idempotency_key: Option<&str>) -> Vec<String> {
+    vec![
+        cart(no),
+        tombstone(no),
+        format!(
+            "trolley:{{cart:{no}}}:idem:{}",
+            idempotency_key.unwrap_or("")
+        ),
+    ]
 }

@@ -22,7 +22,9 @@ use std::{future::Future, time::Duration};
 use fred::{prelude::*, types::scripts::Script};
 use tokio::sync::Mutex;
 
-pub use connect::{RedisOptions, parse_config};
+pub use connect::RedisOptions;
+#[cfg(feature = "test-hooks")]
+pub use connect::parse_config;
 
 use super::{StoreError, StoreResult, instrument};
 
@@ -106,6 +108,43 @@ impl RedisStore {
         )
         .await
     }
+}
+
+impl RedisStore {
+    /// Runs a cart change, re-running it once when its reply may have been lost
+    /// (the connection dropped or the reply did not come in time after the
+    /// command was sent). The re-run carries the same operation id, which the
+    /// cart remembers, so a change Redis did apply is answered, not applied again
+    /// (see `write_gate` in `lua/prelude.lua`).
+    async fn eval_change(
+        &self,
+        operation: &'static str,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> StoreResult<Vec<String>> {
+        match self
+            .eval(operation, script, keys.clone(), args.clone())
+            .await
+        {
+            Err(StoreError::Redis(error)) if reply_may_be_lost(&error) => {
+                tracing::warn!(operation, %error, "a cart change's reply may be lost; running it again with the same operation id");
+                crate::metrics::cart_change_rerun(operation);
+                self.eval(operation, script, keys, args).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// Whether a failed command may still have run in Redis.
+fn reply_may_be_lost(error: &fred::error::Error) -> bool {
+    matches!(
+        error.kind(),
+        fred::error::ErrorKind::IO
+            | fred::error::ErrorKind::Timeout
+            | fred::error::ErrorKind::Canceled
+    )
 }
 
 /// A TTL as the scripts take it: whole milliseconds, at least 1.

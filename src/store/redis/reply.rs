@@ -9,6 +9,7 @@ use crate::{
     cart::{
         model::{Line, LineId, ProductId},
         rules::{LineOutcome, MergeReport},
+        write::{Version, Written},
     },
     store::{StoreError, StoreResult},
 };
@@ -51,23 +52,59 @@ pub(super) fn parse_lines(fields: &[String]) -> StoreResult<Vec<Line>> {
         .collect()
 }
 
-/// Parses a script's `{'ok', id, product, quantity, price, added}` reply.
-pub(super) fn parse_line_reply(reply: &[String]) -> StoreResult<Line> {
-    match reply {
-        [_, id, product, quantity, price, added] => {
+/// The version a cart hash read as a flat field/value array holds: the newest of
+/// its recent operations (`Version::NONE` for no cart).
+pub(super) fn parse_version(fields: &[String]) -> Version {
+    fields
+        .chunks_exact(2)
+        .find(|pair| pair[0] == "v")
+        .and_then(|pair| pair[1].split(' ').next().map(str::to_string))
+        .map_or_else(Version::none, Version)
+}
+
+/// Parses the line at the start of a change's payload: `id, product, quantity,
+/// price, added`.
+pub(super) fn parse_line_reply(payload: &[String]) -> StoreResult<Line> {
+    match payload {
+        [id, product, quantity, price, added, ..] => {
             parse_line(id, &format!("{product}|{quantity}|{price}|{added}"))
         }
         _ => Err(corrupt("script reply")),
     }
 }
 
-/// The reply of `cart_set_quantity.lua` and `cart_remove.lua`.
-pub(super) fn line_outcome(reply: &[String]) -> StoreResult<LineOutcome> {
-    match reply.first().map(String::as_str) {
-        Some("ok") => Ok(LineOutcome::Done(parse_line_reply(reply)?)),
-        Some("missing") => Ok(LineOutcome::NotInCart),
-        Some("merged") => Ok(LineOutcome::CartMerged),
-        Some("foreign") => Ok(LineOutcome::Foreign),
+/// A cart change's reply, `{status, version, payload…}` or a recorded one
+/// answered again, `{'replay', status, version, payload…}` (see `write_gate` in
+/// `lua/prelude.lua`), with its outcome parsed by `outcome(status, payload)`.
+pub(super) fn written<T>(
+    reply: &[String],
+    outcome: impl FnOnce(&str, &[String]) -> StoreResult<T>,
+) -> StoreResult<Written<T>> {
+    let replayed = reply.first().is_some_and(|status| status == "replay");
+    let body = if replayed { &reply[1..] } else { reply };
+    let [status, version, payload @ ..] = body else {
+        return Err(corrupt("cart change reply"));
+    };
+    let version = Version(version.clone());
+    Ok(match status.as_str() {
+        "key_reused" => Written::KeyReused,
+        "stale" => Written::Stale,
+        "again" => Written::AlreadyApplied { version },
+        _ => Written::Decided {
+            outcome: outcome(status, payload)?,
+            version,
+            replayed,
+        },
+    })
+}
+
+/// The outcome of `cart_set_quantity.lua` and `cart_remove.lua`.
+pub(super) fn line_outcome(status: &str, payload: &[String]) -> StoreResult<LineOutcome> {
+    match status {
+        "ok" => Ok(LineOutcome::Done(parse_line_reply(payload)?)),
+        "missing" => Ok(LineOutcome::NotInCart),
+        "merged" => Ok(LineOutcome::CartMerged),
+        "foreign" => Ok(LineOutcome::Foreign),
         _ => Err(corrupt("cart script reply")),
     }
 }

@@ -6,14 +6,17 @@
 
 use fred::types::scripts::Script;
 
-use crate::cart::model::{LINE_SEQ_BITS, MAX_LINE_SEQ};
+use crate::cart::{
+    model::{LINE_SEQ_BITS, MAX_LINE_SEQ},
+    write::RECENT_OPS,
+};
 
 const PRELUDE: &str = include_str!("../lua/prelude.lua");
 
 /// The constants the prelude uses, from `cart::model`.
 fn prelude_constants() -> String {
     format!(
-        "local LINE_ID_FACTOR = {}\nlocal MAX_LINE_SEQ = {MAX_LINE_SEQ}\n",
+        "local LINE_ID_FACTOR = {}\nlocal MAX_LINE_SEQ = {MAX_LINE_SEQ}\nlocal RECENT_OPS = {RECENT_OPS}\n",
         1u64 << LINE_SEQ_BITS
     )
 }
@@ -95,5 +98,6 @@ mod tests {
             constants.contains("MAX_LINE_SEQ = 1048575\n"),
             "{constants}"
         );
+        assert!(constants.contains("RECENT_OPS = 3\n"), "{constants}");
     }
 }

@@ -1,0 +1,189 @@
+//! Adding to a cart, shared by both route sets: the product is checked first,
+//! a session without a cart gets a new one (`new_cart`, which the session
+//! remembers before the add), and the add is one atomic step that renumbers the
+//! cart once if its number turned out to hold another session's cart.
+
+use std::sync::Arc;
+
+use super::{
+    error::CartError,
+    model::{CartRef, Line, Product, ProductId, ProductRef, now_ms},
+    ops::{CartView, Changed, counted, price, read, refusal, settle},
+    rules::{AddOutcome, NewItem},
+    write::{Version, Write, Written},
+};
+use crate::{
+    catalog::{Catalog, Snapshot},
+    metrics,
+    store::{AddDecision, CartPolicy, CartStore, StoreError},
+};
+
+/// What an add did.
+pub(crate) struct Added {
+    /// The cart the line is in.
+    pub(crate) cart: CartRef,
+    /// The cart got a fresh number (the old one turned out to hold another
+    /// session's cart): the session must remember it.
+    pub(crate) renumbered: bool,
+    pub(crate) line: Line,
+    /// The whole cart after the add, when it was asked for.
+    pub(crate) view: Option<CartView>,
+}
+
+/// The product an add names, with the catalog snapshot it was found in; an
+/// unknown product is refused (and counted) before anything is written.
+pub(crate) async fn product_to_add(
+    catalog: &Catalog,
+    product: &ProductRef,
+) -> Result<(Arc<Snapshot>, Product), CartError> {
+    let result = async {
+        let snapshot = catalog.current().await?;
+        let found = match product {
+            ProductRef::Id(id) => snapshot.by_id(*id),
+            ProductRef::Sku(sku) => snapshot.by_sku(sku),
+        };
+        let found = found
+            .cloned()
+            .ok_or_else(|| CartError::ProductNotFound(product.clone()))?;
+        Ok::<_, CartError>((snapshot, found))
+    }
+    .await;
+    if let Err(error) = &result {
+        metrics::cart_operation("add", error.outcome());
+    }
+    result
+}
+
+/// A new cart for a session that has none, if the change's precondition allows
+/// one (`If-Match` naming a version the session cannot be at → 412).
+pub(crate) async fn new_cart(carts: &dyn CartStore, write: &Write) -> Result<CartRef, CartError> {
+    if !write.expect.holds_without_cart() {
+        metrics::cart_operation("add", CartError::CartChanged.outcome());
+        return Err(CartError::CartChanged);
+    }
+    let no = carts
+        .allocate_cart_no()
+        .await
+        .inspect_err(|_| metrics::cart_operation("add", "unavailable"))?;
+    Ok(CartRef::new(no))
+}
+
+/// What an add is asked to do.
+pub(crate) struct AddRequest<'a> {
+    /// The session's cart (a new one is remembered by the session first).
+    pub(crate) cart: &'a CartRef,
+    pub(crate) product: Product,
+    pub(crate) quantity: u32,
+    pub(crate) policy: CartPolicy,
+    pub(crate) write: &'a Write,
+    /// Also answer the whole cart after the add, read in the same atomic step.
+    pub(crate) with_cart: bool,
+}
+
+/// Adds a product (or increments its line).
+pub(crate) async fn add(
+    carts: &dyn CartStore,
+    snapshot: &Snapshot,
+    request: AddRequest<'_>,
+) -> Result<Changed<Added>, CartError> {
+    let result = async {
+        let AddRequest {
+            cart,
+            product,
+            quantity,
+            policy,
+            write,
+            with_cart,
+        } = request;
+        let mut cart = cart.clone();
+        let mut renumbered = false;
+        let item = NewItem {
+            product_id: product.id,
+            quantity,
+            price: product.price,
+            now_ms: now_ms(),
+        };
+        let mut written = carts
+            .add_item(&cart, &item, policy, write, with_cart)
+            .await?;
+        if is_foreign_add(&written) {
+            // The number was handed out twice (Redis lost its counter) and the
+            // other session wrote first: this session's cart continues, with its
+            // public id, under a number of a fresh block; the other cart was not
+            // touched.
+            cart.no = carts.allocate_fresh_cart_no().await?;
+            renumbered = true;
+            written = carts
+                .add_item(&cart, &item, policy, write, with_cart)
+                .await?;
+        }
+        let decided = match settle(written)? {
+            Ok(decided) => decided,
+            Err(version) => already_added(carts, &cart, product.id, policy, version).await?,
+        };
+        let replayed = decided.replayed;
+        let line = added_line(decided.value.outcome, policy, replayed)?;
+        let view = decided
+            .value
+            .lines
+            .map(|lines| price(cart.id.clone(), lines, decided.version.clone(), snapshot));
+        Ok(Changed {
+            value: Added {
+                cart,
+                renumbered,
+                line,
+                view,
+            },
+            version: decided.version,
+            replayed,
+        })
+    }
+    .await;
+    counted("add", result)
+}
+
+/// The line an add produced, or its refusal.
+fn added_line(outcome: AddOutcome, policy: CartPolicy, replayed: bool) -> Result<Line, CartError> {
+    match outcome {
+        AddOutcome::Added(line) => Ok(line),
+        AddOutcome::QuantityAboveMax => {
+            Err(CartError::QuantityAboveMax(policy.limits.max_quantity))
+        }
+        AddOutcome::CartFull => Err(refusal(
+            CartError::CartFull(policy.limits.max_lines),
+            replayed,
+        )),
+        AddOutcome::CartMerged => Err(CartError::CartMerged),
+        AddOutcome::Foreign => Err(CartError::Store(StoreError::Corrupt(
+            "a fresh cart number holds another cart".into(),
+        ))),
+    }
+}
+
+fn is_foreign_add(written: &Written<AddDecision>) -> bool {
+    matches!(written, Written::Decided { outcome, replayed: false, .. } if outcome.outcome == AddOutcome::Foreign)
+}
+
+/// An add re-run after a lost reply that had applied: its line as it is now.
+async fn already_added(
+    carts: &dyn CartStore,
+    cart: &CartRef,
+    product: ProductId,
+    policy: CartPolicy,
+    version: Version,
+) -> Result<Changed<AddDecision>, CartError> {
+    let (lines, _) = read(carts, cart, policy).await?;
+    let line = lines
+        .iter()
+        .find(|line| line.product_id == product)
+        .cloned()
+        .ok_or(StoreError::AnswerLost)?;
+    Ok(Changed {
+        value: AddDecision {
+            outcome: AddOutcome::Added(line),
+            lines: Some(lines),
+        },
+        version,
+        replayed: false,
+    })
+}

@@ -1,0 +1,143 @@
+//! How one cart change is written: its operation id (which becomes the cart's
+//! version), the client's `Idempotency-Key` and the precondition of `If-Match`;
+//! and what the store answers.
+//!
+//! Every store applies these inside the same atomic step as the change (the cart
+//! script in Redis, the critical section in the embedded store), so a replay, a
+//! re-run after a lost reply and a version check can never interleave with
+//! another change of the cart.
+
+use std::time::Duration;
+
+/// A cart's version: the id of the last operation that changed its lines. It is
+/// the cart's `ETag`, the same on every replica and on both route sets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Version(pub String);
+
+impl Version {
+    /// The version of a cart that does not exist (yet, or any more).
+    pub const NONE: &'static str = "0";
+
+    pub fn none() -> Version {
+        Version(Self::NONE.to_string())
+    }
+
+    /// A fresh operation id: 64 random bits in base 36 (at most 13 characters,
+    /// never "0", never a space: the cart keeps its recent ones space-separated).
+    pub fn fresh() -> Version {
+        let mut bits: u64 = rand::random();
+        bits |= 1;
+        let mut digits = Vec::with_capacity(13);
+        while bits > 0 {
+            digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(bits % 36) as usize]);
+            bits /= 36;
+        }
+        digits.reverse();
+        Version(String::from_utf8_lossy(&digits).into_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the cart must be at for a change to apply (`If-Match`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Expect {
+    /// No precondition.
+    #[default]
+    Anything,
+    /// `If-Match: *`: the cart exists.
+    Exists,
+    /// The cart is at one of these versions (`If-Match` may list several).
+    OneOf(Vec<Version>),
+}
+
+impl Expect {
+    /// Whether the precondition holds for a session that has no cart at all.
+    pub fn holds_without_cart(&self) -> bool {
+        match self {
+            Expect::Anything => true,
+            Expect::Exists => false,
+            Expect::OneOf(versions) => versions.iter().any(|v| v.0 == Version::NONE),
+        }
+    }
+}
+
+/// A client's `Idempotency-Key`, with what identifies its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The key as the client sent it (1–255 visible ASCII characters).
+    pub key: String,
+    /// A digest of the request (method, path, query, body): the same key with
+    /// another request is refused, not replayed.
+    pub fingerprint: String,
+    /// How long the record of the decision is kept.
+    pub ttl: Duration,
+}
+
+/// The identity and conditions of one cart change.
+#[derive(Debug, Clone)]
+pub struct Write {
+    /// Fresh per request. The store re-runs a change whose reply was lost with
+    /// the same id, and the cart remembers its last few ids, so a re-run is never
+    /// applied twice. A change that applies makes it the cart's version.
+    pub op: Version,
+    pub idempotency: Option<Idempotency>,
+    pub expect: Expect,
+}
+
+impl Write {
+    /// A change with no key and no precondition.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn plain() -> Write {
+        Write {
+            op: Version::fresh(),
+            idempotency: None,
+            expect: Expect::Anything,
+        }
+    }
+
+    /// How long a record of this change is kept: the key's TTL, but never
+    /// longer than the cart it belongs to lives.
+    pub fn record_ttl(&self, cart_ttl: Duration) -> Duration {
+        self.idempotency
+            .as_ref()
+            .map_or(Duration::ZERO, |key| key.ttl.min(cart_ttl))
+    }
+}
+
+/// How many operation ids a cart remembers (see [`Write::op`]).
+pub const RECENT_OPS: usize = 3;
+
+/// What a store answers to a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written<T> {
+    /// The cart decided `outcome` (a change, or a refusal such as a full cart);
+    /// `version` is the cart's version after it. `replayed`: the decision was
+    /// recorded under the request's `Idempotency-Key` earlier and is answered
+    /// again, nothing applied now.
+    Decided {
+        outcome: T,
+        version: Version,
+        replayed: bool,
+    },
+    /// The `Idempotency-Key` was used before with another request.
+    KeyReused,
+    /// The precondition does not hold; nothing changed.
+    Stale,
+    /// This very operation had already been applied (a re-run after a lost
+    /// reply); `version` is the cart's version now.
+    AlreadyApplied { version: Version },
+}
+
+impl<T> Written<T> {
+    /// A fresh decision at `version`.
+    pub fn decided(outcome: T, version: Version) -> Written<T> {
+        Written::Decided {
+            outcome,
+            version,
+            replayed: false,
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Safe retries and concurrent edits at the edge (API.md v1.1): the
+//! `Idempotency-Key`, `If-Match` and `If-None-Match` headers parsed into the
+//! domain's [`Write`], the `ETag` and `Idempotent-Replayed` headers of the
+//! answers, and the in-process guard that answers 409 while a request with the
+//! same key is still being applied on this replica.
+
+use axum::{
+    extract::FromRequestParts,
+    http::{HeaderMap, HeaderName, HeaderValue, header, request::Parts},
+};
+use sha2::{Digest, Sha256};
+
+use super::error::{ApiError, ApiResult, IDEMPOTENT_REPLAYED};
+use crate::{
+    cart::{
+        model::CartRef,
+        ops::Changed,
+        write::{Expect, Idempotency, Version, Write},
+    },
+    state::{AppState, InFlight, KeyHold},
+};
+
+pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// Longest Idempotency-Key accepted.
+const MAX_KEY_LEN: usize = 255;
+
+/// The write headers of a cart change, and what identifies its request.
+pub(crate) struct CartWrite {
+    key: Option<String>,
+    expect: Expect,
+    /// Method, path and query: with the body, the request's fingerprint.
+    request_line: String,
+    ttl: std::time::Duration,
+    in_flight: InFlight,
+}
+
+impl FromRequestParts<AppState> for CartWrite {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let key = idempotency_key(&parts.headers)?;
+        let expect = if_match(&parts.headers)?;
+        Ok(CartWrite {
+            key,
+            expect,
+            request_line: format!(
+                "{} {}",
+                parts.method,
+                parts
+                    .uri
+                    .path_and_query()
+                    .map_or(parts.uri.path(), |pq| pq.as_str())
+            ),
+            ttl: state.settings.idempotency_ttl,
+            in_flight: state.in_flight.clone(),
+        })
+    }
+}
+
+impl CartWrite {
+    /// The domain's write for this request with `body`, and the guard that
+    /// holds its key on this replica until the answer is written. A key already
+    /// held here → 409: the first request with it is still being applied.
+    pub(crate) fn begin(&self, cart: Option<&CartRef>, body: &[u8]) -> ApiResult<(Write, KeyHold)> {
+        let idempotency = self.key.as_ref().map(|key| {
+            let mut digest = Sha256::new();
+            digest.update(self.request_line.as_bytes());
+            digest.update(b"\n");
+            digest.update(body);
+            Idempotency {
+                key: key.clone(),
+                fingerprint: hex(&digest.finalize()[..16]),
+                ttl: self.ttl,
+            }
+        });
+        let hold = match (&self.key, cart) {
+            (Some(key), Some(cart)) => self.in_flight.hold(&cart.id, key).ok_or_else(|| {
+                ApiError::Conflict("A request with this Idempotency-Key is in progress".into())
+            })?,
+            _ => KeyHold::none(),
+        };
+        Ok((
+            Write {
+                op: Version::fresh(),
+                idempotency,
+                expect: self.expect.clone(),
+            },
+            hold,
+        ))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `Idempotency-Key`: 1–255 visible ASCII characters, bare or as a
+/// structured-field string (`"abc-1"` names the same key as `abc-1`).
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::BadRequest(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters, bare or in double quotes"
+                .into(),
+        )
+    };
+    if values.next().is_some() {
+        return Err(invalid());
+    }
+    let raw = value.as_bytes();
+    let key = match raw {
+        // `""` is the empty structured-field string: no key.
+        [b'"', inner @ .., b'"'] => unescape(inner).ok_or_else(invalid)?,
+        _ => raw.to_vec(),
+    };
+    let visible = |b: &u8| (0x21..=0x7e).contains(b);
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.iter().all(visible) {
+        return Err(invalid());
+    }
+    String::from_utf8(key).map(Some).map_err(|_| invalid())
+}
+
+/// The inside of a structured-field string: `\"` and `\\` escapes, no bare `"`.
+fn unescape(inner: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(inner.len());
+    let mut bytes = inner.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'\\' => match bytes.next() {
+                Some(&escaped @ (b'"' | b'\\')) => out.push(escaped),
+                _ => return None,
+            },
+            b'"' => return None,
+            _ => out.push(b),
+        }
+    }
+    Some(out)
+}
+
+/// The entity tags of a header (`*`, or a comma-separated list); `weak` says
+/// whether `W/` tags count (If-None-Match compares weakly, If-Match strongly).
+fn entity_tags(headers: &HeaderMap, name: HeaderName, weak: bool) -> ApiResult<Option<Expect>> {
+    let values: Vec<&HeaderValue> = headers.get_all(&name).iter().collect();
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let mut versions = Vec::new();
+    for value in values {
+        let text = value
+            .to_str()
+            .map_err(|_| ApiError::BadRequest(format!("{name} is not a list of entity tags")))?;
+        for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if tag == "*" {
+                return Ok(Some(Expect::Exists));
+            }
+            let (is_weak, quoted) = match tag.strip_prefix("W/") {
+                Some(rest) => (true, rest),
+                None => (false, tag),
+            };
+            let opaque = quoted
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("{name} is not a list of entity tags"))
+                })?;
+            if weak || !is_weak {
+                versions.push(Version(opaque.to_string()));
+            }
+        }
+    }
+    Ok(Some(Expect::OneOf(versions)))
+}
+
+/// `If-Match`: the precondition of a change.
+fn if_match(headers: &HeaderMap) -> ApiResult<Expect> {
+    Ok(entity_tags(headers, header::IF_MATCH, false)?.unwrap_or_default())
+}
+
+/// Whether a GET's `If-None-Match` matches the cart's version (→ 304).
+pub(crate) fn not_modified(headers: &HeaderMap, version: &Version) -> ApiResult<bool> {
+    Ok(match entity_tags(headers, header::IF_NONE_MATCH, true)? {
+        None | Some(Expect::Anything) => false,
+        // Every session has a cart representation, if only the empty one.
+        Some(Expect::Exists) => true,
+        Some(Expect::OneOf(versions)) => versions.contains(version),
+    })
+}
+
+/// The `ETag` of a cart version.
+pub(crate) fn etag(version: &Version) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{}\"", version.as_str())) {
+        headers.insert(header::ETAG, value);
+    }
+    headers
+}
+
+/// The headers of a change's answer: its `ETag`, and `Idempotent-Replayed: true`
+/// when it was answered from its Idempotency-Key record.
+pub(crate) fn changed_headers<T>(changed: &Changed<T>) -> HeaderMap {
+    let mut headers = etag(&changed.version);
+    if changed.replayed {
+        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    headers
+}

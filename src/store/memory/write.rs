@@ -1,0 +1,136 @@
+//! The embedded store's half of a cart change's [`Write`]: the same gate as
+//! `write_gate` in `lua/prelude.lua` (another session's or a merged cart, a
+//! recorded Idempotency-Key decision, an operation already applied, the
+//! precondition) and the recording of a decision, inside the change's critical
+//! section.
+
+use std::time::Instant;
+
+use super::{Record, Recorded, State};
+use crate::cart::{
+    model::CartRef,
+    write::{Expect, RECENT_OPS, Version, Write, Written},
+};
+
+/// Why a change is not applied.
+pub(super) enum Stop {
+    Foreign,
+    Merged,
+    /// Answered from its record.
+    Written(Written<Recorded>),
+}
+
+impl State {
+    /// The version of a live cart (`Version::NONE` for none).
+    pub(super) fn version(&mut self, no: u64) -> Version {
+        self.cart(no)
+            .and_then(|cart| cart.ops.first().cloned())
+            .unwrap_or_else(Version::none)
+    }
+
+    /// What stops a change before it applies, if anything.
+    pub(super) fn write_gate(&mut self, cart: &CartRef, write: &Write) -> Option<Stop> {
+        if self.is_foreign(cart) {
+            return Some(Stop::Foreign);
+        }
+        if self.is_merged(cart) {
+            return Some(Stop::Merged);
+        }
+        if let Some(key) = &write.idempotency {
+            let slot = (cart.no, key.key.clone());
+            if self
+                .records
+                .get(&slot)
+                .is_some_and(|record| record.expires <= Instant::now())
+            {
+                self.records.remove(&slot);
+            }
+            if let Some(record) = self.records.get(&slot) {
+                if record.owner != (cart.id.clone(), key.fingerprint.clone()) {
+                    return Some(Stop::Written(Written::KeyReused));
+                }
+                return Some(Stop::Written(Written::Decided {
+                    outcome: record.decision.clone(),
+                    version: record.version.clone(),
+                    replayed: true,
+                }));
+            }
+        }
+        let exists = self.cart(cart.no).is_some();
+        let ops = self
+            .cart(cart.no)
+            .map(|stored| stored.ops.clone())
+            .unwrap_or_default();
+        if ops.contains(&write.op) {
+            return Some(Stop::Written(Written::AlreadyApplied {
+                version: self.version(cart.no),
+            }));
+        }
+        let current = self.version(cart.no);
+        let holds = match &write.expect {
+            Expect::Anything => true,
+            Expect::Exists => exists,
+            Expect::OneOf(versions) => versions.contains(&current),
+        };
+        (!holds).then_some(Stop::Written(Written::Stale))
+    }
+
+    /// Records a decision of the cart: a change makes the operation the cart's
+    /// version; a client's key keeps the decision. Returns the version after it.
+    pub(super) fn decided(
+        &mut self,
+        cart: &CartRef,
+        write: &Write,
+        cart_ttl: std::time::Duration,
+        decision: Recorded,
+        changed: bool,
+    ) -> Version {
+        if changed && let Some(stored) = self.cart(cart.no) {
+            stored.ops.insert(0, write.op.clone());
+            stored.ops.truncate(RECENT_OPS);
+        }
+        let version = self.version(cart.no);
+        if let Some(key) = &write.idempotency {
+            self.records.insert(
+                (cart.no, key.key.clone()),
+                Record {
+                    owner: (cart.id.clone(), key.fingerprint.clone()),
+                    decision,
+                    version: version.clone(),
+                    expires: Instant::now() + write.record_ttl(cart_ttl),
+                },
+            );
+        }
+        version
+    }
+}
+
+/// A gate's stop as the answer of one kind of change.
+pub(super) fn stopped<T>(
+    stop: Stop,
+    foreign: T,
+    merged: T,
+    unpack: impl FnOnce(Recorded) -> Option<T>,
+) -> Written<T> {
+    let decided = |outcome| Written::decided(outcome, Version::none());
+    match stop {
+        Stop::Foreign => decided(foreign),
+        Stop::Merged => decided(merged),
+        Stop::Written(Written::Decided {
+            outcome,
+            version,
+            replayed,
+        }) => match unpack(outcome) {
+            Some(outcome) => Written::Decided {
+                outcome,
+                version,
+                replayed,
+            },
+            // A key recorded for another kind of change is another request.
+            None => Written::KeyReused,
+        },
+        Stop::Written(Written::KeyReused) => Written::KeyReused,
+        Stop::Written(Written::Stale) => Written::Stale,
+        Stop::Written(Written::AlreadyApplied { version }) => Written::AlreadyApplied { version },
+    }
+}
