@@ -12,7 +12,9 @@ mod faults;
 mod headers;
 mod helpers;
 mod isolation;
+mod lost_replies;
 mod observability;
+mod proxy;
 mod replicas;
 mod retries;
 mod rules;
@@ -146,6 +148,7 @@ fn main() -> ExitCode {
     trials.extend(headers::trials());
     trials.extend(isolation::trials());
     trials.extend(retries::trials());
+    trials.extend(lost_replies::trials());
     trials.extend(accounts::trials());
     trials.extend(observability::trials());
     trials.extend(topology::trials());
