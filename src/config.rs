@@ -140,6 +140,12 @@ pub struct RedisSettings {
     /// Command timeout: past it a request answers 503 instead of hanging.
     #[arg(long = "redis-timeout", env = "TROLLEY_REDIS_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    /// Replicas every cart change must reach before it is acknowledged (a
+    /// pipelined `WAIT`, bounded by half the command timeout; fewer → 503). 0:
+    /// acknowledged once the primary has it.
+    #[arg(long = "redis-wait", env = "TROLLEY_REDIS_WAIT", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub wait_replicas: u32,
 }
 
 /// Log output.
@@ -195,6 +201,7 @@ impl Settings {
                 ca_file: self.redis.ca_file.clone(),
                 pool_size: self.redis.pool_size,
                 timeout: self.redis.timeout,
+                wait_replicas: self.redis.wait_replicas,
             }),
             users_file: self.users_file.clone(),
             session_max_age: self.session_max_age,

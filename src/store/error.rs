@@ -25,6 +25,10 @@ pub enum StoreError {
     /// line): the client retries with its Idempotency-Key or reads the cart.
     #[error("a change applied but its answer is lost")]
     AnswerLost,
+    /// A change applied on the primary did not reach `TROLLEY_REDIS_WAIT`
+    /// replicas in time: not acknowledged (it may survive or not a failover).
+    #[error("a change reached {acked} of {wanted} replicas")]
+    NotReplicated { wanted: u32, acked: i64 },
     /// Every cart number a line id can hold is used up.
     #[error("cart numbers exhausted")]
     CartNumbersExhausted,
@@ -46,7 +50,8 @@ impl StoreError {
             StoreError::Corrupt(_) => "corrupt",
             StoreError::NotWritable(_)
             | StoreError::CartNumbersExhausted
-            | StoreError::AnswerLost => "other",
+            | StoreError::AnswerLost
+            | StoreError::NotReplicated { .. } => "other",
         }
     }
 

@@ -171,6 +171,7 @@ impl Cluster {
             ca_file: settings.redis.ca_file,
             pool_size: settings.redis.pool_size,
             timeout: settings.redis.timeout,
+            wait_replicas: 0,
         }
     }
 

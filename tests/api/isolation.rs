@@ -143,6 +143,7 @@ async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
         ca_file: None,
         pool_size: 1,
         timeout: Duration::from_secs(2),
+        wait_replicas: 0,
     })
     .expect("store");
     redis

@@ -169,6 +169,7 @@ fn the_three_implementations_agree() -> Result<(), String> {
             ca_file: None,
             pool_size: 1,
             timeout: Duration::from_secs(2),
+            wait_replicas: 0,
         })?;
         store
             .wait_connected(Duration::from_secs(10))

@@ -22,6 +22,8 @@ pub struct RedisOptions {
     pub pool_size: u32,
     /// Command timeout: past it a request answers 503 instead of hanging.
     pub timeout: Duration,
+    /// Replicas a cart change must reach before it is acknowledged (0: none).
+    pub wait_replicas: u32,
 }
 
 /// Parses a Redis URL into fred's config, with the options' password and CA.
@@ -59,9 +61,11 @@ pub fn parse_config(options: &RedisOptions) -> Result<FredConfig, String> {
 
 /// Builds the connection pool: command timeout, reconnection forever with
 /// backoff, and detection of half-open connections. Connecting starts in the
-/// background. Also says whether the server is a Redis Cluster.
-pub(super) fn connect_pool(options: &RedisOptions) -> Result<(Pool, bool), String> {
+/// background. Also says whether the server is a Redis Cluster, and returns the
+/// Sentinel failover watchers (see `failover`), which live as long as the store.
+pub(super) fn connect_pool(options: &RedisOptions) -> Result<(Pool, bool, Vec<Client>), String> {
     let config = parse_config(options)?;
+    let sentinel_config = config.clone();
     let clustered = config.server.is_clustered();
     let timeout = options.timeout;
     let pool = Builder::from_config(config)
@@ -86,7 +90,8 @@ pub(super) fn connect_pool(options: &RedisOptions) -> Result<(Pool, bool), Strin
         .build_pool(options.pool_size as usize)
         .map_err(|e| e.details().to_string())?;
     pool.connect_pool();
-    Ok((pool, clustered))
+    let watchers = super::failover::watch_failovers(&pool, &sentinel_config)?;
+    Ok((pool, clustered, watchers))
 }
 
 /// Accepts the common `redis-cluster://:pw@n1:6379,n2:6379,n3:6379/0` form (and
@@ -160,6 +165,7 @@ mod tests {
             ca_file: None,
             pool_size: 4,
             timeout: std::time::Duration::from_secs(1),
+            wait_replicas: 0,
         };
         let sentinel = parse_config(&options(
             "redis-sentinel://redis-node-0.redis-headless:26379,redis-node-1.redis-headless:26379/0?sentinelServiceName=mymaster",

@@ -13,6 +13,7 @@ mod cart;
 mod catalog;
 pub(crate) mod cluster;
 pub(crate) mod connect;
+mod failover;
 mod keys;
 mod reply;
 mod scripts;
@@ -37,18 +38,27 @@ pub struct RedisStore {
     /// The server is a Redis Cluster: the login merge runs as three single-slot
     /// steps instead of one script over two slots.
     clustered: bool,
+    /// Replicas every cart change must reach (`TROLLEY_REDIS_WAIT`), and how
+    /// long `WAIT` may take for it.
+    wait_replicas: u32,
+    wait_timeout_ms: i64,
+    /// Sentinel `+switch-master` watchers (none without Sentinel), kept alive here.
+    _failover_watchers: Vec<Client>,
 }
 
 impl RedisStore {
     /// Builds the connection pool (connecting in the background; see
     /// [`RedisStore::wait_connected`]).
     pub fn new(options: &RedisOptions) -> Result<Self, String> {
-        let (pool, clustered) = connect::connect_pool(options)?;
+        let (pool, clustered, watchers) = connect::connect_pool(options)?;
         Ok(RedisStore {
             pool,
             scripts: scripts::Scripts::new(),
             cart_numbers: Mutex::new((1, 0)),
             clustered,
+            wait_replicas: options.wait_replicas,
+            wait_timeout_ms: (options.timeout.as_millis() / 2).max(1) as i64,
+            _failover_watchers: watchers,
         })
     }
 
@@ -123,18 +133,75 @@ impl RedisStore {
         keys: Vec<String>,
         args: Vec<String>,
     ) -> StoreResult<Vec<String>> {
-        match self
-            .eval(operation, script, keys.clone(), args.clone())
-            .await
-        {
+        match self.run_change(operation, script, &keys, &args).await {
             Err(StoreError::Redis(error)) if reply_may_be_lost(&error) => {
                 tracing::warn!(operation, %error, "a cart change's reply may be lost; running it again with the same operation id");
                 crate::metrics::cart_change_rerun(operation);
-                self.eval(operation, script, keys, args).await
+                self.run_change(operation, script, &keys, &args).await
             }
             other => other,
         }
     }
+
+    /// One run of a cart change; with `TROLLEY_REDIS_WAIT`, pipelined with a
+    /// `WAIT` on the same connection, so it is acknowledged only once that many
+    /// replicas have it.
+    async fn run_change(
+        &self,
+        operation: &'static str,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+    ) -> StoreResult<Vec<String>> {
+        if self.wait_replicas == 0 {
+            return self
+                .eval(operation, script, keys.to_vec(), args.to_vec())
+                .await;
+        }
+        let client = self.pool.next();
+        let wanted = self.wait_replicas;
+        let (reply, acked): (Vec<String>, i64) = self
+            .call(operation, async {
+                let pipeline = client.pipeline();
+                let _: () = pipeline
+                    .custom(fred::cmd!("EVALSHA"), evalsha_args(script, keys, args))
+                    .await?;
+                let _: () = pipeline
+                    .wait(i64::from(wanted), self.wait_timeout_ms)
+                    .await?;
+                match pipeline.all().await {
+                    Err(error) if error.details().starts_with("NOSCRIPT") => {
+                        // A restarted or failed-over Redis lost the script:
+                        // load it, then the same change (it did not run).
+                        script.load(client).await?;
+                        let pipeline = client.pipeline();
+                        let _: () = pipeline
+                            .custom(fred::cmd!("EVALSHA"), evalsha_args(script, keys, args))
+                            .await?;
+                        let _: () = pipeline
+                            .wait(i64::from(wanted), self.wait_timeout_ms)
+                            .await?;
+                        pipeline.all().await
+                    }
+                    other => other,
+                }
+            })
+            .await?;
+        if acked < i64::from(wanted) {
+            return Err(StoreError::NotReplicated { wanted, acked });
+        }
+        Ok(reply)
+    }
+}
+
+/// `EVALSHA sha numkeys key… arg…`, for a pipeline (which has no typed EVALSHA).
+fn evalsha_args(script: &Script, keys: &[String], args: &[String]) -> Vec<String> {
+    let mut all = Vec::with_capacity(2 + keys.len() + args.len());
+    all.push(script.sha1().to_string());
+    all.push(keys.len().to_string());
+    all.extend_from_slice(keys);
+    all.extend_from_slice(args);
+    all
 }
 
 /// Whether a failed command may still have run in Redis.
