@@ -42,41 +42,48 @@ pub(super) fn watch_failovers(pool: &Pool, config: &FredConfig) -> Result<Vec<Cl
         .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
         .build()
         .map_err(|e| e.details().to_string())?;
-        // A plain client does not subscribe again by itself after a reconnection.
-        let resubscribe = watcher.clone();
-        watcher.on_reconnect(move |_| {
-            let watcher = resubscribe.clone();
-            async move {
-                if let Err(error) = watcher.subscribe("+switch-master").await {
-                    tracing::warn!(%error, "could not subscribe to +switch-master");
-                }
-                Ok(())
-            }
-        });
-        let (pool, service) = (pool.clone(), service_name.to_string());
-        watcher.on_message(move |message| {
-            let text = message
-                .value
-                .as_str()
-                .map(|s| s.into_owned())
-                .unwrap_or_default();
-            if let Some((host, port)) = new_primary(&text, &service) {
-                follow(&pool, &host, port);
-            }
-            async { Ok(()) }
-        });
-        watcher.connect();
-        // Also subscribe once the first connection is up, in case the first
-        // connection raises no reconnection event.
-        let first = watcher.clone();
-        tokio::spawn(async move {
-            if first.wait_for_connect().await.is_ok() {
-                let _ = first.subscribe("+switch-master").await;
-            }
-        });
+        subscribe(&watcher, pool, service_name.to_string());
         watchers.push(watcher);
     }
     Ok(watchers)
+}
+
+/// Subscribes a watcher to `+switch-master` (again after each reconnection:
+/// a plain client does not re-subscribe by itself) and follows the messages
+/// about `service`.
+fn subscribe(watcher: &Client, pool: &Pool, service: String) {
+    // A plain client does not subscribe again by itself after a reconnection.
+    let resubscribe = watcher.clone();
+    watcher.on_reconnect(move |_| {
+        let watcher = resubscribe.clone();
+        async move {
+            if let Err(error) = watcher.subscribe("+switch-master").await {
+                tracing::warn!(%error, "could not subscribe to +switch-master");
+            }
+            Ok(())
+        }
+    });
+    let pool = pool.clone();
+    watcher.on_message(move |message| {
+        let text = message
+            .value
+            .as_str()
+            .map(|s| s.into_owned())
+            .unwrap_or_default();
+        if let Some((host, port)) = new_primary(&text, &service) {
+            follow(&pool, &host, port);
+        }
+        async { Ok(()) }
+    });
+    watcher.connect();
+    // Also subscribe once the first connection is up, in case the first
+    // connection raises no reconnection event.
+    let first = watcher.clone();
+    tokio::spawn(async move {
+        if first.wait_for_connect().await.is_ok() {
+            let _ = first.subscribe("+switch-master").await;
+        }
+    });
 }
 
 /// The new primary of a `+switch-master` message for `service`:
