@@ -26,7 +26,11 @@ pub fn trials() -> Vec<Trial> {
         ),
         trial(
             "sentinel::no_acknowledged_add_is_lost_in_a_manual_failover",
-            no_acknowledged_add_is_lost_in_a_manual_failover,
+            || no_acknowledged_add_is_lost_in_a_manual_failover(0),
+        ),
+        trial(
+            "sentinel::no_acknowledged_add_is_lost_in_a_manual_failover_with_redis_wait",
+            || no_acknowledged_add_is_lost_in_a_manual_failover(1),
         ),
         trial(
             "sentinel::with_redis_wait_no_acknowledged_add_is_lost_when_the_primary_is_killed",
@@ -294,10 +298,11 @@ async fn shoppers_adding_while(
     done
 }
 
-/// With `TROLLEY_REDIS_WAIT=1` (without it, the adds acknowledged by the old
-/// primary between the promotion and the `+switch-master` reconnection, some
-/// tens of milliseconds, are lost when it resyncs: see the README).
-async fn no_acknowledged_add_is_lost_in_a_manual_failover() {
+/// `SENTINEL FAILOVER` while shoppers add: the old primary would acknowledge
+/// adds between the promotion and `+switch-master` and discard them when it
+/// resyncs; trolley's write fence refuses them instead (503), with and without
+/// `TROLLEY_REDIS_WAIT`.
+async fn no_acknowledged_add_is_lost_in_a_manual_failover(wait_replicas: u32) {
     if !tool_present("redis-cli") {
         eprintln!("skipped: needs redis-cli (Debian package redis-tools)");
         return;
@@ -305,7 +310,7 @@ async fn no_acknowledged_add_is_lost_in_a_manual_failover() {
     let topology = SentinelTopology::start().await;
     let mut config = settings(Backend::Embedded, None);
     config.redis.url = Some(topology.url());
-    config.redis.wait_replicas = 1;
+    config.redis.wait_replicas = wait_replicas;
     let app = TestApp::spawn(config).await;
     let before = topology.primary_now();
     let results = shoppers_adding_while(&app, 4, async {

@@ -307,6 +307,9 @@ impl CartStore for RedisStore {
     }
 
     async fn ready(&self) -> StoreResult<()> {
+        if self.fence.is_up() {
+            return Err(StoreError::NotWritable("a Sentinel failover is under way"));
+        }
         let client = self.pool.next();
         if self.clustered {
             let info: String = self

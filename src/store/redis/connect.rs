@@ -63,7 +63,10 @@ pub fn parse_config(options: &RedisOptions) -> Result<FredConfig, String> {
 /// backoff, and detection of half-open connections. Connecting starts in the
 /// background. Also says whether the server is a Redis Cluster, and returns the
 /// Sentinel failover watchers (see `failover`), which live as long as the store.
-pub(super) fn connect_pool(options: &RedisOptions) -> Result<(Pool, bool, Vec<Client>), String> {
+pub(super) fn connect_pool(
+    options: &RedisOptions,
+    fence: &std::sync::Arc<super::failover::WriteFence>,
+) -> Result<(Pool, bool, Vec<Client>), String> {
     let config = parse_config(options)?;
     let sentinel_config = config.clone();
     let clustered = config.server.is_clustered();
@@ -90,7 +93,7 @@ pub(super) fn connect_pool(options: &RedisOptions) -> Result<(Pool, bool, Vec<Cl
         .build_pool(options.pool_size as usize)
         .map_err(|e| e.details().to_string())?;
     pool.connect_pool();
-    let watchers = super::failover::watch_failovers(&pool, &sentinel_config)?;
+    let watchers = super::failover::watch_failovers(&pool, &sentinel_config, fence)?;
     Ok((pool, clustered, watchers))
 }
 

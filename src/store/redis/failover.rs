@@ -8,14 +8,70 @@
 //! `+switch-master`; when the service's primary moves, each pool connection
 //! still on another address is forced to reconnect, which asks a sentinel for
 //! the new primary and checks its role again. Go-redis and Lettuce do the same.
+//!
+//! Moving at `+switch-master` is not enough on its own: Sentinel announces it
+//! only after the promotion, and the old primary keeps acknowledging writes
+//! until it is reconfigured as a replica, writes its resync then discards. So
+//! cart changes are fenced ([`WriteFence`]: refused with 503, never
+//! acknowledged) from `+failover-state-send-slaveof-noone`, announced before
+//! the replica is promoted, until every connection has moved to the new
+//! primary (or the failover is aborted, or the fence's time runs out).
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use fred::{
     prelude::*,
     types::config::{Config as FredConfig, ServerConfig},
 };
 
+/// Longest a failover may fence cart changes (its failover-timeout is longer,
+/// but a promotion takes seconds; past this, trolley writes again).
+const FENCE_AT_MOST: Duration = Duration::from_secs(15);
+
+/// The channels a watcher follows.
+const CHANNELS: [&str; 4] = [
+    "+failover-state-send-slaveof-noone",
+    "+switch-master",
+    "-failover-abort-not-elected",
+    "-failover-abort-slave-timeout",
+];
+
+/// Cart changes are refused while a Sentinel failover is moving the primary.
+#[derive(Debug, Default)]
+pub(crate) struct WriteFence(Mutex<Option<Instant>>);
+
+impl WriteFence {
+    /// Whether cart changes must wait (be refused) now.
+    pub(crate) fn is_up(&self) -> bool {
+        let mut until = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match *until {
+            Some(deadline) if deadline > Instant::now() => true,
+            Some(_) => {
+                *until = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn raise(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + FENCE_AT_MOST);
+    }
+
+    fn lower(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
 /// Starts one watcher per sentinel; they live as long as the returned clients.
-pub(super) fn watch_failovers(pool: &Pool, config: &FredConfig) -> Result<Vec<Client>, String> {
+pub(super) fn watch_failovers(
+    pool: &Pool,
+    config: &FredConfig,
+    fence: &Arc<WriteFence>,
+) -> Result<Vec<Client>, String> {
     let ServerConfig::Sentinel {
         hosts,
         service_name,
@@ -42,7 +98,7 @@ pub(super) fn watch_failovers(pool: &Pool, config: &FredConfig) -> Result<Vec<Cl
         .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
         .build()
         .map_err(|e| e.details().to_string())?;
-        subscribe(&watcher, pool, service_name.to_string());
+        subscribe(&watcher, pool, service_name.to_string(), fence.clone());
         watchers.push(watcher);
     }
     Ok(watchers)
@@ -51,14 +107,13 @@ pub(super) fn watch_failovers(pool: &Pool, config: &FredConfig) -> Result<Vec<Cl
 /// Subscribes a watcher to `+switch-master` (again after each reconnection:
 /// a plain client does not re-subscribe by itself) and follows the messages
 /// about `service`.
-fn subscribe(watcher: &Client, pool: &Pool, service: String) {
-    // A plain client does not subscribe again by itself after a reconnection.
+fn subscribe(watcher: &Client, pool: &Pool, service: String, fence: Arc<WriteFence>) {
     let resubscribe = watcher.clone();
     watcher.on_reconnect(move |_| {
         let watcher = resubscribe.clone();
         async move {
-            if let Err(error) = watcher.subscribe("+switch-master").await {
-                tracing::warn!(%error, "could not subscribe to +switch-master");
+            if let Err(error) = watcher.subscribe(CHANNELS.to_vec()).await {
+                tracing::warn!(%error, "could not subscribe to the sentinel's failover events");
             }
             Ok(())
         }
@@ -70,8 +125,21 @@ fn subscribe(watcher: &Client, pool: &Pool, service: String) {
             .as_str()
             .map(|s| s.into_owned())
             .unwrap_or_default();
-        if let Some((host, port)) = new_primary(&text, &service) {
-            follow(&pool, &host, port);
+        match &*message.channel {
+            "+switch-master" => {
+                if let Some((host, port)) = new_primary(&text, &service) {
+                    follow(&pool, &host, port, fence.clone());
+                }
+            }
+            "+failover-state-send-slaveof-noone" if names_service(&text, &service) => {
+                tracing::warn!("a Sentinel failover is promoting a replica; cart changes wait");
+                fence.raise();
+            }
+            channel if channel.starts_with("-failover-abort") && names_service(&text, &service) => {
+                tracing::warn!(channel, "the Sentinel failover was aborted");
+                fence.lower();
+            }
+            _ => {}
         }
         async { Ok(()) }
     });
@@ -81,9 +149,16 @@ fn subscribe(watcher: &Client, pool: &Pool, service: String) {
     let first = watcher.clone();
     tokio::spawn(async move {
         if first.wait_for_connect().await.is_ok() {
-            let _ = first.subscribe("+switch-master").await;
+            let _ = first.subscribe(CHANNELS.to_vec()).await;
         }
     });
+}
+
+/// An instance event (`<type> <name> <ip> <port> @ <master name> <ip> <port>`)
+/// about our service's primary.
+fn names_service(message: &str, service: &str) -> bool {
+    let mut words = message.split_whitespace();
+    words.by_ref().any(|word| word == "@") && words.next() == Some(service)
 }
 
 /// The new primary of a `+switch-master` message for `service`:
@@ -99,30 +174,68 @@ fn new_primary(message: &str, service: &str) -> Option<(String, u16)> {
 
 /// Reconnects every connection that is not on the new primary (three sentinels
 /// announce one failover three times; connections already moved stay).
-fn follow(pool: &Pool, host: &str, port: u16) {
+/// Once all have moved, the fence comes down.
+fn follow(pool: &Pool, host: &str, port: u16, fence: Arc<WriteFence>) {
     tracing::warn!(
         host,
         port,
         "Sentinel promoted a new primary; moving the connections to it"
     );
-    for client in pool.clients() {
-        let stale = client
-            .sentinel_primary()
-            .is_none_or(|server| &*server.host != host || server.port != port);
-        if stale {
-            let client = client.clone();
-            tokio::spawn(async move {
-                if let Err(error) = client.force_reconnection().await {
-                    tracing::warn!(%error, "could not reconnect to the new primary");
-                }
-            });
-        }
+    let stale: Vec<Client> = pool
+        .clients()
+        .iter()
+        .filter(|client| {
+            client
+                .sentinel_primary()
+                .is_none_or(|server| &*server.host != host || server.port != port)
+        })
+        .cloned()
+        .collect();
+    for client in &stale {
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Err(error) = client.force_reconnection().await {
+                tracing::warn!(%error, "could not reconnect to the new primary");
+            }
+        });
     }
+    // The fence comes down once no connection is on the old primary any more:
+    // each is on the new one, or down (a change sent on it fails, unacknowledged).
+    let host = host.to_string();
+    tokio::spawn(async move {
+        let deadline = Instant::now() + FENCE_AT_MOST;
+        while Instant::now() < deadline {
+            let moved = stale.iter().all(|client| {
+                !client.is_connected()
+                    || client
+                        .sentinel_primary()
+                        .is_some_and(|server| *server.host == *host && server.port == port)
+            });
+            if moved {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        fence.lower();
+    });
 }
 
 #[cfg(test)]
 mod tests {
-    use super::new_primary;
+    use super::{names_service, new_primary};
+
+    #[test]
+    fn failover_events_are_followed_for_our_service_only() {
+        assert!(names_service(
+            "slave 127.0.0.1:6380 127.0.0.1 6380 @ mymaster 127.0.0.1 6379",
+            "mymaster"
+        ));
+        assert!(!names_service(
+            "slave 127.0.0.1:6380 127.0.0.1 6380 @ other 127.0.0.1 6379",
+            "mymaster"
+        ));
+        assert!(!names_service("mymaster", "mymaster"));
+    }
 
     #[test]
     fn a_switch_master_message_names_the_new_primary_of_our_service_only() {

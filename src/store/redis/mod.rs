@@ -13,12 +13,12 @@ mod cart;
 mod catalog;
 pub(crate) mod cluster;
 pub(crate) mod connect;
-mod failover;
+pub(crate) mod failover;
 mod keys;
 mod reply;
 mod scripts;
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use fred::{prelude::*, types::scripts::Script};
 use tokio::sync::Mutex;
@@ -42,6 +42,8 @@ pub struct RedisStore {
     /// long `WAIT` may take for it.
     wait_replicas: u32,
     wait_timeout_ms: i64,
+    /// Up while a Sentinel failover moves the primary: cart changes wait.
+    fence: Arc<failover::WriteFence>,
     /// Sentinel `+switch-master` watchers (none without Sentinel), kept alive here.
     _failover_watchers: Vec<Client>,
 }
@@ -50,7 +52,8 @@ impl RedisStore {
     /// Builds the connection pool (connecting in the background; see
     /// [`RedisStore::wait_connected`]).
     pub fn new(options: &RedisOptions) -> Result<Self, String> {
-        let (pool, clustered, watchers) = connect::connect_pool(options)?;
+        let fence = Arc::new(failover::WriteFence::default());
+        let (pool, clustered, watchers) = connect::connect_pool(options, &fence)?;
         Ok(RedisStore {
             pool,
             scripts: scripts::Scripts::new(),
@@ -58,6 +61,7 @@ impl RedisStore {
             clustered,
             wait_replicas: options.wait_replicas,
             wait_timeout_ms: (options.timeout.as_millis() / 2).max(1) as i64,
+            fence,
             _failover_watchers: watchers,
         })
     }
@@ -133,6 +137,9 @@ impl RedisStore {
         keys: Vec<String>,
         args: Vec<String>,
     ) -> StoreResult<Vec<String>> {
+        if self.fence.is_up() {
+            return Err(StoreError::NotWritable("a Sentinel failover is under way"));
+        }
         match self.run_change(operation, script, &keys, &args).await {
             Err(StoreError::Redis(error)) if reply_may_be_lost(&error) => {
                 tracing::warn!(operation, %error, "a cart change's reply may be lost; running it again with the same operation id");
