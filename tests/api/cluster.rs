@@ -349,6 +349,63 @@ async fn the_cart_contract_holds_on_a_redis_cluster() {
         cluster.masters_with_keys() >= 2,
         "every key landed on one master: not a cluster test"
     );
+
+    // Safe retries on Cluster: the Idempotency-Key record shares the cart's
+    // slot, so the script that applies the change records it.
+    let mut careful = app.browser();
+    careful.add(7, 1).await;
+    let keyed = |key: &'static str| [("Idempotency-Key", key)];
+    let body = r#"{"productId": 42, "quantity": 1}"#;
+    let first = careful
+        .send_with(
+            reqwest::Method::POST,
+            "/api/cart/add",
+            Some(body),
+            &keyed("c-1"),
+        )
+        .await;
+    let again = careful
+        .send_with(
+            reqwest::Method::POST,
+            "/api/cart/add",
+            Some(body),
+            &keyed("c-1"),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(
+        again
+            .headers
+            .get("idempotent-replayed")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    assert_eq!(quantity_of(&careful.cart().await, 42), 1);
+    let etag = first
+        .headers
+        .get("etag")
+        .expect("etag")
+        .to_str()
+        .expect("etag")
+        .to_string();
+    let stale = careful
+        .send_with(
+            reqwest::Method::DELETE,
+            "/api/cart",
+            None,
+            &[("If-Match", "\"not-it\"")],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    let current = careful
+        .send_with(
+            reqwest::Method::DELETE,
+            "/api/cart",
+            None,
+            &[("If-Match", etag.as_str())],
+        )
+        .await;
+    assert_eq!(current.status, StatusCode::OK, "{}", current.text);
 }
 
 async fn login_merges_the_guest_cart_into_the_users_cart_across_slots() {
