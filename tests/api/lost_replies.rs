@@ -22,6 +22,10 @@ pub fn trials() -> Vec<Trial> {
             a_lost_reply_is_run_again_once_and_never_applied_twice,
         ),
         trial(
+            "faults::a_lost_session_slide_does_not_fail_the_change_and_a_lost_new_session_makes_no_cart",
+            a_lost_session_slide_does_not_fail_the_change_and_a_lost_new_session_makes_no_cart,
+        ),
+        trial(
             "faults::resets_blackholes_and_slow_replies_answer_503_and_recover",
             resets_blackholes_and_slow_replies_answer_503_and_recover,
         ),
@@ -136,5 +140,57 @@ async fn resets_blackholes_and_slow_replies_answer_503_and_recover() {
         quantity_of(&visitor.cart().await, 42),
         2,
         "the slow add applied once"
+    );
+}
+
+/// RESP bytes of one bulk string, so a needle matches a whole argument.
+fn bulk(text: &str) -> Vec<u8> {
+    format!("${}\r\n{text}\r\n", text.len()).into_bytes()
+}
+
+async fn a_lost_session_slide_does_not_fail_the_change_and_a_lost_new_session_makes_no_cart() {
+    let (app, proxy, redis) = app_behind_proxy().await;
+    let mut visitor = app.browser();
+    visitor.add(42, 1).await;
+    let session = visitor.cookie.clone().expect("session cookie");
+    // The cart change succeeds; only the slide of the existing record is lost.
+    proxy.set(Fault::LoseReplies {
+        needles: vec![bulk("SET"), bulk(&session), bulk("XX")],
+        times: 1,
+    });
+    let reply = visitor
+        .post("/api/cart/add", r#"{"productId": 42, "quantity": 1}"#)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(proxy.armed(), 0, "the slide's reply was really lost");
+    assert_eq!(quantity_of(&visitor.cart().await, 42), 2);
+    // A new session whose record cannot be written: 503, and the add is not
+    // made (it would be in a cart no session reaches).
+    let carts_before =
+        crate::helpers::redis_cli(redis.port, &["--scan", "--pattern", "trolley:{cart:*"])
+            .lines()
+            .count();
+    proxy.set(Fault::LoseReplies {
+        needles: vec![bulk("SET"), bulk("NX")],
+        times: 1,
+    });
+    let mut newcomer = app.browser();
+    let reply = newcomer
+        .post("/api/cart/add", r#"{"productId": 42, "quantity": 1}"#)
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.text
+    );
+    assert_eq!(proxy.armed(), 0);
+    let carts_after =
+        crate::helpers::redis_cli(redis.port, &["--scan", "--pattern", "trolley:{cart:*"])
+            .lines()
+            .count();
+    assert_eq!(
+        carts_after, carts_before,
+        "no cart was written for the lost session"
     );
 }

@@ -15,7 +15,7 @@ use tokio::{
 };
 
 /// What the proxy does to the traffic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// Forward both ways.
     None,
@@ -26,6 +26,38 @@ pub enum Fault {
     /// After forwarding the next `EVALSHA`, drop its reply and reset the
     /// connection (`times` such replies, then forward again).
     LoseScriptReplies { times: u32 },
+    /// The same for the next command whose bytes hold every one of `needles`.
+    LoseReplies { needles: Vec<Vec<u8>>, times: u32 },
+}
+
+impl Fault {
+    /// The next reply to lose after forwarding `chunk`, if it is one: the
+    /// fault with one fewer to lose.
+    fn loses_reply_to(&self, chunk: &[u8]) -> Option<Fault> {
+        let holds = |needle: &[u8]| {
+            chunk
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle))
+        };
+        let (times, next) = match self {
+            Fault::LoseScriptReplies { times } if *times > 0 && holds(b"EVALSHA") => {
+                (*times, Fault::LoseScriptReplies { times: times - 1 })
+            }
+            Fault::LoseReplies { needles, times }
+                if *times > 0 && needles.iter().all(|n| holds(n)) =>
+            {
+                (
+                    *times,
+                    Fault::LoseReplies {
+                        needles: needles.clone(),
+                        times: times - 1,
+                    },
+                )
+            }
+            _ => return None,
+        };
+        Some(if times > 1 { next } else { Fault::None })
+    }
 }
 
 pub struct FaultProxy {
@@ -79,14 +111,10 @@ impl FaultProxy {
         self.resets.send_modify(|n| *n += 1);
     }
 
-    fn fault(&self) -> Fault {
-        *self.fault.lock().expect("fault")
-    }
-
     /// How many lost replies are still armed.
     pub fn armed(&self) -> u32 {
-        match self.fault() {
-            Fault::LoseScriptReplies { times } => times,
+        match &*self.fault.lock().expect("fault") {
+            Fault::LoseScriptReplies { times } | Fault::LoseReplies { times, .. } => *times,
             _ => 0,
         }
     }
@@ -121,17 +149,10 @@ async fn relay(
                     Ok(n) => n,
                 };
                 let chunk = &buf[..n];
-                let script = chunk.windows(7).any(|w| w.eq_ignore_ascii_case(b"EVALSHA"));
-                if script {
+                {
                     let mut fault = fault.lock().expect("fault");
-                    if let Fault::LoseScriptReplies { times } = *fault
-                        && times > 0
-                    {
-                        *fault = if times > 1 {
-                            Fault::LoseScriptReplies { times: times - 1 }
-                        } else {
-                            Fault::None
-                        };
+                    if let Some(next) = fault.loses_reply_to(chunk) {
+                        *fault = next;
                         *doomed.lock().expect("doomed") = true;
                     }
                 }
@@ -153,7 +174,7 @@ async fn relay(
                 return;
             }
             loop {
-                let current = *fault.lock().expect("fault");
+                let current = fault.lock().expect("fault").clone();
                 match current {
                     Fault::Blackhole => tokio::time::sleep(Duration::from_millis(50)).await,
                     Fault::Delay(by) => {
