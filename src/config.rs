@@ -87,6 +87,17 @@ pub struct Settings {
     #[arg(long, env = "TROLLEY_TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
     pub trust_forwarded_for: bool,
 
+    /// Origins, besides the request's own, whose pages may change carts and log
+    /// in (comma-separated, e.g. `https://shop.example,https://m.shop.example`).
+    /// A state-changing request from any other origin is refused with 403.
+    #[arg(long, env = "TROLLEY_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Origins allowed to call the API from the browser with CORS (credentials
+    /// included); empty: CORS off. They are allowed origins too.
+    #[arg(long, env = "TROLLEY_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Where the embedded store (no TROLLEY_REDIS_URL) keeps accounts.
     #[arg(
         long,

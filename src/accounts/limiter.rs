@@ -33,39 +33,29 @@ impl LimiterKeys {
     }
 }
 
-/// Refuses the attempt when either counter is at its limit.
-pub(super) async fn check(
+/// Counts the attempt against both counters before its password is checked,
+/// each in one atomic step, and refuses it when either is past its limit: N
+/// parallel wrong guesses get at most the limit's worth of checks.
+pub(super) async fn admit(
     limiter: &dyn LoginLimiter,
     keys: &LimiterKeys,
     limits: Limits,
+    window: Duration,
 ) -> Result<(), LoginError> {
     for (key, limit) in [
         (&keys.user, limits.per_username),
         (&keys.address, limits.per_address),
     ] {
-        let (failures, remaining) = limiter.login_failures(key).await?;
-        if failures >= limit {
-            return Err(LoginError::RateLimited {
-                retry_after: remaining,
-            });
+        if let Err(retry_after) = limiter.count_login_attempt(key, window, limit).await? {
+            return Err(LoginError::RateLimited { retry_after });
         }
     }
     Ok(())
 }
 
-/// Counts a failed attempt against both counters.
-pub(super) async fn record_failure(
-    limiter: &dyn LoginLimiter,
-    keys: &LimiterKeys,
-    window: Duration,
-) -> StoreResult<()> {
-    for key in [&keys.user, &keys.address] {
-        limiter.record_login_failure(key, window).await?;
-    }
-    Ok(())
-}
-
-/// A successful login forgets the username's failures.
-pub(super) async fn reset(limiter: &dyn LoginLimiter, keys: &LimiterKeys) -> StoreResult<()> {
-    limiter.reset_login_failures(&keys.user).await
+/// A successful login forgets the username's attempts and takes its own back
+/// from the address's count.
+pub(super) async fn succeeded(limiter: &dyn LoginLimiter, keys: &LimiterKeys) -> StoreResult<()> {
+    limiter.reset_login_failures(&keys.user).await?;
+    limiter.uncount_login_attempt(&keys.address).await
 }

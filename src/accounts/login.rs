@@ -91,14 +91,28 @@ async fn signed_in(
     settings: &LoginSettings,
     attempt: Attempt<'_>,
 ) -> Result<SignedIn, LoginError> {
+    let (username, password) = (
+        super::validate::normalized(attempt.username),
+        super::validate::normalized(attempt.password),
+    );
+    let attempt = Attempt {
+        username: &username,
+        password: &password,
+        ..attempt
+    };
     let keys = limiter::LimiterKeys::new(attempt.username, attempt.client_address);
-    limiter::check(stores.limiter, &keys, settings.limits()).await?;
+    limiter::admit(
+        stores.limiter,
+        &keys,
+        settings.limits(),
+        settings.failure_window,
+    )
+    .await?;
     let Some(record) = password::check(stores.accounts, attempt.username, attempt.password).await?
     else {
-        limiter::record_failure(stores.limiter, &keys, settings.failure_window).await?;
         return Err(LoginError::InvalidCredentials);
     };
-    limiter::reset(stores.limiter, &keys).await?;
+    limiter::succeeded(stores.limiter, &keys).await?;
     let cart = match record.cart {
         Some(cart) => cart,
         None => {

@@ -20,9 +20,13 @@ pub(crate) async fn add_user(
     username: &str,
     password: &str,
 ) -> Result<bool, String> {
+    let (username, password) = (
+        validate::normalized(username),
+        validate::normalized(password),
+    );
+    let username = username.as_str();
     validate_username(username)?;
-    validate_password(password)?;
-    let password = password.to_string();
+    validate_password(&password)?;
     let hash = tokio::task::spawn_blocking(move || password::hash_password(&password))
         .await
         .map_err(|e| format!("hashing failed: {e}"))??;

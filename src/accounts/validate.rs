@@ -1,5 +1,14 @@
 //! What a username and a new password must look like.
 
+use unicode_normalization::UnicodeNormalization;
+
+/// A username or password in Unicode NFC, as stored and compared: a password
+/// typed as decomposed characters (NFD, as some keyboards and OSes produce)
+/// matches the one created with composed ones.
+pub(crate) fn normalized(text: &str) -> String {
+    text.nfc().collect()
+}
+
 /// Checks a username: 1 to 64 of `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
 pub(crate) fn validate_username(name: &str) -> Result<(), String> {
     let valid_chars = name

@@ -56,17 +56,39 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                     ApiError::BadRequest("Could not read the request body".into())
                 }
             })?;
-        match serde_json::from_slice::<Value>(&bytes) {
+        match super::strict_json::parse(&bytes) {
             Ok(Value::Object(object)) => Ok(JsonObject(object, bytes)),
             Ok(_) => Err(ApiError::BadRequest(
                 "Request body must be a JSON object".into(),
             )),
+            // Only a repeated key is a data error here (see strict_json).
+            Err(e) if e.classify() == serde_json::error::Category::Data => Err(
+                ApiError::BadRequest(format!("Request body repeats a key: {e}")),
+            ),
             Err(e) => Err(ApiError::BadRequest(format!(
                 "Request body is not valid JSON (line {}, column {})",
                 e.line(),
                 e.column()
             ))),
         }
+    }
+}
+
+/// The `{id}` of a route, as text: a path segment that is not valid UTF-8
+/// (`/api/cart/item/%FF`) is a JSON 400 like any other bad id, not axum's
+/// plain-text rejection.
+pub(crate) struct PathId(pub(crate) String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| PathId(id))
+            .map_err(|_| {
+                ApiError::BadRequest("The id in the path must be a positive integer".into())
+            })
     }
 }
 

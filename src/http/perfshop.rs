@@ -3,7 +3,7 @@
 
 use axum::{
     Json,
-    extract::{Path, RawQuery, State},
+    extract::{RawQuery, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     error::{ApiError, ApiResult},
-    extract::{CartSession, JsonObject, integer_field},
+    extract::{CartSession, JsonObject, PathId, integer_field},
     write::{CartWrite, changed_headers, etag, not_modified},
 };
 use crate::{
@@ -226,7 +226,7 @@ pub(crate) async fn update_item(
     State(state): State<AppState>,
     session: CartSession,
     write: CartWrite,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     RawQuery(query): RawQuery,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
     let line_id = parse_line_id(&id)?;
@@ -258,7 +258,7 @@ pub(crate) async fn remove_item(
     State(state): State<AppState>,
     session: CartSession,
     write: CartWrite,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
     let line_id = parse_line_id(&id)?;
     let (write, _hold) = write.begin(session.cart(), b"")?;

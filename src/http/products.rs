@@ -2,11 +2,14 @@
 
 use axum::{
     Json,
-    extract::{Path, RawQuery, State},
+    extract::{RawQuery, State},
 };
 use serde_json::{Value, json};
 
-use super::error::{ApiError, ApiResult};
+use super::{
+    error::{ApiError, ApiResult},
+    extract::PathId,
+};
 use crate::{
     cart::model::{Product, ProductId},
     state::AppState,
@@ -54,7 +57,7 @@ pub(crate) async fn list_products(
 /// `GET /api/products/{id}`
 pub(crate) async fn get_product(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> ApiResult<Json<Product>> {
     let parsed: i64 = id
         .parse()

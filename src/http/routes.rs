@@ -3,16 +3,19 @@
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Request},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
 use time::Duration as TimeDuration;
-use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
+};
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
-use super::{auth, error::ApiError, minimal, observe, perfshop, products};
+use super::{auth, error::ApiError, guard, minimal, observe, perfshop, products};
 use crate::{sessions::SessionBackend, state::AppState, store::StoreError};
 
 /// Largest accepted request body.
@@ -61,10 +64,44 @@ pub(crate) fn router(state: AppState, sessions: SessionBackend) -> Router {
         .layer(session_layer)
         .layer(middleware::map_response(session_failure_is_unavailable))
         .layer(middleware::from_fn(track_session_changes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::refuse_hostile,
+        ))
+        .layer(tower::util::option_layer(cors(&settings.cors_origins)))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(response_headers))
         .layer(middleware::from_fn(observe::observe_request))
         .with_state(state)
+}
+
+/// CORS for the listed origins (credentials included, so the session cookie
+/// goes along), or none. The safe-retry headers may be sent and read.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin.trim().trim_end_matches('/')).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+                HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([
+                header::ETAG,
+                header::RETRY_AFTER,
+                HeaderName::from_static("idempotent-replayed"),
+            ]),
+    )
 }
 
 /// Outside the session layer, so its save at the end of the request sees

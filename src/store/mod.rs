@@ -192,15 +192,22 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
 }
 
-/// Failed-login counters, shared by every replica.
+/// Login-attempt counters, shared by every replica.
 #[async_trait]
 pub trait LoginLimiter: Send + Sync + 'static {
-    /// Counts a failed login against a limiter key; returns the count in the window.
-    async fn record_login_failure(&self, key: &str, window: Duration) -> StoreResult<u32>;
+    /// Counts an attempt against a limiter key, before its password is checked,
+    /// in one atomic step; `Err(time until the window ends)` when the key is past
+    /// `limit` attempts in the window (the attempt must not be checked).
+    async fn count_login_attempt(
+        &self,
+        key: &str,
+        window: Duration,
+        limit: u32,
+    ) -> StoreResult<Result<(), Duration>>;
 
-    /// Failures counted against a limiter key, and how long until the window ends.
-    async fn login_failures(&self, key: &str) -> StoreResult<(u32, Duration)>;
+    /// Takes one counted attempt back (it proved to be the account's owner).
+    async fn uncount_login_attempt(&self, key: &str) -> StoreResult<()>;
 
-    /// Forgets a limiter key's failures.
+    /// Forgets a limiter key's attempts.
     async fn reset_login_failures(&self, key: &str) -> StoreResult<()>;
 }

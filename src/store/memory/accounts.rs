@@ -158,7 +158,12 @@ impl AccountStore for MemoryStore {
 
 #[async_trait]
 impl LoginLimiter for MemoryStore {
-    async fn record_login_failure(&self, key: &str, window: Duration) -> StoreResult<u32> {
+    async fn count_login_attempt(
+        &self,
+        key: &str,
+        window: Duration,
+        limit: u32,
+    ) -> StoreResult<Result<(), Duration>> {
         let mut state = self.state();
         let now = Instant::now();
         let entry = state
@@ -169,16 +174,18 @@ impl LoginLimiter for MemoryStore {
             *entry = (0, now + window);
         }
         entry.0 += 1;
-        Ok(entry.0)
+        Ok(if entry.0 > limit {
+            Err(entry.1 - now)
+        } else {
+            Ok(())
+        })
     }
 
-    async fn login_failures(&self, key: &str) -> StoreResult<(u32, Duration)> {
-        let state = self.state();
-        let now = Instant::now();
-        Ok(match state.failures.get(key) {
-            Some((count, expires)) if *expires > now => (*count, *expires - now),
-            _ => (0, Duration::ZERO),
-        })
+    async fn uncount_login_attempt(&self, key: &str) -> StoreResult<()> {
+        if let Some(entry) = self.state().failures.get_mut(key) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
+        Ok(())
     }
 
     async fn reset_login_failures(&self, key: &str) -> StoreResult<()> {

@@ -109,28 +109,34 @@ impl AccountStore for RedisStore {
 
 #[async_trait]
 impl LoginLimiter for RedisStore {
-    async fn record_login_failure(&self, key: &str, window: Duration) -> StoreResult<u32> {
-        self.eval(
-            "login_failure",
-            &self.scripts.login_failure,
-            vec![keys::login_failures(key)],
-            vec![ttl_ms(window)],
-        )
-        .await
+    async fn count_login_attempt(
+        &self,
+        key: &str,
+        window: Duration,
+        limit: u32,
+    ) -> StoreResult<Result<(), Duration>> {
+        let (_count, remaining, admitted): (u32, i64, u8) = self
+            .eval(
+                "login_failure",
+                &self.scripts.login_failure,
+                vec![keys::login_failures(key)],
+                vec![ttl_ms(window), limit.to_string()],
+            )
+            .await?;
+        Ok(match admitted {
+            1 => Ok(()),
+            _ => Err(Duration::from_millis(remaining.max(0) as u64)),
+        })
     }
 
-    async fn login_failures(&self, key: &str) -> StoreResult<(u32, Duration)> {
-        let key = keys::login_failures(key);
-        // GET and PTTL in one round trip.
-        let pipeline = self.pool.next().pipeline();
-        let (count, ttl): (Option<u32>, i64) = self
-            .call("login_failures", async {
-                let _: () = pipeline.get(&key).await?;
-                let _: () = pipeline.pttl(&key).await?;
-                pipeline.all().await
-            })
+    async fn uncount_login_attempt(&self, key: &str) -> StoreResult<()> {
+        let _: i64 = self
+            .call(
+                "login_failures",
+                self.pool.next().decr(keys::login_failures(key)),
+            )
             .await?;
-        Ok((count.unwrap_or(0), Duration::from_millis(ttl.max(0) as u64)))
+        Ok(())
     }
 
     async fn reset_login_failures(&self, key: &str) -> StoreResult<()> {
