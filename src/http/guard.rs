@@ -17,8 +17,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{error::ApiError, routes::BODY_LIMIT};
+use super::error::ApiError;
 use crate::state::AppState;
+
+/// Largest accepted request body.
+pub(crate) const BODY_LIMIT: usize = 16 * 1024;
 
 pub(crate) async fn refuse_hostile(
     State(state): State<AppState>,

@@ -15,11 +15,13 @@ use tower_http::{
 };
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
-use super::{auth, error::ApiError, guard, minimal, observe, perfshop, products};
+use super::{
+    auth,
+    error::ApiError,
+    guard::{self, BODY_LIMIT},
+    minimal, observe, perfshop, products,
+};
 use crate::{sessions::SessionBackend, state::AppState, store::StoreError};
-
-/// Largest accepted request body.
-pub(crate) const BODY_LIMIT: usize = 16 * 1024;
 
 /// The public router.
 ///

@@ -11,6 +11,7 @@ mod cluster;
 mod faults;
 mod headers;
 mod helpers;
+mod hostile;
 mod isolation;
 mod lost_replies;
 mod observability;
@@ -149,6 +150,7 @@ fn main() -> ExitCode {
     trials.extend(isolation::trials());
     trials.extend(retries::trials());
     trials.extend(lost_replies::trials());
+    trials.extend(hostile::trials());
     trials.extend(accounts::trials());
     trials.extend(observability::trials());
     trials.extend(topology::trials());

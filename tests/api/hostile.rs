@@ -1,0 +1,283 @@
+//! API.md v1.1 "Hostile clients", over real sockets (raw TCP where a client
+//! must omit `Host` or declare a body it never sends): every refusal has its
+//! status and JSON body, and changes nothing in Redis.
+
+use std::time::Duration;
+
+use libtest_mimic::Trial;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::{
+    both,
+    helpers::{Backend, RedisServer, TestApp, quantity_of, redis_cli, settings},
+    trial,
+};
+
+pub fn trials() -> Vec<Trial> {
+    let mut trials = vec![
+        trial(
+            "hostile::refused_requests_write_nothing_to_redis",
+            refused_requests_write_nothing_to_redis,
+        ),
+        trial(
+            "hostile::allowed_origins_and_cors_let_the_shop_in",
+            allowed_origins_and_cors_let_the_shop_in,
+        ),
+    ];
+    trials.extend(both(
+        "hostile::parallel_wrong_logins_get_at_most_the_limit_of_password_checks",
+        parallel_wrong_logins_get_at_most_the_limit_of_password_checks,
+    ));
+    trials.extend(both(
+        "hostile::an_nfd_password_matches_its_nfc_twin",
+        an_nfd_password_matches_its_nfc_twin,
+    ));
+    trials
+}
+
+/// Sends raw bytes and reads the answer until the server closes or 2 s pass.
+async fn raw(base: &str, request: &str) -> String {
+    let mut socket = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    socket.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), socket.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn status_line(answer: &str) -> &str {
+    answer.lines().next().unwrap_or("")
+}
+
+fn body_of(answer: &str) -> serde_json::Value {
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer:?}"))
+}
+
+fn key_count(redis: &RedisServer) -> usize {
+    redis_cli(redis.port, &["dbsize"])
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+async fn refused_requests_write_nothing_to_redis() {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    let mut shopper = app.browser();
+    shopper.add(42, 1).await;
+    let before = key_count(&redis);
+    let cookie = format!(
+        "trolley_session={}",
+        shopper.cookie.clone().expect("cookie")
+    );
+    let add = r#"{"productId": 42, "quantity": 1}"#;
+
+    // No Host on HTTP/1.1.
+    let answer = raw(
+        &app.base,
+        &format!(
+            "POST /api/cart/add HTTP/1.1\r\nCookie: {cookie}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{add}",
+            add.len()
+        ),
+    )
+    .await;
+    assert!(status_line(&answer).contains(" 400 "), "{answer}");
+    assert!(body_of(&answer)["error"].is_string());
+
+    // A declared 10 MB body: 413 at once, no `100 Continue`, nothing read.
+    let answer = raw(
+        &app.base,
+        "POST /api/cart/add HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await;
+    assert!(!answer.contains("100 Continue"), "{answer}");
+    assert!(status_line(&answer).contains(" 413 "), "{answer}");
+    assert_eq!(
+        body_of(&answer),
+        json!({"error": "Request body is larger than 16 KiB"})
+    );
+
+    // Cross-site changes: 403 with the exact body, whatever the route.
+    let cross = [
+        vec![("Origin", "https://evil.example")],
+        vec![("Origin", "null")],
+        vec![("Sec-Fetch-Site", "cross-site")],
+    ];
+    for headers in &cross {
+        for (method, path, body) in [
+            (Method::POST, "/api/cart/add", Some(add)),
+            (Method::DELETE, "/api/cart", None),
+            (
+                Method::POST,
+                "/api/auth/login",
+                Some(r#"{"username": "a", "password": "b"}"#),
+            ),
+        ] {
+            let reply = shopper.send_with(method.clone(), path, body, headers).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} {headers:?}"
+            );
+            assert_eq!(reply.json(), json!({"error": "Cross-site request refused"}));
+        }
+    }
+    // Its own origin (any scheme: TLS may end at a proxy) passes.
+    let host = app.base.trim_start_matches("http://");
+    let own = format!("https://{host}");
+    let reply = shopper
+        .send_with(
+            Method::POST,
+            "/api/cart/add",
+            Some(add),
+            &[("Origin", own.as_str())],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let before = before.max(key_count(&redis));
+
+    // Strict JSON and ids.
+    for (path, body) in [
+        (
+            "/api/cart/add",
+            r#"{"productId": 42, "productId": 7, "quantity": 1}"#,
+        ),
+        (
+            "/api/cart/add",
+            r#"{"productId": 9223372036854775808, "quantity": 1}"#,
+        ),
+        ("/cart/items", r#"{"sku": "apple", "sku": "banana"}"#),
+    ] {
+        let reply = shopper.post(path, body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.text
+        );
+        assert!(reply.json()["error"].is_string() || reply.json()["productId"].is_string());
+    }
+    for path in ["/api/cart/item/%FF", "/api/cart/item/%C3%28"] {
+        let reply = shopper.send(Method::DELETE, path, None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(reply.json()["error"].is_string(), "{}", reply.text);
+    }
+    let reply = shopper.get("/api/products/%FF").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.json()["error"].is_string());
+
+    assert_eq!(
+        key_count(&redis),
+        before,
+        "a refused request wrote to Redis"
+    );
+    assert_eq!(
+        quantity_of(&shopper.cart().await, 42),
+        2,
+        "only the two served adds"
+    );
+    assert_eq!(quantity_of(&shopper.cart().await, 7), 0);
+}
+
+async fn allowed_origins_and_cors_let_the_shop_in() {
+    let redis = RedisServer::start().await;
+    let mut config = settings(Backend::Redis, Some(&redis));
+    config.allowed_origins = vec!["https://shop.example".into()];
+    config.cors_origins = vec!["https://spa.example".into()];
+    let app = TestApp::spawn(config).await;
+    let mut shopper = app.browser();
+    let add = r#"{"productId": 42, "quantity": 1}"#;
+    for origin in ["https://shop.example", "https://spa.example"] {
+        let reply = shopper
+            .send_with(
+                Method::POST,
+                "/api/cart/add",
+                Some(add),
+                &[("Origin", origin), ("Sec-Fetch-Site", "cross-site")],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{origin}: {}", reply.text);
+    }
+    // CORS only for its list: the preflight names the safe-retry headers.
+    let client = reqwest::Client::new();
+    let preflight = client
+        .request(Method::OPTIONS, format!("{}/api/cart/add", app.base))
+        .header("Origin", "https://spa.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "content-type,idempotency-key,if-match",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success());
+    let allow = |name: &str| {
+        preflight
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    assert_eq!(allow("access-control-allow-origin"), "https://spa.example");
+    assert_eq!(allow("access-control-allow-credentials"), "true");
+    assert!(allow("access-control-allow-headers").contains("idempotency-key"));
+    let other = shopper
+        .send_with(
+            Method::GET,
+            "/api/cart",
+            None,
+            &[("Origin", "https://shop.example")],
+        )
+        .await;
+    assert!(
+        other.headers.get("access-control-allow-origin").is_none(),
+        "CORS only for its list"
+    );
+    assert_eq!(quantity_of(&shopper.cart().await, 42), 2);
+}
+
+async fn parallel_wrong_logins_get_at_most_the_limit_of_password_checks(backend: Backend) {
+    let (app, _redis) = TestApp::on(backend).await;
+    app.add_user("victim", "the-right-password");
+    let attempts: Vec<_> = (0..50)
+        .map(|_| {
+            let mut attacker = app.browser();
+            tokio::spawn(async move { attacker.login_reply("victim", "a-wrong-guess").await })
+        })
+        .collect();
+    let (mut checked, mut limited) = (0, 0);
+    for attempt in attempts {
+        let reply = attempt.await.expect("task");
+        match reply.status {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(reply.headers.get("retry-after").is_some());
+                limited += 1;
+            }
+            other => panic!("unexpected {other}: {}", reply.text),
+        }
+    }
+    assert!(
+        checked <= 5,
+        "{checked} passwords checked with a limit of 5"
+    );
+    assert_eq!(checked + limited, 50);
+}
+
+async fn an_nfd_password_matches_its_nfc_twin(backend: Backend) {
+    let (app, _redis) = TestApp::on(backend).await;
+    // "café-crème" with composed é and è (NFC)…
+    app.add_user("amelie", "caf\u{e9}-cr\u{e8}me!");
+    // …typed with decomposed ones (e + combining accents, NFD).
+    let mut visitor = app.browser();
+    let reply = visitor
+        .login_reply("amelie", "cafe\u{301}-cre\u{300}me!")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
