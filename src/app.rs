@@ -4,7 +4,6 @@
 
 use std::{
     future::{Future, IntoFuture},
-    net::SocketAddr,
     time::Duration,
 };
 
@@ -101,15 +100,16 @@ impl App {
             admin = %self.admin.local_addr()?,
             "trolley is serving"
         );
-        let mut public = tokio::spawn(
-            axum::serve(
-                self.public,
-                self.router
-                    .into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
-        );
+        let timeouts = crate::http::serve::Timeouts {
+            header: self.state.settings.header_timeout,
+            idle: self.state.settings.idle_timeout,
+        };
+        let mut public = tokio::spawn(crate::http::serve::serve(
+            self.public,
+            self.router,
+            timeouts,
+            stopped(stop_rx.clone()),
+        ));
         let admin = tokio::spawn(
             axum::serve(self.admin, self.admin_router)
                 .with_graceful_shutdown(stopped(stop_rx))

@@ -98,6 +98,20 @@ pub struct Settings {
     #[arg(long, env = "TROLLEY_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// A request's headers must be complete within this, or it gets 408 and
+    /// the connection closes.
+    #[arg(long, env = "TROLLEY_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// A request's body must be complete within this (from its headers), or it
+    /// gets 408 and the connection closes.
+    #[arg(long, env = "TROLLEY_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+
+    /// An idle keep-alive connection closes after this.
+    #[arg(long, env = "TROLLEY_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
     /// Where the embedded store (no TROLLEY_REDIS_URL) keeps accounts.
     #[arg(
         long,

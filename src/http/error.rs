@@ -56,6 +56,10 @@ pub(crate) enum ApiError {
     /// 409 `{"error": …}`: the request conflicts with the cart's state.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 408 `{"error": "Request timeout"}`, and the connection closes: the body
+    /// did not arrive within `TROLLEY_BODY_TIMEOUT`.
+    #[error("request timeout")]
+    RequestTimeout,
     /// 412 `{"error": "The cart has changed"}`: `If-Match` does not hold.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -106,6 +110,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Replayed(refusal) => refusal.status(),
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -198,6 +203,7 @@ impl IntoResponse for ApiError {
             | ApiError::Conflict(message)
             | ApiError::Unprocessable(message) => json!({ "error": message }),
             ApiError::PreconditionFailed => json!({ "error": "The cart has changed" }),
+            ApiError::RequestTimeout => json!({ "error": "Request timeout" }),
             ApiError::Replayed(_) => json!({}),
             ApiError::MethodNotAllowed => json!({ "error": "Method not allowed" }),
             ApiError::PayloadTooLarge => {
@@ -228,6 +234,12 @@ impl IntoResponse for ApiError {
         };
         if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        if matches!(self, ApiError::RequestTimeout) {
+            // The rest of a slow body is not worth waiting for.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

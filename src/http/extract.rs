@@ -29,10 +29,10 @@ use crate::{
 /// them.
 pub(crate) struct JsonObject(pub(crate) Map<String, Value>, pub(crate) Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for JsonObject {
+impl FromRequest<AppState> for JsonObject {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> ApiResult<Self> {
+    async fn from_request(request: Request, state: &AppState) -> ApiResult<Self> {
         let is_json = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -47,8 +47,14 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(request, state)
+        // A body sent a byte at a time must not hold the request for ever.
+        let body = tokio::time::timeout(
+            state.settings.body_timeout,
+            Bytes::from_request(request, state),
+        );
+        let bytes = body
             .await
+            .map_err(|_| ApiError::RequestTimeout)?
             .map_err(|rejection| {
                 if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge

@@ -14,5 +14,6 @@ pub(crate) mod observe;
 pub(crate) mod perfshop;
 pub(crate) mod products;
 pub(crate) mod routes;
+pub(crate) mod serve;
 pub(crate) mod strict_json;
 pub(crate) mod write;

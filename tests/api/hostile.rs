@@ -18,6 +18,10 @@ use crate::{
 pub fn trials() -> Vec<Trial> {
     let mut trials = vec![
         trial(
+            "hostile::slow_and_idle_clients_are_cut_off_with_408",
+            slow_and_idle_clients_are_cut_off_with_408,
+        ),
+        trial(
             "hostile::refused_requests_write_nothing_to_redis",
             refused_requests_write_nothing_to_redis,
         ),
@@ -280,4 +284,109 @@ async fn an_nfd_password_matches_its_nfc_twin(backend: Backend) {
         .login_reply("amelie", "cafe\u{301}-cre\u{300}me!")
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
+
+/// Writes `request` in pieces, `every` apart, and reads what comes back until
+/// the server closes (or `within` passes).
+async fn dribble(
+    base: &str,
+    pieces: &[&str],
+    every: Duration,
+    within: Duration,
+) -> (String, Duration) {
+    let started = std::time::Instant::now();
+    let mut socket = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    let (mut read, mut write) = socket.split();
+    let mut answer = Vec::new();
+    let sending = async {
+        for piece in pieces {
+            if write.write_all(piece.as_bytes()).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(every).await;
+        }
+        std::future::pending::<()>().await;
+    };
+    let reading = async {
+        let _ = read.read_to_end(&mut answer).await;
+    };
+    let _ = tokio::time::timeout(within, async {
+        tokio::select! { () = sending => {}, () = reading => {} }
+    })
+    .await;
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+async fn slow_and_idle_clients_are_cut_off_with_408() {
+    let redis = RedisServer::start().await;
+    let mut config = settings(Backend::Redis, Some(&redis));
+    config.header_timeout = Duration::from_secs(1);
+    config.body_timeout = Duration::from_secs(1);
+    config.idle_timeout = Duration::from_secs(2);
+    let app = TestApp::spawn(config).await;
+    let slow = Duration::from_millis(300);
+    let cut = Duration::from_secs(6);
+    let expect_408 = |answer: &str, elapsed: Duration, what: &str| {
+        assert!(status_line(answer).contains(" 408 "), "{what}: {answer:?}");
+        assert_eq!(
+            body_of(answer),
+            json!({"error": "Request timeout"}),
+            "{what}"
+        );
+        assert!(
+            elapsed < Duration::from_secs(4),
+            "{what}: cut after {elapsed:?}"
+        );
+    };
+    // Headers at a few bytes per 300 ms.
+    let head = "GET /api/cart HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let pieces: Vec<String> = head
+        .as_bytes()
+        .chunks(3)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let (answer, elapsed) = dribble(&app.base, &pieces, slow, cut).await;
+    expect_408(&answer, elapsed, "slow headers");
+    // A body at a byte per 300 ms, with Content-Length and chunked.
+    let body = r#"{"productId": 42, "quantity": 1}"#;
+    let mut pieces = vec![format!(
+        "POST /api/cart/add HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )];
+    pieces.extend(body.chars().map(String::from));
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let (answer, elapsed) = dribble(&app.base, &pieces, slow, cut).await;
+    expect_408(&answer, elapsed, "slow body");
+    let mut pieces = vec!["POST /api/cart/add HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_string()];
+    pieces.extend(body.chars().map(|c| format!("1\r\n{c}\r\n")));
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let (answer, elapsed) = dribble(&app.base, &pieces, slow, cut).await;
+    expect_408(&answer, elapsed, "slow chunked body");
+    assert_eq!(
+        key_count(&redis),
+        2,
+        "only the catalog: a cut-off add wrote nothing"
+    );
+    // An idle connection, and one idle after a request, are closed.
+    let (answer, elapsed) = dribble(&app.base, &[], slow, cut).await;
+    assert!(answer.is_empty(), "{answer:?}");
+    assert!(
+        elapsed >= Duration::from_millis(1900) && elapsed < Duration::from_secs(4),
+        "idle cut after {elapsed:?}"
+    );
+    let (answer, elapsed) = dribble(
+        &app.base,
+        &["GET /api/cart HTTP/1.1\r\nHost: x\r\n\r\n"],
+        slow,
+        cut,
+    )
+    .await;
+    assert!(status_line(&answer).contains(" 200 "), "{answer:?}");
+    assert!(elapsed < Duration::from_secs(4), "kept open {elapsed:?}");
 }
