@@ -112,6 +112,13 @@ pub struct Settings {
     #[arg(long, env = "TROLLEY_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
+    /// New sessions one client address may start per minute (then 429 with
+    /// `Retry-After`); requests of existing sessions are never limited. 0: off
+    /// (behind a proxy every client has the proxy's address unless
+    /// TROLLEY_TRUST_FORWARDED_FOR is set).
+    #[arg(long, env = "TROLLEY_NEW_SESSIONS_PER_MINUTE", default_value_t = 0)]
+    pub new_sessions_per_minute: u32,
+
     /// Where the embedded store (no TROLLEY_REDIS_URL) keeps accounts.
     #[arg(
         long,

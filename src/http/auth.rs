@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{
     error::{ApiError, ApiResult},
-    extract::{CartSession, JsonObject},
+    extract::{CartSession, JsonObject, client_address},
     perfshop::CartBody,
 };
 use crate::{
@@ -66,24 +66,6 @@ fn merge_body(merge: &MergeReport) -> Value {
         "clamped": ids(&merge.clamped),
         "dropped": ids(&merge.dropped),
     })
-}
-
-/// The client address login limits count against: the last `X-Forwarded-For`
-/// entry (the one our proxy appended) when trusted, else the peer.
-fn client_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> String {
-    if state.settings.trust_forwarded_for {
-        let forwarded = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|v| !v.is_empty());
-        if let Some(address) = forwarded {
-            return address.to_string();
-        }
-    }
-    peer.ip().to_string()
 }
 
 /// `POST /api/auth/logout`: destroys the session; the user's cart stays.

@@ -80,6 +80,10 @@ pub(crate) enum ApiError {
     /// 429 `{"error": …}` with `Retry-After`: too many failed logins.
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 429 `{"error": …}` with `Retry-After`: too many new sessions from one
+    /// address (`TROLLEY_NEW_SESSIONS_PER_MINUTE`).
+    #[error("too many new sessions")]
+    TooManySessions { retry_after_secs: u64 },
     /// 503 `{"error": "Cart storage unavailable"}` with `Retry-After`.
     #[error("storage unavailable: {0}")]
     Unavailable(#[from] StoreError),
@@ -115,7 +119,9 @@ impl ApiError {
             ApiError::Replayed(refusal) => refusal.status(),
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::TooManySessions { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -215,6 +221,9 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests { .. } => {
                 json!({ "error": "Too many failed login attempts; try again later" })
             }
+            ApiError::TooManySessions { .. } => {
+                json!({ "error": "Too many new sessions from this address; try again later" })
+            }
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, kind = cause.kind(), "storage unavailable");
                 json!({ "error": "Cart storage unavailable" })
@@ -227,7 +236,8 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let retry_after = match &self {
             ApiError::Unavailable(_) => Some(RETRY_AFTER_SECS.to_string()),
-            ApiError::TooManyRequests { retry_after_secs } => {
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::TooManySessions { retry_after_secs } => {
                 Some(retry_after_secs.max(&1).to_string())
             }
             _ => None,

@@ -112,6 +112,28 @@ pub(crate) fn integer_field(body: &Map<String, Value>, name: &str) -> ApiResult<
     }
 }
 
+/// The client address limits count against: the last `X-Forwarded-For` entry
+/// (the one our proxy appended) when trusted, else the peer.
+pub(crate) fn client_address(
+    state: &AppState,
+    peer: std::net::SocketAddr,
+    headers: &axum::http::HeaderMap,
+) -> String {
+    if state.settings.trust_forwarded_for {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty());
+        if let Some(address) = forwarded {
+            return address.to_string();
+        }
+    }
+    peer.ip().to_string()
+}
+
 // What trolley keeps in a session record: small facts only. The cart itself lives
 // in its own Redis hash, because the session store rewrites whole records (last
 // writer wins) and would lose concurrent cart changes.
@@ -123,6 +145,8 @@ pub(crate) struct CartSession {
     session: Session,
     cart: Option<CartRef>,
     user: Option<String>,
+    /// The client's address (see [`client_address`]).
+    client: String,
     state: AppState,
 }
 
@@ -133,10 +157,15 @@ impl FromRequestParts<AppState> for CartSession {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::Internal("session layer missing".into()))?;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::SocketAddr::from(([0, 0, 0, 0], 0)), |info| info.0);
         let mut typed = CartSession {
             session,
             cart: None,
             user: None,
+            client: client_address(state, peer, &parts.headers),
             state: state.clone(),
         };
         if typed.enforce_lifetime().await? {
@@ -174,6 +203,16 @@ impl CartSession {
     /// The session's cart, if it has one.
     pub(crate) fn cart(&self) -> Option<&CartRef> {
         self.cart.as_ref()
+    }
+
+    /// Whether the visitor has no session record yet (this request would start one).
+    pub(crate) fn is_new(&self) -> bool {
+        self.session.id().is_none()
+    }
+
+    /// The client's address.
+    pub(crate) fn client(&self) -> &str {
+        &self.client
     }
 
     /// The signed-in user, if any.

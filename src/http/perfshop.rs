@@ -163,6 +163,18 @@ pub(super) async fn add_to_cart(
     let cart = match session.cart() {
         Some(cart) => cart.clone(),
         None => {
+            if session.is_new()
+                && let Err(retry_after) = crate::sessions::admit_new_session(
+                    state.stores.limiter.as_ref(),
+                    session.client(),
+                    state.settings.new_sessions_per_minute,
+                )
+                .await?
+            {
+                return Err(ApiError::TooManySessions {
+                    retry_after_secs: retry_after.as_secs_f64().ceil() as u64,
+                });
+            }
             let cart = add::new_cart(state.carts(), &write).await?;
             session.start_new_cart(&cart).await?;
             cart

@@ -205,6 +205,15 @@ pub trait LoginLimiter: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Result<(), Duration>>;
 
+    /// Counts a new session started by a client address, in one atomic step;
+    /// `Err(time until the window ends)` past `limit` in the window.
+    async fn count_new_session(
+        &self,
+        address: &str,
+        window: Duration,
+        limit: u32,
+    ) -> StoreResult<Result<(), Duration>>;
+
     /// Takes one counted attempt back (it proved to be the account's owner).
     async fn uncount_login_attempt(&self, key: &str) -> StoreResult<()>;
 

@@ -35,6 +35,10 @@ pub fn trials() -> Vec<Trial> {
         parallel_wrong_logins_get_at_most_the_limit_of_password_checks,
     ));
     trials.extend(both(
+        "hostile::a_flood_of_new_sessions_is_limited_and_existing_sessions_are_not",
+        a_flood_of_new_sessions_is_limited_and_existing_sessions_are_not,
+    ));
+    trials.extend(both(
         "hostile::an_nfd_password_matches_its_nfc_twin",
         an_nfd_password_matches_its_nfc_twin,
     ));
@@ -389,4 +393,51 @@ async fn slow_and_idle_clients_are_cut_off_with_408() {
     .await;
     assert!(status_line(&answer).contains(" 200 "), "{answer:?}");
     assert!(elapsed < Duration::from_secs(4), "kept open {elapsed:?}");
+}
+
+async fn a_flood_of_new_sessions_is_limited_and_existing_sessions_are_not(backend: Backend) {
+    let redis = match backend {
+        Backend::Redis => Some(RedisServer::start().await),
+        Backend::Embedded => None,
+    };
+    let mut config = settings(backend, redis.as_ref());
+    config.new_sessions_per_minute = 10;
+    let app = TestApp::spawn(config).await;
+    let mut regular = app.browser();
+    regular.add(42, 1).await;
+    let add = r#"{"productId": 42, "quantity": 1}"#;
+    let mut limited = 0;
+    for _ in 0..30 {
+        let mut bot = app.browser();
+        let reply = bot.post("/api/cart/add", add).await;
+        match reply.status {
+            StatusCode::OK => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                limited += 1;
+                assert!(reply.headers.get("retry-after").is_some());
+                assert_eq!(
+                    reply.json(),
+                    json!({"error": "Too many new sessions from this address; try again later"})
+                );
+                assert!(
+                    reply.set_cookie("trolley_session").is_none(),
+                    "a refused add starts no session"
+                );
+            }
+            other => panic!("unexpected {other}: {}", reply.text),
+        }
+        // The shopper who already has a session is never limited.
+        regular.add(7, 1).await;
+    }
+    assert_eq!(
+        limited, 21,
+        "the first 9 new sessions after the regular one pass"
+    );
+    assert_eq!(quantity_of(&regular.cart().await, 7), 30);
+    if let Some(redis) = &redis {
+        let carts = redis_cli(redis.port, &["--scan", "--pattern", "trolley:{cart:*"])
+            .lines()
+            .count();
+        assert_eq!(carts, 10, "one cart per admitted session");
+    }
 }

@@ -181,6 +181,16 @@ impl LoginLimiter for MemoryStore {
         })
     }
 
+    async fn count_new_session(
+        &self,
+        address: &str,
+        window: Duration,
+        limit: u32,
+    ) -> StoreResult<Result<(), Duration>> {
+        self.count_login_attempt(&format!("new-session:{address}"), window, limit)
+            .await
+    }
+
     async fn uncount_login_attempt(&self, key: &str) -> StoreResult<()> {
         if let Some(entry) = self.state().failures.get_mut(key) {
             entry.0 = entry.0.saturating_sub(1);

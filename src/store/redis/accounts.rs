@@ -129,6 +129,26 @@ impl LoginLimiter for RedisStore {
         })
     }
 
+    async fn count_new_session(
+        &self,
+        address: &str,
+        window: Duration,
+        limit: u32,
+    ) -> StoreResult<Result<(), Duration>> {
+        let (_count, remaining, admitted): (u32, i64, u8) = self
+            .eval(
+                "new_session",
+                &self.scripts.login_failure,
+                vec![keys::new_sessions(address)],
+                vec![ttl_ms(window), limit.to_string()],
+            )
+            .await?;
+        Ok(match admitted {
+            1 => Ok(()),
+            _ => Err(Duration::from_millis(remaining.max(0) as u64)),
+        })
+    }
+
     async fn uncount_login_attempt(&self, key: &str) -> StoreResult<()> {
         let _: i64 = self
             .call(

@@ -13,7 +13,8 @@
 //! | `trolley:{catalog}:products`, `trolley:{catalog}:version` | hash, string | the catalog |
 //! | `trolley:{user:<name>}` | hash | an account: `password`, `cart_no`, `cart_id` |
 //! | `trolley:{user:<name>}:sessions` | set | the account's session ids |
-//! | `trolley:{login-failures:<user or ip>:<value>}` | string | failed-login counter |
+//! | `trolley:{login-failures:<user or ip>:<value>}` | string | login-attempt counter |
+//! | `trolley:{new-sessions:<address>}` | string | sessions started by an address this minute (`TROLLEY_NEW_SESSIONS_PER_MINUTE`) |
 //! | `<session id>` | string | a session record (tower-sessions-redis-store, unprefixed) |
 
 pub(super) fn cart(no: u64) -> String {
@@ -38,6 +39,10 @@ pub(super) fn user(name: &str) -> String {
 
 pub(super) fn user_sessions(name: &str) -> String {
     format!("trolley:{{user:{name}}}:sessions")
+}
+
+pub(super) fn new_sessions(address: &str) -> String {
+    format!("trolley:{{new-sessions:{address}}}")
 }
 
 pub(super) fn login_failures(key: &str) -> String {
