@@ -257,6 +257,7 @@ export TROLLEY_LOG_FORMAT="${TROLLEY_LOG_FORMAT:-json}"
 # haproxy appends the client address to X-Forwarded-For: login limits per
 # address must use it, not the proxy's own address.
 export TROLLEY_TRUST_FORWARDED_FOR="${TROLLEY_TRUST_FORWARDED_FOR:-true}"
+export TROLLEY_NEW_SESSIONS_PER_MINUTE="${TROLLEY_NEW_SESSIONS_PER_MINUTE:-300}"
 
 # --- Demo data (repeatable on kept data: the import replaces the catalog, and
 # `user add` on an existing user resets its password).

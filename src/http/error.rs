@@ -190,17 +190,10 @@ impl From<LoginError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if let ApiError::Replayed(refusal) = self {
-            let mut response = refusal.into_response();
-            response
-                .headers_mut()
-                .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-            return response;
-        }
-        let status = self.status();
-        let body = match &self {
+impl ApiError {
+    /// The JSON body; a 5xx logs its cause here, once, and never sends it.
+    fn body(&self) -> serde_json::Value {
+        match self {
             ApiError::InvalidFields(fields) => json!(fields),
             ApiError::BadRequest(message)
             | ApiError::Unauthorized(message)
@@ -232,7 +225,21 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %cause, "internal error");
                 json!({ "error": "Internal server error" })
             }
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Replayed(refusal) = self {
+            let mut response = refusal.into_response();
+            response
+                .headers_mut()
+                .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+            return response;
+        }
+        let status = self.status();
+        let body = self.body();
         let mut response = (status, Json(body)).into_response();
         let retry_after = match &self {
             ApiError::Unavailable(_) => Some(RETRY_AFTER_SECS.to_string()),

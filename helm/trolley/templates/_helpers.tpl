@@ -101,6 +101,14 @@ tls: true swaps "redis" for "rediss" in each scheme.
 {{- end }}
 {{- end }}
 
+{{- define "trolley.newSessionsPerMinute" -}}
+{{- if kindIs "invalid" .Values.config.newSessionsPerMinute }}
+{{- if eq (include "trolley.trustForwardedFor" .) "true" }}300{{ else }}0{{ end }}
+{{- else }}
+{{- .Values.config.newSessionsPerMinute }}
+{{- end }}
+{{- end }}
+
 {{- define "trolley.cookieSecure" -}}
 {{- if kindIs "invalid" .Values.config.cookieSecure }}
 {{- and .Values.ingress.enabled (gt (len .Values.ingress.tls) 0) }}
