@@ -139,6 +139,8 @@ pub(crate) fn client_address(
 // writer wins) and would lose concurrent cart changes.
 const CART_KEY: &str = "cart";
 const STARTED_KEY: &str = "started";
+/// When the record's expiry was last moved (ms since the epoch).
+const SLID_KEY: &str = "slid";
 
 /// The visitor's session: its cart and signed-in user, read once per request.
 pub(crate) struct CartSession {
@@ -178,9 +180,11 @@ impl FromRequestParts<AppState> for CartSession {
 
 impl CartSession {
     /// Ends a session past its absolute lifetime (returning false: nothing of it
-    /// is left to read), and otherwise
-    /// sets the expiry the response writes to the cookie and the record: the
-    /// inactivity TTL from now, but never past the absolute lifetime.
+    /// is left to read), and otherwise slides its expiry, coarsely (API.md
+    /// v1.1): the record and the cookie are rewritten only once their expiry
+    /// would move by at least a tenth of the TTL (3 of 30 min), so most requests
+    /// write nothing to the session at all. The cart hash slides on every touch
+    /// (its scripts), so the two expire within that tenth of each other.
     async fn enforce_lifetime(&self) -> ApiResult<bool> {
         let Some(started) = self.session.get::<i64>(STARTED_KEY).await? else {
             return Ok(true);
@@ -194,10 +198,34 @@ impl CartSession {
             self.session.flush().await?;
             return Ok(false);
         }
-        let inactive = now.saturating_add(time_duration(settings.session_ttl));
+        let slid_ms = self.session.get::<i64>(SLID_KEY).await?.unwrap_or(0);
+        let granularity_ms = (settings.session_ttl.as_millis() / 10) as i64;
+        if unix_ms(now) - slid_ms >= granularity_ms {
+            self.slide(now, ends).await?;
+        }
+        Ok(true)
+    }
+
+    /// Moves the record's and the cookie's expiry to the inactivity TTL from now,
+    /// never past the absolute lifetime `ends`.
+    async fn slide(&self, now: OffsetDateTime, ends: OffsetDateTime) -> ApiResult<()> {
+        let inactive = now.saturating_add(time_duration(self.state.settings.session_ttl));
         self.session
             .set_expiry(Some(Expiry::AtDateTime(inactive.min(ends))));
-        Ok(true)
+        Ok(self.session.insert(SLID_KEY, unix_ms(now)).await?)
+    }
+
+    /// The absolute end of this session (`None` before it started).
+    async fn ends(&self) -> ApiResult<Option<OffsetDateTime>> {
+        let Some(started) = self.session.get::<i64>(STARTED_KEY).await? else {
+            return Ok(None);
+        };
+        let now = OffsetDateTime::now_utc();
+        Ok(Some(
+            OffsetDateTime::from_unix_timestamp(started)
+                .unwrap_or(now)
+                .saturating_add(time_duration(self.state.settings.session_max_age)),
+        ))
     }
 
     /// The session's cart, if it has one.
@@ -228,8 +256,10 @@ impl CartSession {
     /// Remembers the cart the first add created (and starts the session).
     pub(crate) async fn start_cart(&mut self, cart: &CartRef) -> ApiResult<()> {
         sessions::session_changed();
-        if self.session.get::<i64>(STARTED_KEY).await?.is_none() {
-            self.start().await?;
+        match self.ends().await? {
+            None => self.start().await?,
+            // The record is rewritten anyway: with a fresh expiry.
+            Some(ends) => self.slide(OffsetDateTime::now_utc(), ends).await?,
         }
         self.session.insert(CART_KEY, cart).await?;
         self.cart = Some(cart.clone());
@@ -242,8 +272,9 @@ impl CartSession {
             .insert(STARTED_KEY, OffsetDateTime::now_utc().unix_timestamp())
             .await?;
         metrics::session_created();
-        self.enforce_lifetime().await?;
-        Ok(())
+        let now = OffsetDateTime::now_utc();
+        let ends = now.saturating_add(time_duration(self.state.settings.session_max_age));
+        self.slide(now, ends).await
     }
 
     /// Turns this session into a signed-in one: a new session id (the old cookie
@@ -274,6 +305,10 @@ impl CartSession {
         self.start_cart(cart).await?;
         Ok(self.session.save().await?)
     }
+}
+
+fn unix_ms(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 fn time_duration(duration: std::time::Duration) -> time::Duration {

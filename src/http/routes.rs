@@ -39,9 +39,10 @@ pub(crate) fn router(state: AppState, sessions: SessionBackend) -> Router {
         .with_expiry(Expiry::OnInactivity(
             TimeDuration::try_from(settings.session_ttl).unwrap_or(TimeDuration::MAX),
         ))
-        // Every request slides the session's expiry (cookie and record); the
-        // store's save is SET XX, so this never resurrects a deleted session.
-        .with_always_save(true);
+        // Only a changed session is written: CartSession slides the expiry
+        // coarsely (a tenth of the TTL), so most requests write no record.
+        // The store's save is SET XX, so a save never resurrects a deleted session.
+        .with_always_save(false);
 
     Router::new()
         .route(

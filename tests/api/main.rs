@@ -18,6 +18,7 @@ mod observability;
 mod proxy;
 mod replicas;
 mod retries;
+mod round_trips;
 mod rules;
 mod sentinel;
 mod tls;
@@ -151,6 +152,7 @@ fn main() -> ExitCode {
     trials.extend(retries::trials());
     trials.extend(lost_replies::trials());
     trials.extend(hostile::trials());
+    trials.extend(round_trips::trials());
     trials.extend(accounts::trials());
     trials.extend(observability::trials());
     trials.extend(topology::trials());

@@ -66,26 +66,17 @@ fn change_args(cart: &CartRef, policy: CartPolicy, write: &Write) -> Vec<String>
     ]
 }
 
-impl RedisStore {
-    /// The cart a moved line now lives in: the tombstone of the cart that created
-    /// it holds `<user cart no>|<guest id>` once merged, `sealed:<user cart
-    /// no>|<guest id>` while a Cluster merge is under way (the line may be in
-    /// either cart then).
-    async fn merged_into(&self, origin: u64) -> StoreResult<Option<u64>> {
-        let tombstone: Option<String> = self
-            .call("line_owner", self.pool.next().get(keys::tombstone(origin)))
-            .await?;
-        tombstone
-            .map(|value| {
-                let state = value.split('|').next().unwrap_or_default();
-                state
-                    .strip_prefix("sealed:")
-                    .unwrap_or(state)
-                    .parse::<u64>()
-                    .map_err(|_| corrupt("merge tombstone"))
-            })
-            .transpose()
-    }
+/// The cart a moved line now lives in, from the tombstone of the cart that
+/// created it: `<user cart no>|<guest id>` once merged, `sealed:<user cart
+/// no>|<guest id>` while a Cluster merge is under way (the line may be in either
+/// cart then).
+fn merged_into(tombstone: &str) -> StoreResult<u64> {
+    let state = tombstone.split('|').next().unwrap_or_default();
+    state
+        .strip_prefix("sealed:")
+        .unwrap_or(state)
+        .parse::<u64>()
+        .map_err(|_| corrupt("merge tombstone"))
 }
 
 #[async_trait]
@@ -253,23 +244,30 @@ impl CartStore for RedisStore {
 
     async fn line_exists(&self, line: LineId) -> StoreResult<bool> {
         // The id names the cart that created the line; a line moved by a login
-        // merge is found through that cart's tombstone.
+        // merge is found through that cart's tombstone. Both live in the origin
+        // cart's slot, so they are read in one pipelined round trip.
         let field = format!("l:{}", line.0);
         let origin = line.cart_no();
-        let client = self.pool.next();
-        let here: bool = self
-            .call("line_owner", client.hexists(keys::cart(origin), &field))
+        let (here, tombstone): (u8, String) = self
+            .eval(
+                "line_owner",
+                &self.scripts.line_owner,
+                keys::cart_and_tombstone(origin),
+                vec![field.clone()],
+            )
             .await?;
-        if here {
+        if here == 1 {
             return Ok(true);
         }
-        match self.merged_into(origin).await? {
-            Some(no) => {
-                self.call("line_owner", client.hexists(keys::cart(no), &field))
-                    .await
-            }
-            None => Ok(false),
+        if tombstone.is_empty() {
+            return Ok(false);
         }
+        let no = merged_into(&tombstone)?;
+        self.call(
+            "line_owner",
+            self.pool.next().hexists(keys::cart(no), &field),
+        )
+        .await
     }
 
     async fn merge_carts(

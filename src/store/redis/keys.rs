@@ -49,8 +49,8 @@ pub(super) fn login_failures(key: &str) -> String {
     format!("trolley:{{login-failures:{key}}}")
 }
 
-/// The keys of the Cluster merge's steps on the guest cart: the hash and its
-/// merge tombstone.
+/// A cart hash and its merge tombstone (the Cluster merge's guest steps, the
+/// line owner lookup).
 pub(super) fn cart_and_tombstone(no: u64) -> Vec<String> {
     vec![cart(no), tombstone(no)]
 }

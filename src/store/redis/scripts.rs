@@ -37,6 +37,7 @@ pub(super) struct Scripts {
     pub(super) cart_absorb: Script,
     pub(super) cart_seal_done: Script,
     pub(super) cart_seq: Script,
+    pub(super) line_owner: Script,
     pub(super) user_cart: Script,
     pub(super) login_failure: Script,
     pub(super) catalog_replace: Script,
@@ -56,6 +57,7 @@ impl Scripts {
             cart_absorb: cart_script(include_str!("../lua/cart_absorb.lua")),
             cart_seal_done: cart_script(include_str!("../lua/cart_seal_done.lua")),
             cart_seq: Script::from_lua(include_str!("../lua/cart_seq.lua")),
+            line_owner: Script::from_lua(include_str!("../lua/line_owner.lua")),
             user_cart: Script::from_lua(include_str!("../lua/user_cart.lua")),
             login_failure: Script::from_lua(include_str!("../lua/login_failure.lua")),
             catalog_replace: Script::from_lua(include_str!("../lua/catalog_replace.lua")),
@@ -63,7 +65,7 @@ impl Scripts {
         }
     }
 
-    pub(super) fn all(&self) -> [&Script; 14] {
+    pub(super) fn all(&self) -> [&Script; 15] {
         [
             &self.cart_read,
             &self.cart_add,
@@ -75,6 +77,7 @@ impl Scripts {
             &self.cart_absorb,
             &self.cart_seal_done,
             &self.cart_seq,
+            &self.line_owner,
             &self.user_cart,
             &self.login_failure,
             &self.catalog_replace,

@@ -1,0 +1,10 @@
+-- Where a line that is not in the session's cart is (for 403 vs 404).
+--
+-- KEYS[1]  the cart that created it   trolley:{cart:<origin no>}
+-- KEYS[2]  that cart's tombstone       trolley:{cart:<origin no>}:merged
+-- ARGV[1]  the line's field            l:<line id>
+-- Returns  {1 if the creating cart holds it else 0, the tombstone or ''}
+--
+-- One script so the two reads of the origin's slot are one round trip (and a
+-- consistent view: no merge moves the line between them).
+return {redis.call('HEXISTS', KEYS[1], ARGV[1]), redis.call('GET', KEYS[2]) or ''}

@@ -1,0 +1,157 @@
+//! The round-trip budget of each route: the commands a replica sends to a real
+//! redis-server per request, counted with `MONITOR` (commands run inside a
+//! script are not round trips and are left out). A change that adds a round
+//! trip to a route fails here, not in a benchmark months later.
+
+use std::{
+    collections::BTreeMap,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use libtest_mimic::Trial;
+use reqwest::Method;
+
+use crate::{
+    helpers::{
+        Backend, Browser, PASSWORD, RedisServer, TestApp, redis_cli, settings, tool_present,
+    },
+    trial,
+};
+
+pub fn trials() -> Vec<Trial> {
+    vec![trial(
+        "round_trips::every_route_stays_within_its_redis_round_trip_budget",
+        every_route_stays_within_its_redis_round_trip_budget,
+    )]
+}
+
+/// Requests per measured route.
+const RUNS: usize = 10;
+
+/// Round trips each route may take per request (a session already started, its
+/// record not due for a slide).
+const BUDGETS: [(&str, f64); 9] = [
+    ("anonymous-get", 0.0),
+    ("add", 2.0),
+    ("get", 2.0),
+    ("put", 2.0),
+    // A refusal: the line is looked for where its id says it was made.
+    ("remove-missing", 3.0),
+    ("clear", 2.0),
+    ("minimal-add", 2.0),
+    ("minimal-get", 2.0),
+    ("signed-in-add", 2.0),
+];
+
+async fn every_route_stays_within_its_redis_round_trip_budget() {
+    if !tool_present("redis-cli") {
+        eprintln!("skipped: needs redis-cli (Debian package redis-tools)");
+        return;
+    }
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    app.add_user("counter", PASSWORD);
+    let mut shopper = app.browser();
+    let line = shopper.add(42, 1).await;
+    let mut member = app.browser();
+    member.login("counter", PASSWORD).await;
+    member.add(7, 1).await;
+    // Wait for the catalog copy to be fresh, so no revalidation lands in a block.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let mut monitor = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "monitor"])
+        .stdout(log.reopen().expect("log"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-cli monitor");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mark = |name: &str| {
+        redis_cli(redis.port, &["echo", &format!("MARK-{name}")]);
+    };
+    let put = format!("/api/cart/item/{line}?quantity=3");
+    let add = r#"{"productId": 42, "quantity": 1}"#;
+    let mut anonymous = app.browser();
+    let routes: Vec<(&str, &mut Browser, Method, &str, Option<&str>)> = vec![(
+        "anonymous-get",
+        &mut anonymous,
+        Method::GET,
+        "/api/cart",
+        None,
+    )];
+    for (name, visitor, method, path, body) in routes {
+        mark(name);
+        for _ in 0..RUNS {
+            visitor.send(method.clone(), path, body).await;
+        }
+    }
+    let cases: [(&str, Method, &str, Option<&str>); 7] = [
+        ("add", Method::POST, "/api/cart/add", Some(add)),
+        ("get", Method::GET, "/api/cart", None),
+        ("put", Method::PUT, put.as_str(), None),
+        (
+            "remove-missing",
+            Method::DELETE,
+            "/api/cart/item/999999999",
+            None,
+        ),
+        (
+            "minimal-add",
+            Method::POST,
+            "/cart/items",
+            Some(r#"{"sku": "apple"}"#),
+        ),
+        ("minimal-get", Method::GET, "/cart", None),
+        ("clear", Method::DELETE, "/api/cart", None),
+    ];
+    for (name, method, path, body) in cases {
+        mark(name);
+        for _ in 0..RUNS {
+            shopper.send(method.clone(), path, body).await;
+        }
+    }
+    mark("signed-in-add");
+    for _ in 0..RUNS {
+        member
+            .send(
+                Method::POST,
+                "/api/cart/add",
+                Some(r#"{"productId": 7, "quantity": 1}"#),
+            )
+            .await;
+    }
+    mark("end");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+
+    let text = std::fs::read_to_string(log.path()).expect("monitor log");
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for entry in text.lines() {
+        if let Some(at) = entry.find("\"MARK-") {
+            let name = entry[at + 6..].trim_end_matches('"').to_string();
+            current = (name != "end").then_some(name);
+            continue;
+        }
+        // Commands a script runs are logged as `[0 lua]`; they are no round trips.
+        if entry.contains(" lua] ") || !entry.starts_with(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
+        if let Some(name) = &current {
+            *counts.entry(name.clone()).or_default() += 1;
+        }
+    }
+    let mut report = Vec::new();
+    for (name, budget) in BUDGETS {
+        let per_request = *counts.get(name).unwrap_or(&0) as f64 / RUNS as f64;
+        report.push(format!("{name}={per_request:.1}"));
+        assert!(
+            per_request <= budget,
+            "{name} takes {per_request} round trips per request, over its budget of {budget}: {counts:?}"
+        );
+    }
+    eprintln!("round trips per request: {}", report.join(" "));
+}
