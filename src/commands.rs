@@ -82,6 +82,13 @@ pub async fn remove_user(settings: Settings, name: &str) -> Result<(), String> {
 
 /// `trolley healthcheck`: exits 0 when the URL answers 200 (default: /readyz).
 /// A minimal HTTP/1.1 GET, so the container image needs no curl.
+/// The OpenAPI document of the public API, pretty-printed JSON.
+pub fn openapi(settings: &Settings) -> String {
+    crate::http::routes::document(settings.max_quantity)
+        .to_pretty_json()
+        .unwrap_or_default()
+}
+
 pub async fn healthcheck(url: &str) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url

@@ -32,6 +32,9 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Print the OpenAPI 3.1 document of the public API (as served at
+    /// /api/openapi.json, with these settings' limits).
+    Openapi,
     /// Exit 0 when the local replica is ready (for container health checks).
     Healthcheck {
         /// URL to probe; default: /readyz on the admin port.
@@ -110,6 +113,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::User {
             command: UserCommand::Remove { name },
         } => commands::remove_user(settings, &name).await,
+        Command::Openapi => {
+            println!("{}", commands::openapi(&settings));
+            Ok(())
+        }
         Command::Healthcheck { url } => {
             let url = url.unwrap_or_else(|| {
                 format!("http://127.0.0.1:{}/readyz", settings.admin_listen.port())

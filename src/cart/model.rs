@@ -89,12 +89,15 @@ impl Line {
 }
 
 /// A catalog product.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 42, "sku": "BT-HEADSET", "name": "Bluetooth audio headset", "price": 149.99, "image": "/images/products/42.jpg"}))]
 pub struct Product {
+    #[schema(value_type = i64, minimum = 1)]
     pub id: ProductId,
     pub sku: String,
     pub name: String,
     #[serde(serialize_with = "money::serialize")]
+    #[schema(value_type = f64)]
     pub price: Decimal,
     pub image: String,
 }

@@ -10,12 +10,14 @@ use axum::{
     extract::{ConnectInfo, State},
     http::HeaderMap,
 };
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::{
+    bodies::{CartBody, Done},
     error::{ApiError, ApiResult},
     extract::{CartSession, JsonObject, client_address},
-    perfshop::CartBody,
 };
 use crate::{
     accounts::login::{self, Attempt, LoginStores},
@@ -23,6 +25,44 @@ use crate::{
     state::AppState,
 };
 
+/// The login's answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SignedInBody {
+    success: bool,
+    user: MeBody,
+    /// The user's cart after the merge.
+    cart: CartBody,
+    merge: MergeBody,
+}
+
+/// What happened to the guest cart's lines.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MergeBody {
+    lines_moved: u32,
+    lines_combined: u32,
+    /// User lines whose combined quantity was capped at the max.
+    clamped: Vec<u64>,
+    /// Guest lines that did not fit under the max lines.
+    dropped: Vec<u64>,
+}
+
+/// `{"username": …}`
+#[derive(Serialize, ToSchema)]
+pub(crate) struct MeBody {
+    username: String,
+}
+
+#[utoipa::path(post, path = "/api/auth/login", tag = "accounts",
+    request_body(content = crate::http::openapi::LoginDoc, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Signed in: a new session id, the guest cart merged", body = SignedInBody),
+        (status = 400, description = "Missing or malformed fields", body = crate::http::openapi::ErrorDoc),
+        (status = 401, description = "Invalid username or password", body = crate::http::openapi::ErrorDoc),
+        (status = 403, description = "Cross-site request refused", body = crate::http::openapi::ErrorDoc),
+        (status = 415, description = "Content type is not JSON", body = crate::http::openapi::ErrorDoc),
+        (status = 429, description = "Too many failed logins (with Retry-After)", body = crate::http::openapi::ErrorDoc),
+        (status = 503, description = "Cart storage unavailable", body = crate::http::openapi::ErrorDoc)))]
 /// `POST /api/auth/login` `{"username": "alice", "password": "…"}`
 pub(crate) async fn login(
     State(state): State<AppState>,
@@ -30,7 +70,7 @@ pub(crate) async fn login(
     headers: HeaderMap,
     mut session: CartSession,
     JsonObject(body, _): JsonObject,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SignedInBody>> {
     let (Some(Value::String(username)), Some(Value::String(password))) =
         (body.get("username"), body.get("password"))
     else {
@@ -49,35 +89,49 @@ pub(crate) async fn login(
     let cart = ops::view(state.carts(), &state.catalog, Some(&signed_in.cart), policy).await?;
     // Everything that can fail is done: only now rotate the session id.
     session.sign_in(username, &signed_in.cart).await?;
-    Ok(Json(json!({
-        "success": true,
-        "user": {"username": username},
-        "cart": CartBody::from(cart),
-        "merge": merge_body(&signed_in.merge),
-    })))
+    Ok(Json(SignedInBody {
+        success: true,
+        user: MeBody {
+            username: username.clone(),
+        },
+        cart: CartBody::from(cart),
+        merge: merge_body(&signed_in.merge),
+    }))
 }
 
 /// The login response's `merge`: what happened to the guest cart's lines.
-fn merge_body(merge: &MergeReport) -> Value {
+fn merge_body(merge: &MergeReport) -> MergeBody {
     let ids = |ids: &[LineId]| ids.iter().map(|id| id.0).collect::<Vec<_>>();
-    json!({
-        "linesMoved": merge.lines_moved,
-        "linesCombined": merge.lines_combined,
-        "clamped": ids(&merge.clamped),
-        "dropped": ids(&merge.dropped),
-    })
+    MergeBody {
+        lines_moved: merge.lines_moved,
+        lines_combined: merge.lines_combined,
+        clamped: ids(&merge.clamped),
+        dropped: ids(&merge.dropped),
+    }
 }
 
+#[utoipa::path(post, path = "/api/auth/logout", tag = "accounts",
+    responses(
+        (status = 200, description = "Logged out: the session is destroyed", body = Done),
+        (status = 403, description = "Cross-site request refused", body = crate::http::openapi::ErrorDoc),
+        (status = 503, description = "Cart storage unavailable", body = crate::http::openapi::ErrorDoc)))]
 /// `POST /api/auth/logout`: destroys the session; the user's cart stays.
-pub(crate) async fn logout(session: CartSession) -> ApiResult<Json<Value>> {
+pub(crate) async fn logout(session: CartSession) -> ApiResult<Json<Done>> {
     session.sign_out().await?;
-    Ok(Json(json!({"success": true, "message": "Logged out"})))
+    Ok(Done::new("Logged out"))
 }
 
+#[utoipa::path(get, path = "/api/auth/me", tag = "accounts",
+    responses(
+        (status = 200, description = "The signed-in user", body = MeBody),
+        (status = 401, description = "Not logged in", body = crate::http::openapi::ErrorDoc),
+        (status = 503, description = "Cart storage unavailable", body = crate::http::openapi::ErrorDoc)))]
 /// `GET /api/auth/me`
-pub(crate) async fn me(session: CartSession) -> ApiResult<Json<Value>> {
+pub(crate) async fn me(session: CartSession) -> ApiResult<Json<MeBody>> {
     match session.user() {
-        Some(username) => Ok(Json(json!({"username": username}))),
+        Some(username) => Ok(Json(MeBody {
+            username: username.to_string(),
+        })),
         None => Err(ApiError::Unauthorized("Not logged in".into())),
     }
 }

@@ -10,6 +10,7 @@ use axum::{
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::{
     error::{ApiError, ApiResult},
@@ -25,24 +26,33 @@ use crate::{
     state::AppState,
 };
 
-#[derive(Serialize)]
+/// The minimal API's cart (snake_case).
+#[derive(Serialize, ToSchema)]
+#[schema(as = MinimalCart)]
 pub(crate) struct CartBody {
     cart_id: Option<String>,
     items: Vec<ItemBody>,
     #[serde(serialize_with = "money::serialize")]
+    #[schema(value_type = f64, example = 0.5)]
     total: Decimal,
+    #[schema(minimum = 0)]
     item_count: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = MinimalItem)]
 struct ItemBody {
+    #[schema(minimum = 1)]
     id: u64,
     product_id: i64,
     sku: Option<String>,
     name: Option<String>,
+    #[schema(minimum = 1)]
     quantity: u32,
     #[serde(serialize_with = "money::serialize")]
+    #[schema(value_type = f64, example = 0.5)]
     price: Decimal,
+    #[schema(format = DateTime)]
     added_at: String,
 }
 
@@ -69,6 +79,12 @@ impl From<CartView> for CartBody {
     }
 }
 
+#[utoipa::path(get, path = "/cart", tag = "minimal", operation_id = "minimal_get_cart",
+    params(("If-None-Match" = Option<String>, Header, description = "the cart's ETag: 304 while it has not changed")),
+    responses(
+        (status = 200, description = "The session's cart", body = CartBody, headers(("ETag" = String))),
+        (status = 304, description = "Not modified"),
+        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
 /// `GET /cart`: the cart with its `ETag`; 304 for a matching `If-None-Match`.
 pub(crate) async fn get_cart(
     State(state): State<AppState>,
@@ -88,6 +104,24 @@ pub(crate) async fn get_cart(
     Ok((etag(&view.version), Json(CartBody::from(view))).into_response())
 }
 
+#[utoipa::path(post, path = "/cart/items", tag = "minimal", operation_id = "minimal_add_item",
+    request_body(content = crate::http::openapi::MinimalAddDoc, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
+        ("If-Match" = Option<String>, Header, description = "apply only at this cart version (ETag), or * for an existing cart")
+    ),
+    responses(
+        (status = 200, description = "The whole cart after the add", body = CartBody, headers(("ETag" = String))),
+        (status = 400, description = "Invalid body", body = crate::http::openapi::ErrorDoc),
+        (status = 403, description = "Cross-site request refused", body = crate::http::openapi::ErrorDoc),
+        (status = 404, description = "Product not found", body = crate::http::openapi::ErrorDoc),
+        (status = 409, description = "Cart full or merged, or a request with this key is in progress", body = crate::http::openapi::ErrorDoc),
+        (status = 412, description = "The cart has changed", body = crate::http::openapi::ErrorDoc),
+        (status = 413, description = "Body over 16 KiB", body = crate::http::openapi::ErrorDoc),
+        (status = 415, description = "Content type is not JSON", body = crate::http::openapi::ErrorDoc),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = crate::http::openapi::ErrorDoc),
+        (status = 429, description = "Too many new sessions from this address", body = crate::http::openapi::ErrorDoc),
+        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
 /// `POST /cart/items` `{"sku": "apple", "quantity": 1}` → the whole cart, read
 /// in the same atomic step as the add.
 pub(crate) async fn add_item(

@@ -6,11 +6,13 @@
 
 pub(crate) mod admin;
 pub(crate) mod auth;
+pub(crate) mod bodies;
 pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod guard;
 pub(crate) mod minimal;
 pub(crate) mod observe;
+pub(crate) mod openapi;
 pub(crate) mod perfshop;
 pub(crate) mod products;
 pub(crate) mod routes;

@@ -7,11 +7,10 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use rust_decimal::Decimal;
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::{
+    bodies::{CartBody, Done, LineBody, LineChanged},
     error::{ApiError, ApiResult},
     extract::{CartSession, JsonObject, PathId, integer_field},
     write::{CartWrite, changed_headers, etag, not_modified},
@@ -19,89 +18,20 @@ use super::{
 use crate::{
     cart::{
         add::{self, AddRequest, Added},
-        model::{Line, LineId, ProductId, ProductRef, format_timestamp, money},
-        ops::{self, CartView, Changed, LineRequest},
+        model::{LineId, ProductId, ProductRef},
+        ops::{self, Changed, LineRequest},
     },
     state::AppState,
 };
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct CartBody {
-    cart_id: Option<String>,
-    items: Vec<CartItemBody>,
-    #[serde(serialize_with = "money::serialize")]
-    total: Decimal,
-    item_count: usize,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CartItemBody {
-    id: u64,
-    product_id: i64,
-    sku: Option<String>,
-    quantity: u32,
-    #[serde(serialize_with = "money::serialize")]
-    price: Decimal,
-    added_at: String,
-    product_name: Option<String>,
-    product_image: Option<String>,
-    #[serde(serialize_with = "money::serialize_option")]
-    product_price: Option<Decimal>,
-}
-
-/// The line as add and update return it.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct LineBody {
-    id: u64,
-    product_id: i64,
-    quantity: u32,
-    #[serde(serialize_with = "money::serialize")]
-    price: Decimal,
-    added_at: String,
-}
-
-impl From<&Line> for LineBody {
-    fn from(line: &Line) -> Self {
-        LineBody {
-            id: line.id.0,
-            product_id: line.product_id.0,
-            quantity: line.quantity,
-            price: line.price,
-            added_at: format_timestamp(line.added_at_ms),
-        }
-    }
-}
-
-impl From<CartView> for CartBody {
-    fn from(view: CartView) -> Self {
-        let item_count = view.lines.len();
-        CartBody {
-            cart_id: view.cart_id,
-            items: view
-                .lines
-                .into_iter()
-                .map(|priced| CartItemBody {
-                    id: priced.line.id.0,
-                    product_id: priced.line.product_id.0,
-                    sku: priced.product.as_ref().map(|p| p.sku.clone()),
-                    quantity: priced.line.quantity,
-                    price: priced.line.price,
-                    added_at: format_timestamp(priced.line.added_at_ms),
-                    product_name: priced.product.as_ref().map(|p| p.name.clone()),
-                    product_image: priced.product.as_ref().map(|p| p.image.clone()),
-                    product_price: priced.product.as_ref().map(|p| p.price),
-                })
-                .collect(),
-            total: view.total,
-            item_count,
-        }
-    }
-}
-
 /// `GET /api/cart`: the cart with its `ETag`; 304 for a matching `If-None-Match`.
+#[utoipa::path(get, path = "/api/cart", tag = "cart",
+    params(("If-None-Match" = Option<String>, Header, description = "the cart's ETag: 304 while it has not changed")),
+    responses(
+        (status = 200, description = "The session's cart (an empty one without a session)", body = CartBody,
+            headers(("ETag" = String, description = "the cart's version"))),
+        (status = 304, description = "Not modified"),
+        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
 pub(crate) async fn get_cart(
     State(state): State<AppState>,
     session: CartSession,
@@ -121,12 +51,31 @@ pub(crate) async fn get_cart(
 }
 
 /// `POST /api/cart/add` `{"productId": 42, "quantity": 2}`
+#[utoipa::path(post, path = "/api/cart/add", tag = "cart",
+    request_body(content = crate::http::openapi::AddItemDoc, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
+        ("If-Match" = Option<String>, Header, description = "apply only at this cart version (ETag), or * for an existing cart")
+    ),
+    responses(
+        (status = 200, description = "Item added (a product already in the cart increments its line)", body = LineChanged,
+            headers(("ETag" = String), ("Idempotent-Replayed" = Option<String>))),
+        (status = 400, description = "Invalid fields (a map of field to message) or a malformed body ({\"error\"})", body = crate::http::openapi::FieldErrorsDoc),
+        (status = 403, description = "Cross-site request refused", body = crate::http::openapi::ErrorDoc),
+        (status = 404, description = "Product not found", body = crate::http::openapi::ErrorDoc),
+        (status = 409, description = "Cart is full, or a request with this Idempotency-Key is in progress", body = crate::http::openapi::ErrorDoc),
+        (status = 412, description = "The cart has changed", body = crate::http::openapi::ErrorDoc),
+        (status = 413, description = "Body over 16 KiB", body = crate::http::openapi::ErrorDoc),
+        (status = 415, description = "Content type is not JSON", body = crate::http::openapi::ErrorDoc),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = crate::http::openapi::ErrorDoc),
+        (status = 429, description = "Too many new sessions from this address", body = crate::http::openapi::ErrorDoc),
+        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
 pub(crate) async fn add_item(
     State(state): State<AppState>,
     mut session: CartSession,
     write: CartWrite,
     JsonObject(body, raw): JsonObject,
-) -> ApiResult<(HeaderMap, Json<Value>)> {
+) -> ApiResult<(HeaderMap, Json<LineChanged>)> {
     let (product_id, quantity) = parse_add(&body, &state)?;
     let added = add_to_cart(
         &state,
@@ -139,11 +88,7 @@ pub(crate) async fn add_item(
     .await?;
     Ok((
         changed_headers(&added),
-        Json(json!({
-            "success": true,
-            "message": "Item added to cart",
-            "cartItem": LineBody::from(&added.value.line),
-        })),
+        LineChanged::new("Item added to cart", LineBody::from(&added.value.line)),
     ))
 }
 
@@ -234,13 +179,29 @@ fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductI
 }
 
 /// `PUT /api/cart/item/{id}?quantity=N`
+#[utoipa::path(put, path = "/api/cart/item/{id}", tag = "cart",
+    params(
+        ("id" = u64, Path, minimum = 1, description = "the cart line's id"),
+        ("quantity" = i64, Query, minimum = 1, maximum = 99, description = "the new quantity"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
+        ("If-Match" = Option<String>, Header, description = "apply only at this cart version (ETag), or * for an existing cart")
+    ),
+    responses(
+        (status = 200, description = "Cart item updated", body = LineChanged, headers(("ETag" = String))),
+        (status = 400, description = "Bad id or quantity", body = crate::http::openapi::ErrorDoc),
+        (status = 403, description = "The line belongs to another cart, or a cross-site request", body = crate::http::openapi::ErrorDoc),
+        (status = 404, description = "No such line", body = crate::http::openapi::ErrorDoc),
+        (status = 409, description = "Cart merged at login, or a request with this key is in progress", body = crate::http::openapi::ErrorDoc),
+        (status = 412, description = "The cart has changed", body = crate::http::openapi::ErrorDoc),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = crate::http::openapi::ErrorDoc),
+        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
 pub(crate) async fn update_item(
     State(state): State<AppState>,
     session: CartSession,
     write: CartWrite,
     PathId(id): PathId,
     RawQuery(query): RawQuery,
-) -> ApiResult<(HeaderMap, Json<Value>)> {
+) -> ApiResult<(HeaderMap, Json<LineChanged>)> {
     let line_id = parse_line_id(&id)?;
     let quantity = parse_quantity_param(query.as_deref(), &state)?;
     let (write, _hold) = write.begin(session.cart(), b"")?;
@@ -257,21 +218,32 @@ pub(crate) async fn update_item(
     .await?;
     Ok((
         changed_headers(&line),
-        Json(json!({
-            "success": true,
-            "message": "Cart item updated",
-            "cartItem": LineBody::from(&line.value),
-        })),
+        LineChanged::new("Cart item updated", LineBody::from(&line.value)),
     ))
 }
 
 /// `DELETE /api/cart/item/{id}`
+#[utoipa::path(delete, path = "/api/cart/item/{id}", tag = "cart",
+    params(
+        ("id" = u64, Path, minimum = 1, description = "the cart line's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
+        ("If-Match" = Option<String>, Header, description = "apply only at this cart version (ETag), or * for an existing cart")
+    ),
+    responses(
+        (status = 200, description = "Item removed from cart", body = Done, headers(("ETag" = String))),
+        (status = 400, description = "Bad id", body = crate::http::openapi::ErrorDoc),
+        (status = 403, description = "The line belongs to another cart, or a cross-site request", body = crate::http::openapi::ErrorDoc),
+        (status = 404, description = "No such line", body = crate::http::openapi::ErrorDoc),
+        (status = 409, description = "Cart merged at login, or a request with this key is in progress", body = crate::http::openapi::ErrorDoc),
+        (status = 412, description = "The cart has changed", body = crate::http::openapi::ErrorDoc),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = crate::http::openapi::ErrorDoc),
+        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
 pub(crate) async fn remove_item(
     State(state): State<AppState>,
     session: CartSession,
     write: CartWrite,
     PathId(id): PathId,
-) -> ApiResult<(HeaderMap, Json<Value>)> {
+) -> ApiResult<(HeaderMap, Json<Done>)> {
     let line_id = parse_line_id(&id)?;
     let (write, _hold) = write.begin(session.cart(), b"")?;
     let removed = ops::remove(
@@ -286,22 +258,31 @@ pub(crate) async fn remove_item(
     .await?;
     Ok((
         changed_headers(&removed),
-        Json(json!({"success": true, "message": "Item removed from cart"})),
+        Done::new("Item removed from cart"),
     ))
 }
 
 /// `DELETE /api/cart`
+#[utoipa::path(delete, path = "/api/cart", tag = "cart",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
+        ("If-Match" = Option<String>, Header, description = "apply only at this cart version (ETag), or * for an existing cart")
+    ),
+    responses(
+        (status = 200, description = "Cart cleared (also an empty or absent cart)", body = Done, headers(("ETag" = String))),
+        (status = 403, description = "Cross-site request refused", body = crate::http::openapi::ErrorDoc),
+        (status = 409, description = "Cart merged at login, or a request with this key is in progress", body = crate::http::openapi::ErrorDoc),
+        (status = 412, description = "The cart has changed", body = crate::http::openapi::ErrorDoc),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = crate::http::openapi::ErrorDoc),
+        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
 pub(crate) async fn clear_cart(
     State(state): State<AppState>,
     session: CartSession,
     write: CartWrite,
-) -> ApiResult<(HeaderMap, Json<Value>)> {
+) -> ApiResult<(HeaderMap, Json<Done>)> {
     let (write, _hold) = write.begin(session.cart(), b"")?;
     let cleared = ops::clear(state.carts(), session.cart(), session.policy(), &write).await?;
-    Ok((
-        changed_headers(&cleared),
-        Json(json!({"success": true, "message": "Cart cleared"})),
-    ))
+    Ok((changed_headers(&cleared), Done::new("Cart cleared")))
 }
 
 fn parse_line_id(text: &str) -> ApiResult<LineId> {

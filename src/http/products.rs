@@ -4,7 +4,8 @@ use axum::{
     Json,
     extract::{RawQuery, State},
 };
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{
     error::{ApiError, ApiResult},
@@ -18,11 +19,31 @@ use crate::{
 /// Most products one `GET /api/products` page may ask for.
 const MAX_PAGE: usize = 200;
 
+/// A page of the catalog.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ProductPage)]
+pub(crate) struct ProductPage {
+    items: Vec<Product>,
+    /// Products in the catalog.
+    total: usize,
+    offset: usize,
+    limit: usize,
+}
+
+#[utoipa::path(get, path = "/api/products", tag = "catalog",
+    params(
+        ("offset" = Option<u64>, Query, minimum = 0, description = "products to skip (default 0)"),
+        ("limit" = Option<u64>, Query, minimum = 0, maximum = 200, description = "products per page (default 50)")
+    ),
+    responses(
+        (status = 200, description = "Products ordered by id", body = ProductPage),
+        (status = 400, description = "Bad offset or limit", body = crate::http::openapi::ErrorDoc),
+        (status = 503, description = "Cart storage unavailable", body = crate::http::openapi::ErrorDoc)))]
 /// `GET /api/products?offset=0&limit=50`, ordered by id.
 pub(crate) async fn list_products(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProductPage>> {
     let mut offset = 0usize;
     let mut limit = 50usize;
     for (key, value) in query
@@ -45,15 +66,28 @@ pub(crate) async fn list_products(
         )));
     }
     let catalog = state.catalog.current().await?;
-    let items: Vec<&Product> = catalog.products.iter().skip(offset).take(limit).collect();
-    Ok(Json(json!({
-        "items": items,
-        "total": catalog.products.len(),
-        "offset": offset,
-        "limit": limit,
-    })))
+    let items: Vec<Product> = catalog
+        .products
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .cloned()
+        .collect();
+    Ok(Json(ProductPage {
+        items,
+        total: catalog.products.len(),
+        offset,
+        limit,
+    }))
 }
 
+#[utoipa::path(get, path = "/api/products/{id}", tag = "catalog",
+    params(("id" = i64, Path, description = "the product id")),
+    responses(
+        (status = 200, description = "One product", body = Product),
+        (status = 400, description = "Bad id", body = crate::http::openapi::ErrorDoc),
+        (status = 404, description = "Product not found", body = crate::http::openapi::ErrorDoc),
+        (status = 503, description = "Cart storage unavailable", body = crate::http::openapi::ErrorDoc)))]
 /// `GET /api/products/{id}`
 pub(crate) async fn get_product(
     State(state): State<AppState>,

@@ -1,25 +1,27 @@
 //! Every public route and the middleware order, in one file.
 
 use axum::{
-    Router,
+    Json, Router,
     extract::{DefaultBodyLimit, Request},
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post, put},
+    routing::get,
 };
+use std::sync::Arc;
 use time::Duration as TimeDuration;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, CorsLayer},
 };
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     auth,
     error::ApiError,
     guard::{self, BODY_LIMIT},
-    minimal, observe, perfshop, products,
+    minimal, observe, openapi, perfshop, products,
 };
 use crate::{sessions::SessionBackend, state::AppState, store::StoreError};
 
@@ -44,23 +46,16 @@ pub(crate) fn router(state: AppState, sessions: SessionBackend) -> Router {
         // The store's save is SET XX, so a save never resurrects a deleted session.
         .with_always_save(false);
 
-    Router::new()
+    let (routes, paths) = documented_routes().split_for_parts();
+    let document = Arc::new(openapi::document(paths, state.cart.limits.max_quantity));
+    routes
         .route(
-            "/api/cart",
-            get(perfshop::get_cart).delete(perfshop::clear_cart),
+            "/api/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { Json(document) }
+            }),
         )
-        .route("/api/cart/add", post(perfshop::add_item))
-        .route(
-            "/api/cart/item/{id}",
-            put(perfshop::update_item).delete(perfshop::remove_item),
-        )
-        .route("/cart", get(minimal::get_cart))
-        .route("/cart/items", post(minimal::add_item))
-        .route("/api/products", get(products::list_products))
-        .route("/api/products/{id}", get(products::get_product))
-        .route("/api/auth/login", post(auth::login))
-        .route("/api/auth/logout", post(auth::logout))
-        .route("/api/auth/me", get(auth::me))
         .fallback(|| async { ApiError::NotFound("Not found".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -76,6 +71,27 @@ pub(crate) fn router(state: AppState, sessions: SessionBackend) -> Router {
         .layer(middleware::from_fn(response_headers))
         .layer(middleware::from_fn(observe::observe_request))
         .with_state(state)
+}
+
+/// Every public route, each registered with its `#[utoipa::path]` document, so
+/// none can exist undocumented (the document is served at /api/openapi.json).
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(perfshop::get_cart, perfshop::clear_cart))
+        .routes(routes!(perfshop::add_item))
+        .routes(routes!(perfshop::update_item, perfshop::remove_item))
+        .routes(routes!(minimal::get_cart))
+        .routes(routes!(minimal::add_item))
+        .routes(routes!(products::list_products))
+        .routes(routes!(products::get_product))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+}
+
+/// The OpenAPI document of the public routes, with the configured max quantity.
+pub(crate) fn document(max_quantity: u32) -> utoipa::openapi::OpenApi {
+    openapi::document(documented_routes().split_for_parts().1, max_quantity)
 }
 
 /// CORS for the listed origins (credentials included, so the session cookie

@@ -8,6 +8,7 @@ mod accounts;
 mod cart;
 mod catalog;
 mod cluster;
+mod contract;
 mod faults;
 mod headers;
 mod helpers;
@@ -153,6 +154,7 @@ fn main() -> ExitCode {
     trials.extend(lost_replies::trials());
     trials.extend(hostile::trials());
     trials.extend(round_trips::trials());
+    trials.extend(contract::trials());
     trials.extend(accounts::trials());
     trials.extend(observability::trials());
     trials.extend(topology::trials());

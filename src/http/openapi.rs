@@ -1,0 +1,125 @@
+//! The OpenAPI 3.1 document of the public API, built from the handlers'
+//! `#[utoipa::path]` annotations and their body types (`routes.rs` registers
+//! every route through utoipa-axum, so a route cannot exist undocumented), with
+//! the configured limits (max quantity, page size) written into it at start.
+//! Served at `GET /api/openapi.json`.
+
+use serde::Serialize;
+use utoipa::{
+    Modify, OpenApi, ToSchema,
+    openapi::{OpenApi as Document, RefOr, schema::Schema},
+};
+
+/// Fields of `POST /api/cart/add` (parsed by hand for API.md's exact messages;
+/// this type describes them).
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = AddItem, example = json!({"productId": 42, "quantity": 2}))]
+#[allow(dead_code)]
+pub(crate) struct AddItemDoc {
+    #[schema(minimum = 1)]
+    product_id: i64,
+    /// At least 1; the line may not pass the configured max (default 99).
+    #[schema(minimum = 1, maximum = 99)]
+    quantity: i64,
+}
+
+/// Fields of `POST /cart/items`.
+#[derive(ToSchema)]
+#[schema(as = MinimalAddItem, example = json!({"sku": "apple", "quantity": 1}))]
+#[allow(dead_code)]
+pub(crate) struct MinimalAddDoc {
+    #[schema(min_length = 1, example = "apple")]
+    sku: String,
+    /// Default 1.
+    #[schema(minimum = 1, maximum = 99)]
+    quantity: Option<i64>,
+}
+
+/// Fields of `POST /api/auth/login`.
+#[derive(ToSchema)]
+#[schema(as = LoginRequest, example = json!({"username": "alice", "password": "correct horse battery"}))]
+#[allow(dead_code)]
+pub(crate) struct LoginDoc {
+    username: String,
+    password: String,
+}
+
+/// Every error body: `{"error": "…"}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error, example = json!({"error": "Product not found: 999"}))]
+pub(crate) struct ErrorDoc {
+    error: String,
+}
+
+/// A 400 naming each invalid field of an add.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = FieldErrors, example = json!({"quantity": "Quantity must be at least 1"}))]
+pub(crate) struct FieldErrorsDoc {
+    product_id: Option<String>,
+    quantity: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "trolley",
+        description = "Session-backed shopping cart (API.md v1.1). Two route sets share one cart per session.",
+        version = env!("CARGO_PKG_VERSION")
+    ),
+    paths(openapi_json),
+    components(schemas(ErrorDoc, FieldErrorsDoc, AddItemDoc, MinimalAddDoc, LoginDoc))
+)]
+pub(crate) struct ApiDoc;
+
+/// The configured limits, written into the document's schemas.
+pub(crate) struct Limits {
+    pub(crate) max_quantity: u32,
+}
+
+impl Modify for Limits {
+    fn modify(&self, document: &mut Document) {
+        let maximum = Some(f64::from(self.max_quantity).into());
+        if let Some(put) = document
+            .paths
+            .paths
+            .get_mut("/api/cart/item/{id}")
+            .and_then(|item| item.put.as_mut())
+        {
+            for parameter in put.parameters.iter_mut().flatten() {
+                if let RefOr::T(parameter) = parameter
+                    && parameter.name == "quantity"
+                    && let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut()
+                {
+                    schema.maximum = maximum.clone();
+                }
+            }
+        }
+        let Some(components) = document.components.as_mut() else {
+            return;
+        };
+        for name in ["AddItem", "MinimalAddItem"] {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name)
+                && let Some(RefOr::T(Schema::Object(quantity))) =
+                    object.properties.get_mut("quantity")
+            {
+                quantity.maximum = maximum.clone();
+            }
+        }
+    }
+}
+
+/// The document for these settings.
+pub(crate) fn document(paths: Document, max_quantity: u32) -> Document {
+    let mut document = ApiDoc::openapi();
+    document.merge(paths);
+    Limits { max_quantity }.modify(&mut document);
+    document
+}
+
+/// `GET /api/openapi.json`: this document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json")))]
+#[allow(dead_code)]
+fn openapi_json() {}

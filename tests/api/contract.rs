@@ -1,0 +1,108 @@
+//! The OpenAPI document is generated from the code (`GET /api/openapi.json`):
+//! it describes every route API.md names, every route the router serves, and
+//! the configured limits.
+
+use libtest_mimic::Trial;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::{
+    helpers::{Backend, TestApp, settings},
+    trial,
+};
+
+pub fn trials() -> Vec<Trial> {
+    vec![trial(
+        "contract::the_served_openapi_document_describes_every_route_and_the_limits",
+        the_served_openapi_document_describes_every_route_and_the_limits,
+    )]
+}
+
+/// The public routes of API.md v1.1.
+const CONTRACT: [(&str, &str); 13] = [
+    ("get", "/api/cart"),
+    ("delete", "/api/cart"),
+    ("post", "/api/cart/add"),
+    ("put", "/api/cart/item/{id}"),
+    ("delete", "/api/cart/item/{id}"),
+    ("get", "/cart"),
+    ("post", "/cart/items"),
+    ("get", "/api/products"),
+    ("get", "/api/products/{id}"),
+    ("post", "/api/auth/login"),
+    ("post", "/api/auth/logout"),
+    ("get", "/api/auth/me"),
+    ("get", "/api/openapi.json"),
+];
+
+async fn the_served_openapi_document_describes_every_route_and_the_limits() {
+    let mut config = settings(Backend::Embedded, None);
+    config.max_quantity = 12;
+    let app = TestApp::spawn(config).await;
+    let mut visitor = app.browser();
+    let reply = visitor.get("/api/openapi.json").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let document: Value = reply.json();
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().expect("paths");
+    for (method, path) in CONTRACT {
+        let operation = &paths
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} is not in the document"))[method];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        assert!(
+            operation["responses"]
+                .as_object()
+                .is_some_and(|r| !r.is_empty()),
+            "{method} {path} documents no response"
+        );
+    }
+    // Every documented operation is served (not the router's 404/405), and the
+    // router serves nothing the document does not describe (routes.rs registers
+    // routes only through utoipa-axum; this guards the one exception).
+    let mut documented = 0;
+    for (path, item) in paths {
+        for method in item.as_object().expect("path item").keys() {
+            let concrete = path.replace("{id}", "1");
+            let method: Method = method.to_uppercase().parse().expect("method");
+            let reply = visitor.send(method.clone(), &concrete, None).await;
+            assert!(
+                !(reply.status == StatusCode::NOT_FOUND && reply.text.contains("\"Not found\""))
+                    && reply.status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is documented but not served: {}",
+                reply.status
+            );
+            documented += 1;
+        }
+    }
+    assert_eq!(
+        documented,
+        CONTRACT.len(),
+        "the document and API.md list other routes"
+    );
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/routes.rs"))
+            .expect("routes.rs");
+    let plain_routes = source
+        .split("#[cfg(test)]")
+        .next()
+        .unwrap_or("")
+        .matches(".route(")
+        .count();
+    assert_eq!(
+        plain_routes, 1,
+        "a route registered outside utoipa-axum would be undocumented"
+    );
+    // The configured limits are in the schemas.
+    let add = &document["components"]["schemas"]["AddItem"]["properties"]["quantity"];
+    assert_eq!(add["maximum"].as_f64(), Some(12.0), "{add}");
+    let put = paths["/api/cart/item/{id}"]["put"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .find(|p| p["name"] == "quantity")
+        .cloned()
+        .expect("quantity parameter");
+    assert_eq!(put["schema"]["maximum"].as_f64(), Some(12.0));
+    assert_eq!(put["schema"]["type"], "integer");
+}
