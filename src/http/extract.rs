@@ -102,10 +102,17 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
 pub(crate) fn integer_field(body: &Map<String, Value>, name: &str) -> ApiResult<Option<i128>> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
+        // JSON Schema counts 2.0 as an integer, and so does the document: a
+        // number with no fraction is taken (exactly, below 2^53), 2.5 is not.
         Some(Value::Number(n)) => n
             .as_i64()
             .map(i128::from)
             .or_else(|| n.as_u64().map(i128::from))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0)
+                    .map(|f| f as i128)
+            })
             .map(Some)
             .ok_or_else(|| ApiError::BadRequest(format!("{name} must be an integer"))),
         Some(_) => Err(ApiError::BadRequest(format!("{name} must be an integer"))),

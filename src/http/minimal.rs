@@ -80,10 +80,11 @@ impl From<CartView> for CartBody {
 }
 
 #[utoipa::path(get, path = "/cart", tag = "minimal", operation_id = "minimal_get_cart",
-    params(("If-None-Match" = Option<String>, Header, description = "the cart's ETag: 304 while it has not changed")),
+    params(("If-None-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#, description = "the cart's ETag: 304 while it has not changed")),
     responses(
         (status = 200, description = "The session's cart", body = CartBody, headers(("ETag" = String))),
         (status = 304, description = "Not modified"),
+        (status = 400, description = "Malformed If-None-Match", body = crate::http::openapi::ErrorDoc),
         (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
 /// `GET /cart`: the cart with its `ETag`; 304 for a matching `If-None-Match`.
 pub(crate) async fn get_cart(
@@ -107,8 +108,8 @@ pub(crate) async fn get_cart(
 #[utoipa::path(post, path = "/cart/items", tag = "minimal", operation_id = "minimal_add_item",
     request_body(content = crate::http::openapi::MinimalAddDoc, content_type = "application/json"),
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
-        ("If-Match" = Option<String>, Header, description = "apply only at this cart version (ETag), or * for an existing cart")
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r#"^[!-~]{1,255}$"#, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#, description = "apply only at this cart version (ETag), or * for an existing cart")
     ),
     responses(
         (status = 200, description = "The whole cart after the add", body = CartBody, headers(("ETag" = String))),

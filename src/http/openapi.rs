@@ -115,7 +115,34 @@ pub(crate) fn document(paths: Document, max_quantity: u32) -> Document {
     let mut document = ApiDoc::openapi();
     document.merge(paths);
     Limits { max_quantity }.modify(&mut document);
+    link_lines(&mut document);
     document
+}
+
+/// An add's line id leads to updating and removing that line: OpenAPI links, so
+/// a client generator (and schemathesis' stateful phase) can follow
+/// add → put → delete.
+fn link_lines(document: &mut Document) {
+    use utoipa::openapi::link::LinkBuilder;
+    let Some(RefOr::T(added)) = document
+        .paths
+        .paths
+        .get_mut("/api/cart/add")
+        .and_then(|item| item.post.as_mut())
+        .and_then(|post| post.responses.responses.get_mut("200"))
+    else {
+        return;
+    };
+    for (name, operation) in [
+        ("UpdateCartItem", "update_item"),
+        ("RemoveCartItem", "remove_item"),
+    ] {
+        let link = LinkBuilder::new()
+            .operation_id(operation)
+            .parameter("id", "$response.body#/cartItem/id")
+            .build();
+        added.links.insert(name.to_string(), RefOr::T(link));
+    }
 }
 
 /// `GET /api/openapi.json`: this document.

@@ -26,11 +26,12 @@ use crate::{
 
 /// `GET /api/cart`: the cart with its `ETag`; 304 for a matching `If-None-Match`.
 #[utoipa::path(get, path = "/api/cart", tag = "cart",
-    params(("If-None-Match" = Option<String>, Header, description = "the cart's ETag: 304 while it has not changed")),
+    params(("If-None-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#, description = "the cart's ETag: 304 while it has not changed")),
     responses(
         (status = 200, description = "The session's cart (an empty one without a session)", body = CartBody,
             headers(("ETag" = String, description = "the cart's version"))),
         (status = 304, description = "Not modified"),
+        (status = 400, description = "Malformed If-None-Match", body = crate::http::openapi::ErrorDoc),
         (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
 pub(crate) async fn get_cart(
     State(state): State<AppState>,
@@ -54,8 +55,8 @@ pub(crate) async fn get_cart(
 #[utoipa::path(post, path = "/api/cart/add", tag = "cart",
     request_body(content = crate::http::openapi::AddItemDoc, content_type = "application/json"),
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
-        ("If-Match" = Option<String>, Header, description = "apply only at this cart version (ETag), or * for an existing cart")
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r#"^[!-~]{1,255}$"#, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#, description = "apply only at this cart version (ETag), or * for an existing cart")
     ),
     responses(
         (status = 200, description = "Item added (a product already in the cart increments its line)", body = LineChanged,
@@ -181,10 +182,10 @@ fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductI
 /// `PUT /api/cart/item/{id}?quantity=N`
 #[utoipa::path(put, path = "/api/cart/item/{id}", tag = "cart",
     params(
-        ("id" = u64, Path, minimum = 1, description = "the cart line's id"),
+        ("id" = i64, Path, minimum = 1, maximum = 9007199254740991_i64, description = "the cart line's id (below 2^53)"),
         ("quantity" = i64, Query, minimum = 1, maximum = 99, description = "the new quantity"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
-        ("If-Match" = Option<String>, Header, description = "apply only at this cart version (ETag), or * for an existing cart")
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r#"^[!-~]{1,255}$"#, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#, description = "apply only at this cart version (ETag), or * for an existing cart")
     ),
     responses(
         (status = 200, description = "Cart item updated", body = LineChanged, headers(("ETag" = String))),
@@ -225,9 +226,9 @@ pub(crate) async fn update_item(
 /// `DELETE /api/cart/item/{id}`
 #[utoipa::path(delete, path = "/api/cart/item/{id}", tag = "cart",
     params(
-        ("id" = u64, Path, minimum = 1, description = "the cart line's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
-        ("If-Match" = Option<String>, Header, description = "apply only at this cart version (ETag), or * for an existing cart")
+        ("id" = i64, Path, minimum = 1, maximum = 9007199254740991_i64, description = "the cart line's id (below 2^53)"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r#"^[!-~]{1,255}$"#, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#, description = "apply only at this cart version (ETag), or * for an existing cart")
     ),
     responses(
         (status = 200, description = "Item removed from cart", body = Done, headers(("ETag" = String))),
@@ -265,11 +266,12 @@ pub(crate) async fn remove_item(
 /// `DELETE /api/cart`
 #[utoipa::path(delete, path = "/api/cart", tag = "cart",
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
-        ("If-Match" = Option<String>, Header, description = "apply only at this cart version (ETag), or * for an existing cart")
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r#"^[!-~]{1,255}$"#, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#, description = "apply only at this cart version (ETag), or * for an existing cart")
     ),
     responses(
         (status = 200, description = "Cart cleared (also an empty or absent cart)", body = Done, headers(("ETag" = String))),
+        (status = 400, description = "Malformed Idempotency-Key or If-Match", body = crate::http::openapi::ErrorDoc),
         (status = 403, description = "Cross-site request refused", body = crate::http::openapi::ErrorDoc),
         (status = 409, description = "Cart merged at login, or a request with this key is in progress", body = crate::http::openapi::ErrorDoc),
         (status = 412, description = "The cart has changed", body = crate::http::openapi::ErrorDoc),

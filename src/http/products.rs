@@ -32,8 +32,8 @@ pub(crate) struct ProductPage {
 
 #[utoipa::path(get, path = "/api/products", tag = "catalog",
     params(
-        ("offset" = Option<u64>, Query, minimum = 0, description = "products to skip (default 0)"),
-        ("limit" = Option<u64>, Query, minimum = 0, maximum = 200, description = "products per page (default 50)")
+        ("offset" = Option<i32>, Query, nullable = false, minimum = 0, description = "products to skip (default 0)"),
+        ("limit" = Option<i32>, Query, nullable = false, minimum = 0, maximum = 200, description = "products per page (default 50)")
     ),
     responses(
         (status = 200, description = "Products ordered by id", body = ProductPage),
@@ -55,9 +55,14 @@ pub(crate) async fn list_products(
             "limit" => &mut limit,
             _ => continue,
         };
+        // Within 0..=i32::MAX, as the document says: a larger offset is a 400,
+        // not an empty page for an offset nobody can mean.
         *target = value
             .trim()
-            .parse()
+            .parse::<i32>()
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or(())
             .map_err(|_| ApiError::BadRequest(format!("{key} must be a non-negative integer")))?;
     }
     if limit > MAX_PAGE {

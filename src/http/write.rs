@@ -141,36 +141,62 @@ fn unescape(inner: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The entity tags of a header (`*`, or a comma-separated list); `weak` says
-/// whether `W/` tags count (If-None-Match compares weakly, If-Match strongly).
+/// The entity tags of a header (`*`, or a comma-separated list; commas may sit
+/// inside quoted tags); `weak` says whether `W/` tags count (If-None-Match
+/// compares weakly, If-Match strongly). An unquoted tag is taken as it is, as
+/// many clients send them; an empty list or an unterminated quote is a 400.
 fn entity_tags(headers: &HeaderMap, name: HeaderName, weak: bool) -> ApiResult<Option<Expect>> {
     let values: Vec<&HeaderValue> = headers.get_all(&name).iter().collect();
     if values.is_empty() {
         return Ok(None);
     }
+    let malformed = || ApiError::BadRequest(format!("{name} is not a list of entity tags"));
     let mut versions = Vec::new();
+    let mut any = false;
     for value in values {
-        let text = value
-            .to_str()
-            .map_err(|_| ApiError::BadRequest(format!("{name} is not a list of entity tags")))?;
-        for tag in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            if tag == "*" {
+        let text = value.to_str().map_err(|_| malformed())?;
+        let mut rest = text;
+        loop {
+            rest = rest.trim_start_matches([' ', '\t', ',']);
+            if rest.is_empty() {
+                break;
+            }
+            any = true;
+            if let Some(after) = rest.strip_prefix('*') {
+                // `*` stands alone.
+                if !after.trim().is_empty() || !versions.is_empty() {
+                    return Err(malformed());
+                }
                 return Ok(Some(Expect::Exists));
             }
-            let (is_weak, quoted) = match tag.strip_prefix("W/") {
-                Some(rest) => (true, rest),
-                None => (false, tag),
+            let (is_weak, tail) = match rest.strip_prefix("W/") {
+                Some(tail) => (true, tail),
+                None => (false, rest),
             };
-            let opaque = quoted
-                .strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!("{name} is not a list of entity tags"))
-                })?;
+            let (tag, after) = match tail.strip_prefix('"') {
+                Some(quoted) => {
+                    let end = quoted.find('"').ok_or_else(malformed)?;
+                    (&quoted[..end], &quoted[end + 1..])
+                }
+                None => {
+                    let end = tail.find([',', ' ', '\t']).unwrap_or(tail.len());
+                    let bare = &tail[..end];
+                    let token =
+                        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-');
+                    if !bare.chars().all(token) {
+                        return Err(malformed());
+                    }
+                    (bare, &tail[end..])
+                }
+            };
             if weak || !is_weak {
-                versions.push(Version(opaque.to_string()));
+                versions.push(Version(tag.to_string()));
             }
+            rest = after;
         }
+    }
+    if !any {
+        return Err(malformed());
     }
     Ok(Some(Expect::OneOf(versions)))
 }
