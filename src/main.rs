@@ -5,6 +5,12 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use trolley::{commands, config::Settings, crypto};
 
+// glibc's allocator was a fifth of the CPU under load (malloc, free and their
+// consolidation; docs/PERFORMANCE.md): mimalloc's per-thread heaps cost far less
+// for the many small, short-lived allocations of a request.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "trolley",
