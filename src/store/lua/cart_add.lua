@@ -35,7 +35,8 @@ end
 
 local quantity = tonumber(ARGV[9])
 local max_quantity = tonumber(ARGV[12])
-local existing = redis.call('HGET', KEYS[1], 'p:' .. ARGV[8])
+local by_product, lines = lines_by_product(KEYS[1])
+local existing = by_product[ARGV[8]]
 if existing then
   local product, old, price, added = decode_line(redis.call('HGET', KEYS[1], 'l:' .. existing))
   local new = old + quantity
@@ -48,7 +49,6 @@ end
 if quantity > max_quantity then
   return refused('too_many', ops)
 end
-local lines = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
 if lines >= tonumber(ARGV[13]) or seq >= MAX_LINE_SEQ then
   return decided({'full'}, newest_op(ops))
@@ -58,7 +58,5 @@ local id = line_id(tonumber(ARGV[7]), seq)
 redis.call('HSETNX', KEYS[1], 'id', ARGV[1])
 redis.call('HSET', KEYS[1],
   'l:' .. id, encode_line(ARGV[8], quantity, ARGV[10], ARGV[11]),
-  'p:' .. ARGV[8], id,
-  'n', lines + 1,
   'seq', seq)
 return changed(ops, with_cart(line_reply(id, ARGV[8], quantity, ARGV[10], ARGV[11])))

@@ -16,7 +16,8 @@ local fields = redis.call('HKEYS', KEYS[1])
 local doomed = {}
 for _, field in ipairs(fields) do
   local prefix = string.sub(field, 1, 2)
-  if prefix == 'l:' or prefix == 'p:' then
+  -- 'p:' and 'n': the index and count of carts written before they were dropped.
+  if prefix == 'l:' or prefix == 'p:' or field == 'n' then
     doomed[#doomed + 1] = field
   end
 end
@@ -27,5 +28,4 @@ end
 for i = 1, #doomed, 500 do
   redis.call('HDEL', KEYS[1], unpack(doomed, i, math.min(i + 499, #doomed)))
 end
-redis.call('HSET', KEYS[1], 'n', 0)
 return changed(ops, {'ok'})

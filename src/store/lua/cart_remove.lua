@@ -6,8 +6,7 @@
 --          | {'missing' | 'merged' | 'foreign' | 'stale' | 'again' | 'key_reused', version}
 --          | {'replay', ...a recorded reply}
 --
--- Atomic: the line, its product index entry, the line count and the version
--- change together.
+-- Atomic: the line and the version change together.
 local stop, ops = write_gate()
 if stop then
   return stop
@@ -17,6 +16,6 @@ if not raw then
   return decided({'missing'}, newest_op(ops))
 end
 local product, quantity, price, added = decode_line(raw)
-redis.call('HDEL', KEYS[1], 'l:' .. ARGV[7], 'p:' .. product)
-redis.call('HINCRBY', KEYS[1], 'n', -1)
+-- 'p:' and 'n': the index and count of carts written before they were dropped.
+redis.call('HDEL', KEYS[1], 'l:' .. ARGV[7], 'p:' .. product, 'n')
 return changed(ops, line_reply(ARGV[7], product, quantity, price, added))

@@ -10,9 +10,11 @@
 -- merge rules. The same rules in Rust are src/cart/rules.rs (the reference, which
 -- the embedded store runs); the differential property test checks both agree.
 --
--- Hash layout: 'id' public id, 'seq' last line sequence, 'n' number of lines,
--- 'v' the last operations that changed it (newest first: the version),
--- 'l:<line id>' = 'product|quantity|price|added ms', 'p:<product id>' = line id.
+-- Hash layout: 'id' public id, 'seq' last line sequence, 'v' the last
+-- operations that changed it (newest first: the version), and one field per line:
+-- 'l:<line id>' = 'product|quantity|price|added ms'. There is no product index
+-- and no line count: carts written before held 'p:<product>' and 'n' fields,
+-- which the scripts now ignore (clear and remove delete them).
 
 local LINE_PATTERN = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
 
@@ -24,6 +26,21 @@ end
 
 local function encode_line(product, quantity, price, added)
   return product .. '|' .. quantity .. '|' .. price .. '|' .. added
+end
+
+-- The cart's lines by product (product id -> line id) and how many it has. No
+-- index is stored: scanning at most the max lines inside Redis costs less than
+-- the bytes an index would cost every cart.
+local function lines_by_product(cart_key)
+  local by_product, count = {}, 0
+  local fields = redis.call('HGETALL', cart_key)
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 2) == 'l:' then
+      by_product[string.match(fields[i + 1], '^([^|]*)|')] = string.sub(fields[i], 3)
+      count = count + 1
+    end
+  end
+  return by_product, count
 end
 
 -- The reply of a script that returns one line.
@@ -101,11 +118,11 @@ local function merge_lines(user_cart, fields, first, rule, max_quantity, max_lin
     return tonumber(a.id) < tonumber(b.id)
   end)
 
-  local count = tonumber(redis.call('HGET', user_cart, 'n') or '0')
+  local by_product, count = lines_by_product(user_cart)
   local moved, combined = 0, 0
   local clamped, dropped = {}, {}
   for _, line in ipairs(lines) do
-    local user_line = redis.call('HGET', user_cart, 'p:' .. line.product)
+    local user_line = by_product[line.product]
     if user_line then
       local _, quantity, price, added = decode_line(redis.call('HGET', user_cart, 'l:' .. user_line))
       local wanted
@@ -124,15 +141,14 @@ local function merge_lines(user_cart, fields, first, rule, max_quantity, max_lin
       combined = combined + 1
     elseif count < max_lines then
       redis.call('HSET', user_cart,
-        'l:' .. line.id, encode_line(line.product, line.quantity, line.price, line.added),
-        'p:' .. line.product, line.id)
+        'l:' .. line.id, encode_line(line.product, line.quantity, line.price, line.added))
+      by_product[line.product] = line.id
       count = count + 1
       moved = moved + 1
     else
       dropped[#dropped + 1] = line.id
     end
   end
-  redis.call('HSET', user_cart, 'n', count)
   return moved, combined, clamped, dropped
 end
 

@@ -5,7 +5,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `trolley:{cart:<no>}` | hash | a cart (layout in `lua/cart_add.lua`) |
+//! | `trolley:{cart:<no>}` | hash | a cart (layout in `lua/prelude.lua`) |
 //! | `trolley:{cart:<no>}:merged` | string | tombstone of a guest cart merged at login: `<user cart no>\|<guest cart id>`; `sealed:<user cart no>\|<guest cart id>` while a Cluster merge is under way |
 //! | `trolley:{cart:<no>}:idem:<key>` | string | the decision recorded under a client's `Idempotency-Key`: `<cart id> <request fingerprint>\n<reply as JSON>`, PX min(`TROLLEY_IDEMPOTENCY_TTL`, cart TTL) |
 //! | `trolley:{cart:<no>}:absorbed` | set | guest cart numbers a Cluster merge applied to this user cart |
