@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# How trolley's cost grows with the cart (issue 11): GET /api/cart and an add to
+# a cart of 1, 10, 50 and 100 lines (p50/p99 with wrk, one cookie, 8 connections),
+# and the Redis bytes per line. Run from the project root after
+# `cargo build --release`:  scripts/growth.sh   (SECS=5, CONNECTIONS=8)
+# Starts its own redis-server and trolley on free ports of 127.0.0.1 and stops them.
+set -euo pipefail
+SECS=${SECS:-5} CONNECTIONS=${CONNECTIONS:-8}
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+work=$(mktemp -d) redis_port=$(free_port) public=$(free_port) admin=$(free_port)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+    --logfile "$work/redis.log" --dir "$work"
+# A large max quantity: the add runs for seconds on one line.
+TROLLEY_REDIS_URL="redis://127.0.0.1:$redis_port" TROLLEY_LISTEN="127.0.0.1:$public" \
+    TROLLEY_ADMIN_LISTEN="127.0.0.1:$admin" TROLLEY_MAX_QUANTITY=1000000 RUST_LOG=warn \
+    target/release/trolley serve >"$work/trolley.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin/readyz" >/dev/null && break; sleep 0.1; done
+base="http://127.0.0.1:$public"
+cat >"$work/add.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"productId": 1, "quantity": 1}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+measure() { # route, cookie, [script]
+    local args=(-t 2 -c "$CONNECTIONS" -d "${SECS}s" --latency -H "Cookie: trolley_session=$2")
+    [[ -n ${3:-} ]] && args+=(-s "$3")
+    wrk "${args[@]}" "$base$1" | awk '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Requests\/sec/ {rps=$2} END {printf "rps=%s p50=%s p99=%s", rps, p50, p99}'
+}
+echo "| lines | GET /api/cart | POST /api/cart/add (existing line) | cart hash bytes |"
+echo "|---|---|---|---|"
+for lines in 1 10 50 100; do
+    jar="$work/jar-$lines"
+    for product in $(seq 1 "$lines"); do
+        curl -s -c "$jar" -b "$jar" -H 'content-type: application/json' \
+            -d "{\"productId\": $product, \"quantity\": 1}" "$base/api/cart/add" >/dev/null
+    done
+    cookie=$(awk '$6 == "trolley_session" {print $7}' "$jar")
+    key=$(curl -s -b "$jar" "$base/api/cart" | python3 -c 'import json, sys; print(json.load(sys.stdin)["items"][0]["id"] >> 20)')
+    bytes=$(redis-cli -p "$redis_port" memory usage "trolley:{cart:$key}")
+    echo "| $lines | $(measure /api/cart "$cookie") | $(measure /api/cart/add "$cookie" "$work/add.lua") | $bytes |"
+done
