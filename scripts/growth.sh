@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # How trolley's cost grows with the cart (issue 11): GET /api/cart and an add to
 # a cart of 1, 10, 50 and 100 lines (p50/p99 with wrk, one cookie, 8 connections),
-# and the Redis bytes per line. Run from the project root after
+# the Redis bytes per line, and a login's time against the guest cart it merges
+# (argon2 included: compare with the 0-line row). Run from the project root after
 # `cargo build --release`:  scripts/growth.sh   (SECS=5, CONNECTIONS=8)
 # Starts its own redis-server and trolley on free ports of 127.0.0.1 and stops them.
 set -euo pipefail
@@ -47,4 +48,25 @@ for lines in 1 10 50 100; do
     key=$(curl -s -b "$jar" "$base/api/cart" | python3 -c 'import json, sys; print(json.load(sys.stdin)["items"][0]["id"] >> 20)')
     bytes=$(redis-cli -p "$redis_port" memory usage "trolley:{cart:$key}")
     echo "| $lines | $(measure /api/cart "$cookie") | $(measure /api/cart/add "$cookie" "$work/add.lua") | $bytes |"
+done
+
+echo
+echo "| guest lines merged at login | login time (median of 5) |"
+echo "|---|---|"
+for lines in 0 1 10 50 100; do
+    times=()
+    for attempt in 1 2 3 4 5; do
+        user="grow-$lines-$attempt"
+        printf 'a-long-enough-password\n' | TROLLEY_REDIS_URL="redis://127.0.0.1:$redis_port" \
+            target/release/trolley user add "$user" >/dev/null 2>&1
+        jar="$work/login-$lines-$attempt"
+        for product in $(seq 1 "$lines"); do
+            curl -s -c "$jar" -b "$jar" -H 'content-type: application/json' \
+                -d "{\"productId\": $product, \"quantity\": 1}" "$base/api/cart/add" >/dev/null
+        done
+        times+=("$(curl -s -o /dev/null -w '%{time_total}' -c "$jar" -b "$jar" -H 'content-type: application/json' \
+            -d "{\"username\": \"$user\", \"password\": \"a-long-enough-password\"}" "$base/api/auth/login")")
+    done
+    median=$(printf '%s\n' "${times[@]}" | sort -g | sed -n 3p)
+    echo "| $lines | $(python3 -c "print(f'{$median * 1000:.1f} ms')") |"
 done
