@@ -125,16 +125,29 @@ impl From<CartView> for CartBody {
             items: view
                 .lines
                 .into_iter()
-                .map(|priced| CartItemBody {
-                    id: priced.line.id.0,
-                    product_id: priced.line.product_id.0,
-                    sku: priced.product.as_ref().map(|p| p.sku.clone()),
-                    quantity: priced.line.quantity,
-                    price: priced.line.price,
-                    added_at: format_timestamp(priced.line.added_at_ms),
-                    product_name: priced.product.as_ref().map(|p| p.name.clone()),
-                    product_image: priced.product.as_ref().map(|p| p.image.clone()),
-                    product_price: priced.product.as_ref().map(|p| p.price),
+                .map(|priced| {
+                    // The view is consumed: its product's strings move into the
+                    // body instead of being copied again.
+                    let (sku, name, image, price_now) = match priced.product {
+                        Some(product) => (
+                            Some(product.sku),
+                            Some(product.name),
+                            Some(product.image),
+                            Some(product.price),
+                        ),
+                        None => (None, None, None, None),
+                    };
+                    CartItemBody {
+                        id: priced.line.id.0,
+                        product_id: priced.line.product_id.0,
+                        sku,
+                        quantity: priced.line.quantity,
+                        price: priced.line.price,
+                        added_at: format_timestamp(priced.line.added_at_ms),
+                        product_name: name,
+                        product_image: image,
+                        product_price: price_now,
+                    }
                 })
                 .collect(),
             total: view.total,

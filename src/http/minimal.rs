@@ -64,14 +64,21 @@ impl From<CartView> for CartBody {
             items: view
                 .lines
                 .into_iter()
-                .map(|priced| ItemBody {
-                    id: priced.line.id.0,
-                    product_id: priced.line.product_id.0,
-                    sku: priced.product.as_ref().map(|p| p.sku.clone()),
-                    name: priced.product.as_ref().map(|p| p.name.clone()),
-                    quantity: priced.line.quantity,
-                    price: priced.line.price,
-                    added_at: format_timestamp(priced.line.added_at_ms),
+                .map(|priced| {
+                    // The view is consumed: its product's strings move into the body.
+                    let (sku, name) = match priced.product {
+                        Some(product) => (Some(product.sku), Some(product.name)),
+                        None => (None, None),
+                    };
+                    ItemBody {
+                        id: priced.line.id.0,
+                        product_id: priced.line.product_id.0,
+                        sku,
+                        name,
+                        quantity: priced.line.quantity,
+                        price: priced.line.price,
+                        added_at: format_timestamp(priced.line.added_at_ms),
+                    }
                 })
                 .collect(),
             total: view.total,
