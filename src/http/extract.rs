@@ -154,8 +154,11 @@ pub(crate) struct CartSession {
     session: Session,
     cart: Option<CartRef>,
     user: Option<String>,
-    /// The client's address (see [`client_address`]).
-    client: String,
+    /// Where the request came from, for [`CartSession::client`]: worked out
+    /// only when asked (a new session's limit), not on every request.
+    peer: std::net::SocketAddr,
+    /// The `X-Forwarded-For` values, kept only when they are trusted.
+    forwarded_for: axum::http::HeaderMap,
     state: AppState,
 }
 
@@ -174,7 +177,22 @@ impl FromRequestParts<AppState> for CartSession {
             session,
             cart: None,
             user: None,
-            client: client_address(state, peer, &parts.headers),
+            peer,
+            forwarded_for: if state.settings.trust_forwarded_for {
+                parts
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .map(|value| {
+                        (
+                            axum::http::header::HeaderName::from_static("x-forwarded-for"),
+                            value.clone(),
+                        )
+                    })
+                    .collect()
+            } else {
+                axum::http::HeaderMap::new()
+            },
             state: state.clone(),
         };
         if typed.enforce_lifetime().await? {
@@ -245,9 +263,9 @@ impl CartSession {
         self.session.id().is_none()
     }
 
-    /// The client's address.
-    pub(crate) fn client(&self) -> &str {
-        &self.client
+    /// The client's address (see [`client_address`]).
+    pub(crate) fn client(&self) -> String {
+        client_address(&self.state, self.peer, &self.forwarded_for)
     }
 
     /// The signed-in user, if any.

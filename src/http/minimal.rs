@@ -1,12 +1,7 @@
 //! The minimal session-backed cart API (`/cart…`, snake_case, products by sku),
 //! sharing the session's one cart with the PerfShop API.
 
-use axum::{
-    Json,
-    extract::State,
-    http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
-};
+use axum::{Json, extract::State, http::HeaderMap, response::Response};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
@@ -16,7 +11,7 @@ use super::{
     error::{ApiError, ApiResult},
     extract::{CartSession, JsonObject, integer_field},
     perfshop::add_to_cart,
-    write::{CartWrite, changed_headers, etag, not_modified},
+    write::{CartWrite, cart_answer, changed_headers},
 };
 use crate::{
     cart::{
@@ -106,17 +101,13 @@ pub(crate) async fn get_cart(
         session.policy(),
     )
     .await?;
-    if not_modified(&headers, &view.version)? {
-        return Ok((StatusCode::NOT_MODIFIED, etag(&view.version)).into_response());
-    }
-    Ok((etag(&view.version), Json(CartBody::from(view))).into_response())
+    cart_answer(&headers, view, CartBody::from)
 }
 
 #[utoipa::path(post, path = "/cart/items", tag = "minimal", operation_id = "minimal_add_item",
     request_body(content = crate::http::openapi::MinimalAddDoc, content_type = "application/json"),
     params(
-        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r#"^[!-~]{1,255}$"#, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
-        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#, description = "apply only at this cart version (ETag), or * for an existing cart")
+        crate::http::openapi::WriteHeaders
     ),
     responses(
         (status = 200, description = "The whole cart after the add", body = CartBody, headers(("ETag" = String))),

@@ -45,6 +45,27 @@ pub(crate) struct LoginDoc {
     password: String,
 }
 
+/// The headers every cart change takes (API.md v1.1 "Safe retries").
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub(crate) struct WriteHeaders {
+    /// 1-255 visible ASCII characters: a retry with the same key is applied once
+    #[param(
+        rename = "Idempotency-Key",
+        nullable = false,
+        pattern = r#"^[!-~]{1,255}$"#
+    )]
+    idempotency_key: Option<String>,
+    /// apply only at this cart version (ETag), or * for an existing cart
+    #[param(
+        rename = "If-Match",
+        nullable = false,
+        pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#
+    )]
+    if_match: Option<String>,
+}
+
 /// Every error body: `{"error": "…"}`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Error, example = json!({"error": "Product not found: 999"}))]

@@ -4,8 +4,8 @@
 use axum::{
     Json,
     extract::{RawQuery, State},
-    http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    http::HeaderMap,
+    response::Response,
 };
 use serde_json::{Map, Value};
 
@@ -13,7 +13,7 @@ use super::{
     bodies::{CartBody, Done, LineBody, LineChanged},
     error::{ApiError, ApiResult},
     extract::{CartSession, JsonObject, PathId, integer_field},
-    write::{CartWrite, changed_headers, etag, not_modified},
+    write::{CartWrite, cart_answer, changed_headers},
 };
 use crate::{
     cart::{
@@ -45,18 +45,14 @@ pub(crate) async fn get_cart(
         session.policy(),
     )
     .await?;
-    if not_modified(&headers, &view.version)? {
-        return Ok((StatusCode::NOT_MODIFIED, etag(&view.version)).into_response());
-    }
-    Ok((etag(&view.version), Json(CartBody::from(view))).into_response())
+    cart_answer(&headers, view, CartBody::from)
 }
 
 /// `POST /api/cart/add` `{"productId": 42, "quantity": 2}`
 #[utoipa::path(post, path = "/api/cart/add", tag = "cart",
     request_body(content = crate::http::openapi::AddItemDoc, content_type = "application/json"),
     params(
-        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r#"^[!-~]{1,255}$"#, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
-        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#, description = "apply only at this cart version (ETag), or * for an existing cart")
+        crate::http::openapi::WriteHeaders
     ),
     responses(
         (status = 200, description = "Item added (a product already in the cart increments its line)", body = LineChanged,
@@ -112,7 +108,7 @@ pub(super) async fn add_to_cart(
             if session.is_new()
                 && let Err(retry_after) = crate::sessions::admit_new_session(
                     state.stores.limiter.as_ref(),
-                    session.client(),
+                    &session.client(),
                     state.settings.new_sessions_per_minute,
                 )
                 .await?
@@ -184,8 +180,7 @@ fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductI
     params(
         ("id" = i64, Path, minimum = 1, maximum = 9007199254740991_i64, description = "the cart line's id (below 2^53)"),
         ("quantity" = i64, Query, minimum = 1, maximum = 99, description = "the new quantity"),
-        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r#"^[!-~]{1,255}$"#, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
-        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#, description = "apply only at this cart version (ETag), or * for an existing cart")
+        crate::http::openapi::WriteHeaders
     ),
     responses(
         (status = 200, description = "Cart item updated", body = LineChanged, headers(("ETag" = String))),
@@ -227,8 +222,7 @@ pub(crate) async fn update_item(
 #[utoipa::path(delete, path = "/api/cart/item/{id}", tag = "cart",
     params(
         ("id" = i64, Path, minimum = 1, maximum = 9007199254740991_i64, description = "the cart line's id (below 2^53)"),
-        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r#"^[!-~]{1,255}$"#, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
-        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#, description = "apply only at this cart version (ETag), or * for an existing cart")
+        crate::http::openapi::WriteHeaders
     ),
     responses(
         (status = 200, description = "Item removed from cart", body = Done, headers(("ETag" = String))),
@@ -266,8 +260,7 @@ pub(crate) async fn remove_item(
 /// `DELETE /api/cart`
 #[utoipa::path(delete, path = "/api/cart", tag = "cart",
     params(
-        ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = r#"^[!-~]{1,255}$"#, description = "1-255 visible ASCII characters: a retry with the same key is applied once"),
-        ("If-Match" = Option<String>, Header, nullable = false, pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#, description = "apply only at this cart version (ETag), or * for an existing cart")
+        crate::http::openapi::WriteHeaders
     ),
     responses(
         (status = 200, description = "Cart cleared (also an empty or absent cart)", body = Done, headers(("ETag" = String))),

@@ -6,7 +6,8 @@
 
 use axum::{
     extract::FromRequestParts,
-    http::{HeaderMap, HeaderName, HeaderValue, header, request::Parts},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
 };
 use sha2::{Digest, Sha256};
 
@@ -14,7 +15,7 @@ use super::error::{ApiError, ApiResult, IDEMPOTENT_REPLAYED};
 use crate::{
     cart::{
         model::CartRef,
-        ops::Changed,
+        ops::{CartView, Changed},
         write::{Expect, Idempotency, Version, Write},
     },
     state::{AppState, InFlight, KeyHold},
@@ -207,13 +208,27 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Expect> {
 }
 
 /// Whether a GET's `If-None-Match` matches the cart's version (→ 304).
-pub(crate) fn not_modified(headers: &HeaderMap, version: &Version) -> ApiResult<bool> {
+fn not_modified(headers: &HeaderMap, version: &Version) -> ApiResult<bool> {
     Ok(match entity_tags(headers, header::IF_NONE_MATCH, true)? {
         None | Some(Expect::Anything) => false,
         // Every session has a cart representation, if only the empty one.
         Some(Expect::Exists) => true,
         Some(Expect::OneOf(versions)) => versions.contains(version),
     })
+}
+
+/// A cart read's answer in either API's `body`: 304 with the `ETag` when
+/// `If-None-Match` names the cart's version, else the body with it.
+pub(crate) fn cart_answer<B: serde::Serialize>(
+    headers: &HeaderMap,
+    view: CartView,
+    body: impl FnOnce(CartView) -> B,
+) -> ApiResult<Response> {
+    let tag = etag(&view.version);
+    if not_modified(headers, &view.version)? {
+        return Ok((StatusCode::NOT_MODIFIED, tag).into_response());
+    }
+    Ok((tag, axum::Json(body(view))).into_response())
 }
 
 /// The `ETag` of a cart version.

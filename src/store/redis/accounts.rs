@@ -107,19 +107,21 @@ impl AccountStore for RedisStore {
     }
 }
 
-#[async_trait]
-impl LoginLimiter for RedisStore {
-    async fn count_login_attempt(
+impl RedisStore {
+    /// Counts one event against `key` in its window (`login_failure.lua`);
+    /// `Err(time until the window ends)` past `limit`.
+    async fn count_in_window(
         &self,
-        key: &str,
+        operation: &'static str,
+        key: String,
         window: Duration,
         limit: u32,
     ) -> StoreResult<Result<(), Duration>> {
         let (_count, remaining, admitted): (u32, i64, u8) = self
             .eval(
-                "login_failure",
+                operation,
                 &self.scripts.login_failure,
-                vec![keys::login_failures(key)],
+                vec![key],
                 vec![ttl_ms(window), limit.to_string()],
             )
             .await?;
@@ -128,6 +130,19 @@ impl LoginLimiter for RedisStore {
             _ => Err(Duration::from_millis(remaining.max(0) as u64)),
         })
     }
+}
+
+#[async_trait]
+impl LoginLimiter for RedisStore {
+    async fn count_login_attempt(
+        &self,
+        key: &str,
+        window: Duration,
+        limit: u32,
+    ) -> StoreResult<Result<(), Duration>> {
+        self.count_in_window("login_failure", keys::login_failures(key), window, limit)
+            .await
+    }
 
     async fn count_new_session(
         &self,
@@ -135,18 +150,8 @@ impl LoginLimiter for RedisStore {
         window: Duration,
         limit: u32,
     ) -> StoreResult<Result<(), Duration>> {
-        let (_count, remaining, admitted): (u32, i64, u8) = self
-            .eval(
-                "new_session",
-                &self.scripts.login_failure,
-                vec![keys::new_sessions(address)],
-                vec![ttl_ms(window), limit.to_string()],
-            )
-            .await?;
-        Ok(match admitted {
-            1 => Ok(()),
-            _ => Err(Duration::from_millis(remaining.max(0) as u64)),
-        })
+        self.count_in_window("new_session", keys::new_sessions(address), window, limit)
+            .await
     }
 
     async fn uncount_login_attempt(&self, key: &str) -> StoreResult<()> {
