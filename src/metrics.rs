@@ -7,7 +7,8 @@
 use std::{sync::OnceLock, time::Duration};
 
 use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -202,15 +203,47 @@ pub(crate) fn redis_pool(connected: usize, total: usize) {
     gauge!(REDIS_POOL, "state" => "disconnected").set(total.saturating_sub(connected) as f64);
 }
 
+/// The request-duration histogram of each (route, method, status) seen so far.
+/// Building a labelled key (two label strings) and looking it up in the
+/// registry on every request cost more than the lookup here; the label set is
+/// bounded (route templates and "unmatched", the statuses trolley answers).
+type HttpDurations = std::collections::HashMap<String, Vec<(&'static str, u16, Histogram)>>;
+static HTTP_DURATIONS: std::sync::LazyLock<std::sync::RwLock<HttpDurations>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// Records one finished HTTP request.
 pub(crate) fn http_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
-    histogram!(
+    let seconds = elapsed.as_secs_f64();
+    let find = |durations: &HttpDurations| {
+        durations.get(route).and_then(|seen| {
+            seen.iter()
+                .find(|(m, s, _)| *m == method && *s == status)
+                .map(|(_, _, histogram)| histogram.clone())
+        })
+    };
+    let known = HTTP_DURATIONS
+        .read()
+        .ok()
+        .and_then(|durations| find(&durations));
+    if let Some(histogram) = known {
+        histogram.record(seconds);
+        return;
+    }
+    let histogram = histogram!(
         HTTP_DURATION,
         "http_request_method" => method,
         "http_route" => route.to_string(),
         "http_response_status_code" => status.to_string(),
-    )
-    .record(elapsed.as_secs_f64());
+    );
+    histogram.record(seconds);
+    if let Ok(mut durations) = HTTP_DURATIONS.write()
+        && find(&durations).is_none()
+    {
+        durations
+            .entry(route.to_string())
+            .or_default()
+            .push((method, status, histogram));
+    }
 }
 
 /// Adjusts the active-requests gauge.

@@ -22,18 +22,22 @@ impl Version {
         Version(Self::NONE.to_string())
     }
 
-    /// A fresh operation id: 64 random bits in base 36 (at most 13 characters,
-    /// never "0", never a space: the cart keeps its recent ones space-separated).
+    /// A fresh operation id: 8 base-36 digits, drawn at random from the 2.7
+    /// trillion (41 bits) that have exactly 8, so never "0" and never a space
+    /// (the cart keeps its recent ones space-separated). It only has to differ
+    /// from the few other changes of one cart around it, and from a version a
+    /// client may still hold from before Redis lost that cart; 8 digits keep
+    /// the three a cart remembers to 26 bytes.
     pub fn fresh() -> Version {
-        let mut bits: u64 = rand::random();
-        bits |= 1;
-        let mut digits = Vec::with_capacity(13);
-        while bits > 0 {
-            digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(bits % 36) as usize]);
-            bits /= 36;
+        const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        const LOWEST: u64 = 36u64.pow(7);
+        let mut n = rand::random_range(LOWEST..LOWEST * 36);
+        let mut digits = [0u8; 8];
+        for digit in digits.iter_mut().rev() {
+            *digit = DIGITS[(n % 36) as usize];
+            n /= 36;
         }
-        digits.reverse();
-        Version(String::from_utf8_lossy(&digits).into_owned())
+        Version(digits.iter().map(|&d| char::from(d)).collect())
     }
 
     pub fn as_str(&self) -> &str {

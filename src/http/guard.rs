@@ -11,10 +11,8 @@
 //!   cross-site`. Requests with neither header (curl, server to server) pass.
 
 use axum::{
-    extract::{Request, State},
+    extract::Request,
     http::{HeaderMap, Method, Version, header},
-    middleware::Next,
-    response::{IntoResponse, Response},
 };
 
 use super::error::ApiError;
@@ -23,18 +21,8 @@ use crate::state::AppState;
 /// Largest accepted request body.
 pub(crate) const BODY_LIMIT: usize = 16 * 1024;
 
-pub(crate) async fn refuse_hostile(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match refusal(&state, &request) {
-        Some(error) => error.into_response(),
-        None => next.run(request).await,
-    }
-}
-
-fn refusal(state: &AppState, request: &Request) -> Option<ApiError> {
+/// Why a request is refused before its session is touched, if it is.
+pub(crate) fn refusal(state: &AppState, request: &Request) -> Option<ApiError> {
     let headers = request.headers();
     if request.version() == Version::HTTP_11 && !headers.contains_key(header::HOST) {
         return Some(ApiError::BadRequest("Host header is required".into()));

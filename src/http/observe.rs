@@ -43,6 +43,19 @@ fn protocol_version(version: Version) -> &'static str {
     }
 }
 
+/// The server span's name: `METHOD /route/template`, or the method alone when
+/// no route matched (as the semantic conventions name it).
+struct SpanName<'a>(&'static str, Option<&'a MatchedPath>);
+
+impl std::fmt::Display for SpanName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.1 {
+            Some(path) => write!(f, "{} {}", self.0, path.as_str()),
+            None => f.write_str(self.0),
+        }
+    }
+}
+
 /// Decrements the active-requests gauge even when the client goes away mid-request.
 struct ActiveRequest(&'static str);
 
@@ -57,22 +70,17 @@ impl Drop for ActiveRequest {
 /// so ids in URLs add no label values.
 pub(crate) async fn observe_request(request: Request, next: Next) -> Response {
     let method = method_label(request.method());
-    let matched = request.extensions().get::<MatchedPath>();
-    // No route matched: the semantic conventions name the span by the method alone.
-    let name = match matched {
-        Some(path) => format!("{method} {}", path.as_str()),
-        None => method.to_string(),
-    };
-    let route = matched
-        .map_or("unmatched", |path| path.as_str())
-        .to_string();
+    // Cloned (an Arc) rather than copied into strings: nothing is allocated
+    // for the span or the labels unless a span is recorded.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let span = tracing::info_span!(
         "http_request",
-        otel.name = %name,
+        otel.name = %SpanName(method, matched.as_ref()),
         otel.kind = "server",
         http.request.method = method,
-        http.route = %route,
-        url.path = %request.uri().path(),
+        http.route = route,
+        url.path = request.uri().path(),
         url.scheme = "http",
         network.protocol.version = protocol_version(request.version()),
         http.response.status_code = Empty,
@@ -93,12 +101,12 @@ pub(crate) async fn observe_request(request: Request, next: Next) -> Response {
         span.record("error.type", tracing::field::display(status));
         span.record("otel.status_code", "ERROR");
     }
-    metrics::http_request(method, &route, status, elapsed);
+    metrics::http_request(method, route, status, elapsed);
     span.in_scope(|| {
         tracing::info!(
             target: "trolley::access",
             method,
-            route = %route,
+            route,
             status,
             latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request"

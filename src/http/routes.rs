@@ -2,7 +2,7 @@
 
 use axum::{
     Json, Router,
-    extract::{DefaultBodyLimit, Request},
+    extract::{DefaultBodyLimit, Request, State},
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -27,9 +27,13 @@ use crate::{sessions::SessionBackend, state::AppState, store::StoreError};
 
 /// The public router.
 ///
-/// Middleware, outermost first: request telemetry (span, metrics, access log) →
-/// response headers (`nosniff`, `no-store`) → panic → 500 JSON → session-save
-/// failure → 503 JSON → sessions (cookie ↔ Redis record) → body limit → the route.
+/// Middleware, outermost first: the edge (request telemetry: span, metrics,
+/// access log; and the response headers `nosniff`, `no-store`) → panic → 500
+/// JSON → CORS (when configured) → the gate (hostile requests refused; the
+/// session save told a slide from a change; a session-save failure → 503 JSON)
+/// → sessions (cookie ↔ Redis record) → body limit → the route. Each layer of
+/// its own costs a boxed future and a service clone per request, so what runs
+/// at one place in the order shares one layer.
 pub(crate) fn router(state: AppState, sessions: SessionBackend) -> Router {
     let settings = &state.settings;
     let session_layer = SessionManagerLayer::new(sessions)
@@ -60,16 +64,10 @@ pub(crate) fn router(state: AppState, sessions: SessionBackend) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(session_layer)
-        .layer(middleware::map_response(session_failure_is_unavailable))
-        .layer(middleware::from_fn(track_session_changes))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            guard::refuse_hostile,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), gate))
         .layer(tower::util::option_layer(cors(&settings.cors_origins)))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(response_headers))
-        .layer(middleware::from_fn(observe::observe_request))
+        .layer(middleware::from_fn(edge))
         .with_state(state)
 }
 
@@ -123,29 +121,41 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// Outside the session layer, so its save at the end of the request sees
-/// whether the request changed the session or only slides its expiry.
-async fn track_session_changes(request: Request, next: Next) -> Response {
-    crate::sessions::track_request(next.run(request)).await
+/// Just outside the session layer: refuses hostile requests before a session
+/// is touched (`guard`); runs the rest under the session-change tracking, so
+/// the layer's save at the end sees whether the request changed the session
+/// or only slides its expiry; and answers a failed save as storage trouble.
+async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(refusal) = guard::refusal(&state, &request) {
+        return refusal.into_response();
+    }
+    let response = crate::sessions::track_request(next.run(request)).await;
+    session_failure_is_unavailable(response)
+}
+
+/// Outermost: the request's telemetry (`observe`) and the response headers
+/// every answer carries, panics and refusals included.
+async fn edge(request: Request, next: Next) -> Response {
+    let private = is_private(request.uri().path());
+    let mut response = observe::observe_request(request, next).await;
+    response_headers(response.headers_mut(), private);
+    response
 }
 
 /// Routes whose answers are a shopper's own: never stored by a cache.
 const PRIVATE_PREFIXES: [&str; 3] = ["/api/cart", "/cart", "/api/auth"];
 
+fn is_private(path: &str) -> bool {
+    PRIVATE_PREFIXES.iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
 /// Headers API.md v1.1 asks of every public response, errors included: no MIME
 /// sniffing anywhere, and `Cache-Control: no-store` on cart, auth and minimal-API
 /// answers (a shared cache must never hand one shopper's cart to another).
-/// Outside the panic and session layers, so their answers carry them too.
-async fn response_headers(request: Request, next: Next) -> Response {
-    let private = PRIVATE_PREFIXES.iter().any(|prefix| {
-        request
-            .uri()
-            .path()
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    });
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+fn response_headers(headers: &mut axum::http::HeaderMap, private: bool) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -153,13 +163,12 @@ async fn response_headers(request: Request, next: Next) -> Response {
     if private {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
 }
 
 /// tower-sessions answers a bare 500 when it cannot save the session record
 /// (Redis went away after the handler ran). That is storage trouble: answer the
 /// contract's 503 JSON instead. Our own 500s always carry a JSON content type.
-async fn session_failure_is_unavailable(response: Response) -> Response {
+fn session_failure_is_unavailable(response: Response) -> Response {
     if response.status() == StatusCode::INTERNAL_SERVER_ERROR
         && !response.headers().contains_key(header::CONTENT_TYPE)
     {
@@ -211,7 +220,7 @@ mod tests {
             .status(StatusCode::INTERNAL_SERVER_ERROR)
             .body(axum::body::Body::empty())
             .expect("response");
-        let mapped = session_failure_is_unavailable(bare).await;
+        let mapped = session_failure_is_unavailable(bare);
         assert_eq!(mapped.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(mapped.headers().contains_key(header::RETRY_AFTER));
     }

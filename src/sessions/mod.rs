@@ -82,7 +82,9 @@ async fn timed<T>(
 impl SessionStore for SessionBackend {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match &self.records {
-            Records::Redis(store) => timed("session_create", store.create(record)).await?,
+            Records::Redis(store) => {
+                timed("session_create", Box::pin(store.create(record))).await?
+            }
             Records::Memory(store) => store.create(record).await?,
         }
         if let Some(user) = record_user(record) {
@@ -96,7 +98,7 @@ impl SessionStore for SessionBackend {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let saved = match &self.records {
-            Records::Redis(store) => timed("session_save", store.save(record)).await,
+            Records::Redis(store) => timed("session_save", Box::pin(store.save(record))).await,
             Records::Memory(store) => store.save(record).await,
         };
         match saved {
@@ -114,14 +116,14 @@ impl SessionStore for SessionBackend {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match &self.records {
-            Records::Redis(store) => timed("session_load", store.load(id)).await,
+            Records::Redis(store) => timed("session_load", Box::pin(store.load(id))).await,
             Records::Memory(store) => store.load(id).await,
         }
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         match &self.records {
-            Records::Redis(store) => timed("session_delete", store.delete(id)).await,
+            Records::Redis(store) => timed("session_delete", Box::pin(store.delete(id))).await,
             Records::Memory(store) => store.delete(id).await,
         }
     }

@@ -22,6 +22,7 @@ mod retries;
 mod round_trips;
 mod rules;
 mod sentinel;
+mod stored_formats;
 mod tls;
 mod topology;
 
@@ -146,6 +147,7 @@ fn main() -> ExitCode {
     trials.extend(cart::trials());
     trials.extend(rules::trials());
     trials.extend(catalog::trials());
+    trials.extend(stored_formats::trials());
     trials.extend(replicas::trials());
     trials.extend(faults::trials());
     trials.extend(headers::trials());

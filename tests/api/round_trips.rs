@@ -137,7 +137,13 @@ async fn every_route_stays_within_its_redis_round_trip_budget() {
             continue;
         }
         // Commands a script runs are logged as `[0 lua]`; they are no round trips.
-        if entry.contains(" lua] ") || !entry.starts_with(|c: char| c.is_ascii_digit()) {
+        // Commands inside scripts are not round trips; the catalog copy's
+        // revalidation (one GET of its version per refresh interval, whatever
+        // the traffic) lands in whichever block is running and is no route's.
+        if entry.contains(" lua] ")
+            || entry.contains("\"trolley:{catalog}:version\"")
+            || !entry.starts_with(|c: char| c.is_ascii_digit())
+        {
             continue;
         }
         if let Some(name) = &current {

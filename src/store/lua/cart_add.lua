@@ -55,8 +55,9 @@ if lines >= tonumber(ARGV[13]) or seq >= MAX_LINE_SEQ then
 end
 seq = seq + 1
 local id = line_id(tonumber(ARGV[7]), seq)
+local added = whole_second(ARGV[11])
 redis.call('HSETNX', KEYS[1], 'id', ARGV[1])
 redis.call('HSET', KEYS[1],
-  'l:' .. id, encode_line(ARGV[8], quantity, ARGV[10], ARGV[11]),
+  'l:' .. id, encode_line(ARGV[8], quantity, ARGV[10], added),
   'seq', seq)
-return changed(ops, with_cart(line_reply(id, ARGV[8], quantity, ARGV[10], ARGV[11])))
+return changed(ops, with_cart(line_reply(id, ARGV[8], quantity, ARGV[10], added)))

@@ -12,20 +12,38 @@
 --
 -- Hash layout: 'id' public id, 'seq' last line sequence, 'v' the last
 -- operations that changed it (newest first: the version), and one field per line:
--- 'l:<line id>' = 'product|quantity|price|added ms'. There is no product index
+-- 'l:<line id>' = 'product|quantity|price|added s'. There is no product index
 -- and no line count: carts written before held 'p:<product>' and 'n' fields,
 -- which the scripts now ignore (clear and remove delete them).
 
 local LINE_PATTERN = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
 
+-- A line stores when it was added in whole seconds (3 bytes a line less than
+-- milliseconds); lines written before hold milliseconds, 13 digits, from
+-- ADDED_MS_FROM up (reply.rs reads them the same way). Scripts and their
+-- replies deal in milliseconds.
+local ADDED_MS_FROM = 100000000000
+
 -- A stored line value: product id, quantity (a number), price and added ms (text).
 local function decode_line(raw)
   local product, quantity, price, added = string.match(raw, LINE_PATTERN)
+  local at = tonumber(added)
+  if at and at < ADDED_MS_FROM then
+    added = string.format('%.0f', at * 1000)
+  end
   return product, tonumber(quantity), price, added
 end
 
+-- When a line added at `ms` (since the epoch) was added, to the whole second
+-- (rules.rs `add`), as text.
+local function whole_second(ms)
+  return string.format('%.0f', math.floor(tonumber(ms) / 1000) * 1000)
+end
+
+-- added: ms since the epoch (text or number).
 local function encode_line(product, quantity, price, added)
-  return product .. '|' .. quantity .. '|' .. price .. '|' .. added
+  local seconds = math.floor(tonumber(added) / 1000)
+  return product .. '|' .. quantity .. '|' .. price .. '|' .. string.format('%.0f', seconds)
 end
 
 -- The cart's lines by product (product id -> line id) and how many it has. No

@@ -18,7 +18,13 @@ pub(super) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-/// Parses a stored line value `product|quantity|price|added ms`.
+/// When a stored `added` value is in milliseconds: lines store whole seconds
+/// (10 digits until the year 2286), lines written before held milliseconds
+/// (13 digits). prelude.lua's `decode_line` reads them the same way.
+const ADDED_MS_FROM: i64 = 100_000_000_000;
+
+/// Parses a line value `product|quantity|price|added`, as stored (added in
+/// seconds, or milliseconds in older lines) or as a script replies (ms).
 pub(super) fn parse_line(id: &str, value: &str) -> StoreResult<Line> {
     let bad = || corrupt(format!("line {id}"));
     let mut parts = value.split('|');
@@ -36,7 +42,10 @@ pub(super) fn parse_line(id: &str, value: &str) -> StoreResult<Line> {
         product_id: ProductId(product.parse().map_err(|_| bad())?),
         quantity: quantity.parse().map_err(|_| bad())?,
         price: Decimal::from_str(price).map_err(|_| bad())?,
-        added_at_ms: added.parse().map_err(|_| bad())?,
+        added_at_ms: match added.parse::<i64>().map_err(|_| bad())? {
+            seconds if seconds < ADDED_MS_FROM => seconds.saturating_mul(1000),
+            ms => ms,
+        },
     })
 }
 
