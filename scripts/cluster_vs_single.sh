@@ -5,7 +5,8 @@
 # the project root after `cargo build --release`:
 #   scripts/cluster_vs_single.sh        (ROUNDS=3 SECS=10 VUS=32)
 # Starts its own redis-servers and trolleys on free ports of 127.0.0.1, and
-# stops them. Prints one line per round and target, then the medians.
+# stops them. Prints one line per round and target, then the medians. A large
+# max quantity: the adds run for seconds on ten products.
 set -euo pipefail
 ROUNDS=${ROUNDS:-3} SECS=${SECS:-10} VUS=${VUS:-32}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
@@ -29,7 +30,8 @@ single=$(free_port); redis "$single"
 nodes=()
 for _ in 1 2 3; do
     port=$(free_port); nodes+=("127.0.0.1:$port")
-    redis "$port" --cluster-enabled yes --cluster-config-file nodes.conf
+    # Its own bus port: port + 10000 may be past 65535.
+    redis "$port" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-port "$(free_port)"
 done
 sleep 0.5
 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$work/create.log"
@@ -40,7 +42,7 @@ serve() { # name, url
     public=$(free_port) admin=$(free_port)
     TROLLEY_REDIS_URL="$2" target/release/trolley catalog import "$catalog" >/dev/null
     TROLLEY_REDIS_URL="$2" TROLLEY_LISTEN="127.0.0.1:$public" TROLLEY_ADMIN_LISTEN="127.0.0.1:$admin" \
-        RUST_LOG=warn target/release/trolley serve >"$work/$1.log" 2>&1 &
+        TROLLEY_MAX_QUANTITY=1000000 RUST_LOG=warn target/release/trolley serve >"$work/$1.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin/readyz" >/dev/null && break; sleep 0.1; done
     echo "http://127.0.0.1:$public"

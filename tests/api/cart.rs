@@ -535,6 +535,16 @@ async fn the_minimal_api_keeps_one_cart_across_requests(backend: Backend) {
         .find(|i| i["sku"] == "apple")
         .cloned();
     assert_eq!(apples.expect("apple line")["quantity"], json!(4));
+    // The answer is the cart the add produced: every line, as the next GET has it.
+    let after: serde_json::Value = client
+        .get(format!("{}/cart", app.base))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body, after);
     let reply = client
         .post(format!("{}/cart/items", app.base))
         .json(&json!({"sku": "apple", "quantity": 96}))

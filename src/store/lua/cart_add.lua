@@ -17,17 +17,29 @@
 -- merged or refused, never dropped into a cart that nobody will read again.
 --
 -- The rules are rules.rs `add`; the line encoding and the gate are prelude.lua's.
-local stop, ops = write_gate()
+local fields = redis.call('HGETALL', KEYS[1])
+local cart = find_product(fields, ARGV[8])
+local stop, ops = write_gate(cart.id, cart.v)
 if stop then
   return stop
 end
 
--- The minimal API answers the whole cart: read in the same step, so it is the
--- cart this add produced.
-local function with_cart(reply)
+-- The minimal API answers the whole cart: the cart this add produced, from the
+-- fields read above with this add's writes applied ('v' is not a line).
+local function with_cart(reply, writes)
   if ARGV[14] == '1' then
-    for _, value in ipairs(redis.call('HGETALL', KEYS[1])) do
-      reply[#reply + 1] = value
+    local written = {}
+    for i = 1, #writes, 2 do
+      written[writes[i]] = writes[i + 1]
+    end
+    for i = 1, #fields, 2 do
+      if written[fields[i]] == nil then
+        reply[#reply + 1] = fields[i]
+        reply[#reply + 1] = fields[i + 1]
+      end
+    end
+    for i = 1, #writes do
+      reply[#reply + 1] = writes[i]
     end
   end
   return reply
@@ -35,29 +47,28 @@ end
 
 local quantity = tonumber(ARGV[9])
 local max_quantity = tonumber(ARGV[12])
-local by_product, lines = lines_by_product(KEYS[1])
-local existing = by_product[ARGV[8]]
-if existing then
-  local product, old, price, added = decode_line(redis.call('HGET', KEYS[1], 'l:' .. existing))
+if cart.line then
+  local product, old, price, added = decode_line(cart.value)
   local new = old + quantity
   if new > max_quantity then
     return refused('too_many', ops)
   end
-  redis.call('HSET', KEYS[1], 'l:' .. existing, encode_line(product, new, price, added))
-  return changed(ops, with_cart(line_reply(existing, product, new, price, added)))
+  local writes = {'l:' .. cart.line, encode_line(product, new, price, added)}
+  return changed(ops, with_cart(line_reply(cart.line, product, new, price, added), writes), writes)
 end
 if quantity > max_quantity then
   return refused('too_many', ops)
 end
-local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
-if lines >= tonumber(ARGV[13]) or seq >= MAX_LINE_SEQ then
+local seq = tonumber(cart.seq or '0')
+if cart.count >= tonumber(ARGV[13]) or seq >= MAX_LINE_SEQ then
   return decided({'full'}, newest_op(ops))
 end
 seq = seq + 1
 local id = line_id(tonumber(ARGV[7]), seq)
 local added = whole_second(ARGV[11])
-redis.call('HSETNX', KEYS[1], 'id', ARGV[1])
-redis.call('HSET', KEYS[1],
-  'l:' .. id, encode_line(ARGV[8], quantity, ARGV[10], added),
-  'seq', seq)
-return changed(ops, with_cart(line_reply(id, ARGV[8], quantity, ARGV[10], added)))
+local writes = {'l:' .. id, encode_line(ARGV[8], quantity, ARGV[10], added), 'seq', seq}
+if not cart.id then
+  writes[#writes + 1] = 'id'
+  writes[#writes + 1] = ARGV[1]
+end
+return changed(ops, with_cart(line_reply(id, ARGV[8], quantity, ARGV[10], added), writes), writes)

@@ -8,13 +8,14 @@
 --
 -- Atomic: no add can slip in between listing the lines and deleting them. A cart
 -- with no lines is not changed (its version stays).
-local stop, ops = write_gate()
+local fields = redis.call('HGETALL', KEYS[1])
+local stop, ops = write_gate(field_in(fields, 'id'), field_in(fields, 'v'))
 if stop then
   return stop
 end
-local fields = redis.call('HKEYS', KEYS[1])
 local doomed = {}
-for _, field in ipairs(fields) do
+for i = 1, #fields, 2 do
+  local field = fields[i]
   local prefix = string.sub(field, 1, 2)
   -- 'p:' and 'n': the index and count of carts written before they were dropped.
   if prefix == 'l:' or prefix == 'p:' or field == 'n' then

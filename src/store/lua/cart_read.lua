@@ -7,10 +7,10 @@
 --
 -- Atomic so the read and the TTL slide are one step: a cart cannot expire between
 -- being read and being slid.
-if is_foreign(KEYS[1], ARGV[2]) then
+local fields = redis.call('HGETALL', KEYS[1])
+if is_foreign(KEYS[1], ARGV[2], field_in(fields, 'id')) then
   return {'foreign'}
 end
-local fields = redis.call('HGETALL', KEYS[1])
 if #fields > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end

@@ -7,11 +7,13 @@
 --          | {'replay', ...a recorded reply}
 --
 -- Atomic: the line and the version change together.
-local stop, ops = write_gate()
+-- The fields the script needs, and the gate's, in one call.
+local owner, ops, raw = unpack(redis.call('HMGET', KEYS[1], 'id', 'v', 'l:' .. ARGV[7]))
+local stop
+stop, ops = write_gate(owner, ops)
 if stop then
   return stop
 end
-local raw = redis.call('HGET', KEYS[1], 'l:' .. ARGV[7])
 if not raw then
   return decided({'missing'}, newest_op(ops))
 end

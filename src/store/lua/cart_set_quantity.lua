@@ -8,14 +8,16 @@
 --
 -- Atomic: the line is found and rewritten in one step, so a concurrent removal or
 -- add cannot interleave, and the version and TTL change with it.
-local stop, ops = write_gate()
+-- The fields the script needs, and the gate's, in one call.
+local owner, ops, raw = unpack(redis.call('HMGET', KEYS[1], 'id', 'v', 'l:' .. ARGV[7]))
+local stop
+stop, ops = write_gate(owner, ops)
 if stop then
   return stop
 end
-local raw = redis.call('HGET', KEYS[1], 'l:' .. ARGV[7])
 if not raw then
   return decided({'missing'}, newest_op(ops))
 end
 local product, _, price, added = decode_line(raw)
-redis.call('HSET', KEYS[1], 'l:' .. ARGV[7], encode_line(product, ARGV[8], price, added))
-return changed(ops, line_reply(ARGV[7], product, ARGV[8], price, added))
+return changed(ops, line_reply(ARGV[7], product, ARGV[8], price, added),
+  {'l:' .. ARGV[7], encode_line(product, ARGV[8], price, added)})

@@ -46,9 +46,31 @@ local function encode_line(product, quantity, price, added)
   return product .. '|' .. quantity .. '|' .. price .. '|' .. string.format('%.0f', seconds)
 end
 
--- The cart's lines by product (product id -> line id) and how many it has. No
+-- What an add needs of a cart hash read whole (HGETALL's flat field/value
+-- array): the line of `product` (its id and value) if it has one, how many
+-- lines it has, and its 'id', 'v' and 'seq' (false when absent). No product
 -- index is stored: scanning at most the max lines inside Redis costs less than
--- the bytes an index would cost every cart.
+-- the bytes an index would cost every cart. The scan compares bytes in place
+-- (string.byte, a plain find) instead of cutting strings: in Redis's Lua every
+-- new string is allocated and hashed, and that was most of an add's time.
+local function find_product(fields, product)
+  local cart = {count = 0, id = false, v = false, seq = false}
+  local prefix = product .. '|'
+  for i = 1, #fields, 2 do
+    local field = fields[i]
+    if string.byte(field, 1) == 108 and string.byte(field, 2) == 58 then -- 'l:'
+      cart.count = cart.count + 1
+      if not cart.line and string.find(fields[i + 1], prefix, 1, true) == 1 then
+        cart.line, cart.value = string.sub(field, 3), fields[i + 1]
+      end
+    elseif field == 'id' or field == 'v' or field == 'seq' then
+      cart[field] = fields[i + 1]
+    end
+  end
+  return cart
+end
+
+-- The cart's lines by product (product id -> line id) and how many it has.
 local function lines_by_product(cart_key)
   local by_product, count = {}, 0
   local fields = redis.call('HGETALL', cart_key)
@@ -59,6 +81,16 @@ local function lines_by_product(cart_key)
     end
   end
   return by_product, count
+end
+
+-- A field's value in a flat field/value array (false when absent).
+local function field_in(fields, name)
+  for i = 1, #fields, 2 do
+    if fields[i] == name then
+      return fields[i + 1]
+    end
+  end
+  return false
 end
 
 -- The reply of a script that returns one line.
@@ -77,8 +109,11 @@ end
 -- lost the last INCRBY). Every cart script checks this before it reads or
 -- writes, so one shopper never sees or changes another's lines. A hash without
 -- an id (never written by an add) belongs to nobody yet.
-local function is_foreign(cart_key, cart_id)
-  local owner = redis.call('HGET', cart_key, 'id')
+-- owner: the hash's 'id' when the script read it already (false: absent).
+local function is_foreign(cart_key, cart_id, owner)
+  if owner == nil then
+    owner = redis.call('HGET', cart_key, 'id')
+  end
   return owner ~= false and owner ~= cart_id
 end
 
@@ -94,9 +129,9 @@ local function tombstone_is_own(value, cart_id)
 end
 
 -- The state of the session's cart before a script touches it:
--- 'own' | 'merged' | 'foreign'.
-local function cart_state(cart_key, tombstone_key, cart_id)
-  if is_foreign(cart_key, cart_id) then
+-- 'own' | 'merged' | 'foreign'. owner: as is_foreign's.
+local function cart_state(cart_key, tombstone_key, cart_id, owner)
+  if is_foreign(cart_key, cart_id, owner) then
     return 'foreign'
   end
   local tombstone = redis.call('GET', tombstone_key)
@@ -172,7 +207,9 @@ end
 
 
 -- Every cart change (cart_add, cart_set_quantity, cart_remove, cart_clear) takes
--- the same first keys and arguments, and starts with write_gate:
+-- the same first keys and arguments, and starts with write_gate, given the
+-- cart's 'id' and 'v' from the script's own first read (HGETALL or HMGET: one
+-- call for everything the script reads of the hash):
 --
 -- KEYS[1]  the cart hash              trolley:{cart:<no>}
 -- KEYS[2]  the cart's merge tombstone trolley:{cart:<no>}:merged
@@ -213,14 +250,18 @@ local function decided(reply, version)
 end
 
 -- The cart changed: the operation becomes its version and the TTL slides.
-local function changed(ops, reply)
+-- writes: more field/value pairs to set, in the same HSET as the version.
+local function changed(ops, reply, writes)
   local kept = {ARGV[2]}
   for op in string.gmatch(ops, '%S+') do
     if #kept < RECENT_OPS then
       kept[#kept + 1] = op
     end
   end
-  redis.call('HSET', KEYS[1], 'v', table.concat(kept, ' '))
+  local fields = writes or {}
+  fields[#fields + 1] = 'v'
+  fields[#fields + 1] = table.concat(kept, ' ')
+  redis.call('HSET', KEYS[1], unpack(fields))
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
   return decided(reply, ARGV[2])
 end
@@ -235,9 +276,10 @@ end
 -- cart's recent operations. In order: another session's or a merged cart; a
 -- recorded decision for this Idempotency-Key (the same request: replayed; another
 -- request: 'key_reused'); this operation already applied ('again'); the
--- precondition ('stale').
-local function write_gate()
-  local state = cart_state(KEYS[1], KEYS[2], ARGV[1])
+-- precondition ('stale'). owner and ops: the hash's 'id' and 'v' as the script
+-- read them with its own fields (false when absent).
+local function write_gate(owner, ops)
+  local state = cart_state(KEYS[1], KEYS[2], ARGV[1], owner)
   if state ~= 'own' then
     return {state, '0'}
   end
@@ -253,7 +295,7 @@ local function write_gate()
       return reply
     end
   end
-  local ops = recent_ops(KEYS[1])
+  ops = ops or ''
   for op in string.gmatch(ops, '%S+') do
     if op == ARGV[2] then
       return {'again', newest_op(ops)}
