@@ -29,6 +29,14 @@ pub fn trials() -> Vec<Trial> {
 /// Requests per measured route.
 const RUNS: usize = 10;
 
+/// Logins measured per guest-cart size, and the large size.
+const LOGINS: usize = 3;
+const LARGE_CART: i64 = 30;
+
+/// A login's round trips, whatever the size of the guest cart it merges (see
+/// docs/PERFORMANCE.md "Round trips per request").
+const LOGIN_BUDGET: f64 = 13.0;
+
 /// Round trips each route may take per request (a session already started, its
 /// record not due for a slide).
 const BUDGETS: [(&str, f64); 9] = [
@@ -57,6 +65,22 @@ async fn every_route_stays_within_its_redis_round_trip_budget() {
     let mut member = app.browser();
     member.login("counter", PASSWORD).await;
     member.add(7, 1).await;
+    // Guests about to sign in, with a small and a large cart: a login's round
+    // trips must not grow with the cart it merges.
+    let mut small_guests = Vec::new();
+    let mut large_guests = Vec::new();
+    for n in 0..LOGINS {
+        let mut guest = app.browser();
+        guest.add(42, 1).await;
+        app.add_user(&format!("small{n}"), PASSWORD);
+        small_guests.push(guest);
+        let mut guest = app.browser();
+        for product in 1..=LARGE_CART {
+            guest.add(product, 1).await;
+        }
+        app.add_user(&format!("large{n}"), PASSWORD);
+        large_guests.push(guest);
+    }
     // Wait for the catalog copy to be fresh, so no revalidation lands in a block.
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -122,6 +146,14 @@ async fn every_route_stays_within_its_redis_round_trip_budget() {
             )
             .await;
     }
+    mark("login-small");
+    for (n, guest) in small_guests.iter_mut().enumerate() {
+        guest.login(&format!("small{n}"), PASSWORD).await;
+    }
+    mark("login-large");
+    for (n, guest) in large_guests.iter_mut().enumerate() {
+        guest.login(&format!("large{n}"), PASSWORD).await;
+    }
     mark("end");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = monitor.kill();
@@ -159,5 +191,15 @@ async fn every_route_stays_within_its_redis_round_trip_budget() {
             "{name} takes {per_request} round trips per request, over its budget of {budget}: {counts:?}"
         );
     }
+    let small = *counts.get("login-small").unwrap_or(&0) as f64 / LOGINS as f64;
+    let large = *counts.get("login-large").unwrap_or(&0) as f64 / LOGINS as f64;
+    report.push(format!(
+        "login-1-line={small:.1} login-{LARGE_CART}-lines={large:.1}"
+    ));
+    assert!(
+        small <= LOGIN_BUDGET && large == small,
+        "a login takes {small} round trips with a 1-line guest cart and {large} with {LARGE_CART} lines \
+         (budget {LOGIN_BUDGET}, the same whatever the cart): {counts:?}"
+    );
     eprintln!("round trips per request: {}", report.join(" "));
 }
