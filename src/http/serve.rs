@@ -46,6 +46,23 @@ pub(crate) struct Timeouts {
 struct Exchange {
     answering: AtomicBool,
     answered: AtomicBool,
+    /// The connection's task, when a read waited without a clock because a
+    /// request was being answered: woken once the answer is out, so the read
+    /// is polled again and starts the idle clock. Without it, a connection
+    /// whose read was polled during the answer (and never after it) stayed
+    /// open until the client sent something.
+    reader: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl Exchange {
+    fn answered(&self) {
+        self.answering.store(false, Ordering::Release);
+        self.answered.store(true, Ordering::Release);
+        let reader = self.reader.lock().ok().and_then(|mut reader| reader.take());
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+    }
 }
 
 /// The 408 a client gets when its headers do not arrive in time.
@@ -108,7 +125,18 @@ impl AsyncRead for TimedIo {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
-            Poll::Pending if answering => Poll::Pending,
+            Poll::Pending if answering => {
+                if let Ok(mut reader) = this.exchange.reader.lock() {
+                    *reader = Some(cx.waker().clone());
+                }
+                // The answer may have gone out meanwhile: then read again.
+                if this.exchange.answering.load(Ordering::Acquire) {
+                    Poll::Pending
+                } else {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            }
             Poll::Pending => match this.clock.as_mut().poll(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(()) => {
@@ -183,8 +211,7 @@ pub(crate) async fn serve(
                 let answer = router.clone().oneshot(request.map(axum::body::Body::new));
                 async move {
                     let response = answer.await;
-                    exchange.answering.store(false, Ordering::Release);
-                    exchange.answered.store(true, Ordering::Release);
+                    exchange.answered();
                     response
                 }
             })

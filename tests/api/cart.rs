@@ -491,14 +491,17 @@ async fn the_minimal_api_keeps_one_cart_across_requests(backend: Backend) {
     assert_eq!(first["items"][0]["quantity"], json!(1));
     assert_eq!(first["items"][0]["price"], json!(0.5));
     assert_eq!(first["total"], json!(0.5));
-    let cart: serde_json::Value = client
-        .get(format!("{}/cart", app.base))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let get_cart = || async {
+        client
+            .get(format!("{}/cart", app.base))
+            .send()
+            .await
+            .expect("get")
+            .json::<serde_json::Value>()
+            .await
+            .expect("json")
+    };
+    let cart = get_cart().await;
     assert_eq!(cart["cart_id"], json!(cart_id));
     let mut skus: Vec<&str> = cart["items"]
         .as_array()
@@ -536,14 +539,7 @@ async fn the_minimal_api_keeps_one_cart_across_requests(backend: Backend) {
         .cloned();
     assert_eq!(apples.expect("apple line")["quantity"], json!(4));
     // The answer is the cart the add produced: every line, as the next GET has it.
-    let after: serde_json::Value = client
-        .get(format!("{}/cart", app.base))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let after = get_cart().await;
     assert_eq!(body, after);
     let reply = client
         .post(format!("{}/cart/items", app.base))
