@@ -47,14 +47,13 @@ serve() { # name, url
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin/readyz" >/dev/null && break; sleep 0.1; done
     echo "http://127.0.0.1:$public"
 }
-single_url=$(serve single "redis://127.0.0.1:$single")
-cluster_url=$(serve cluster "redis-cluster://$(IFS=,; echo "${nodes[*]}")")
-declare -A rps p99
+declare -A url rps p99
+url[single]=$(serve single "redis://127.0.0.1:$single")
+url[cluster]=$(serve cluster "redis-cluster://$(IFS=,; echo "${nodes[*]}")")
 for round in $(seq "$ROUNDS"); do
     for target in single cluster; do
-        url=single_url; [[ $target == cluster ]] && url=cluster_url
-        wrk -t "$VUS" -c "$VUS" -d 2s -s scripts/mixed.lua "${!url}" >/dev/null
-        line=$(wrk -t "$VUS" -c "$VUS" -d "${SECS}s" -s scripts/mixed.lua "${!url}" | grep '^rps=')
+        wrk -t "$VUS" -c "$VUS" -d 2s -s scripts/mixed.lua "${url[$target]}" >/dev/null
+        line=$(wrk -t "$VUS" -c "$VUS" -d "${SECS}s" -s scripts/mixed.lua "${url[$target]}" | grep '^rps=')
         echo "round $round $target $line"
         rps[$target]+="$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$line") "
         p99[$target]+="$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$line") "

@@ -18,7 +18,7 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 work=$(mktemp -d) redis_port=$(free_port) public=$(free_port) admin=$(free_port)
 server=
 cleanup() {
-    [[ -n $server ]] && kill "$server" 2>/dev/null || true
+    if [[ -n $server ]]; then kill "$server" 2>/dev/null || true; fi
     redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -37,7 +37,7 @@ case $mode in
         "${store[@]}" TROLLEY_LISTEN="$LISTEN" TROLLEY_ADMIN_LISTEN="127.0.0.1:$admin" \
             TROLLEY_MAX_QUANTITY=1000000 RUST_LOG=warn target/release/trolley serve >"$work/server.log" 2>&1 &
         ;;
-    custom) bash -c "exec $SERVER" >"$work/server.log" 2>&1 & ;;
+    custom) bash -c "exec ${SERVER:?set SERVER to the server command}" >"$work/server.log" 2>&1 & ;;
     *) echo "usage: $0 [redis|embedded|custom]"; exit 2 ;;
 esac
 server=$!
@@ -50,8 +50,9 @@ r0=$(cpu "$redis_pid") s0=$(cpu "$server")
     wrk -t "$VUS" -c "$VUS" -d "${SECS}s" -s scripts/mixed.lua "http://$LISTEN" >"$work/wrk.out"
 r1=$(cpu "$redis_pid") s1=$(cpu "$server")
 grep '^rps=' "$work/wrk.out"
+read -r wrk_user wrk_sys <"$work/wrk.time"
 python3 - "$(grep -oE '^rps=[0-9]+' "$work/wrk.out" | cut -d= -f2)" "$SECS" "$((r1 - r0))" "$((s1 - s0))" \
-    $(cat "$work/wrk.time") "$(getconf CLK_TCK)" <<'PY'
+    "$wrk_user" "$wrk_sys" "$(getconf CLK_TCK)" <<'PY'
 import sys
 rps, secs, redis, server, wrk_user, wrk_sys, hz = sys.argv[1:]
 requests = float(rps) * float(secs)
