@@ -115,12 +115,10 @@ pub(crate) async fn get_cart(
         (status = 403, description = "Cross-site request refused", body = crate::http::openapi::ErrorDoc),
         (status = 404, description = "Product not found", body = crate::http::openapi::ErrorDoc),
         (status = 409, description = "Cart full or merged, or a request with this key is in progress", body = crate::http::openapi::ErrorDoc),
-        (status = 412, description = "The cart has changed", body = crate::http::openapi::ErrorDoc),
         (status = 413, description = "Body over 16 KiB", body = crate::http::openapi::ErrorDoc),
         (status = 415, description = "Content type is not JSON", body = crate::http::openapi::ErrorDoc),
-        (status = 422, description = "Idempotency-Key reused with a different request", body = crate::http::openapi::ErrorDoc),
         (status = 429, description = "Too many new sessions from this address", body = crate::http::openapi::ErrorDoc),
-        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
+        crate::http::openapi::WriteGateAnswers))]
 /// `POST /cart/items` `{"sku": "apple", "quantity": 1}` → the whole cart, read
 /// in the same atomic step as the add.
 pub(crate) async fn add_item(

@@ -73,6 +73,27 @@ pub(crate) struct ErrorDoc {
     error: String,
 }
 
+/// What every cart change can be answered by its write gate and the store
+/// (API.md "Safe retries"), documented once and listed in each change's
+/// responses: `If-Match` no longer holds, an `Idempotency-Key` reused for
+/// another request, storage unavailable.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only: never built
+pub(crate) enum WriteGateAnswers {
+    #[response(status = 412, description = "The cart has changed")]
+    Stale(ErrorDoc),
+    #[response(
+        status = 422,
+        description = "Idempotency-Key reused with a different request"
+    )]
+    KeyReused(ErrorDoc),
+    #[response(
+        status = 503,
+        description = "Cart storage unavailable (with Retry-After)"
+    )]
+    Unavailable(ErrorDoc),
+}
+
 /// A 400 naming each invalid field of an add.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -61,12 +61,10 @@ pub(crate) async fn get_cart(
         (status = 403, description = "Cross-site request refused", body = crate::http::openapi::ErrorDoc),
         (status = 404, description = "Product not found", body = crate::http::openapi::ErrorDoc),
         (status = 409, description = "Cart is full, or a request with this Idempotency-Key is in progress", body = crate::http::openapi::ErrorDoc),
-        (status = 412, description = "The cart has changed", body = crate::http::openapi::ErrorDoc),
         (status = 413, description = "Body over 16 KiB", body = crate::http::openapi::ErrorDoc),
         (status = 415, description = "Content type is not JSON", body = crate::http::openapi::ErrorDoc),
-        (status = 422, description = "Idempotency-Key reused with a different request", body = crate::http::openapi::ErrorDoc),
         (status = 429, description = "Too many new sessions from this address", body = crate::http::openapi::ErrorDoc),
-        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
+        crate::http::openapi::WriteGateAnswers))]
 pub(crate) async fn add_item(
     State(state): State<AppState>,
     mut session: CartSession,
@@ -188,9 +186,7 @@ fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductI
         (status = 403, description = "The line belongs to another cart, or a cross-site request", body = crate::http::openapi::ErrorDoc),
         (status = 404, description = "No such line", body = crate::http::openapi::ErrorDoc),
         (status = 409, description = "Cart merged at login, or a request with this key is in progress", body = crate::http::openapi::ErrorDoc),
-        (status = 412, description = "The cart has changed", body = crate::http::openapi::ErrorDoc),
-        (status = 422, description = "Idempotency-Key reused with a different request", body = crate::http::openapi::ErrorDoc),
-        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
+        crate::http::openapi::WriteGateAnswers))]
 pub(crate) async fn update_item(
     State(state): State<AppState>,
     session: CartSession,
@@ -230,9 +226,7 @@ pub(crate) async fn update_item(
         (status = 403, description = "The line belongs to another cart, or a cross-site request", body = crate::http::openapi::ErrorDoc),
         (status = 404, description = "No such line", body = crate::http::openapi::ErrorDoc),
         (status = 409, description = "Cart merged at login, or a request with this key is in progress", body = crate::http::openapi::ErrorDoc),
-        (status = 412, description = "The cart has changed", body = crate::http::openapi::ErrorDoc),
-        (status = 422, description = "Idempotency-Key reused with a different request", body = crate::http::openapi::ErrorDoc),
-        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
+        crate::http::openapi::WriteGateAnswers))]
 pub(crate) async fn remove_item(
     State(state): State<AppState>,
     session: CartSession,
@@ -267,9 +261,7 @@ pub(crate) async fn remove_item(
         (status = 400, description = "Malformed Idempotency-Key or If-Match", body = crate::http::openapi::ErrorDoc),
         (status = 403, description = "Cross-site request refused", body = crate::http::openapi::ErrorDoc),
         (status = 409, description = "Cart merged at login, or a request with this key is in progress", body = crate::http::openapi::ErrorDoc),
-        (status = 412, description = "The cart has changed", body = crate::http::openapi::ErrorDoc),
-        (status = 422, description = "Idempotency-Key reused with a different request", body = crate::http::openapi::ErrorDoc),
-        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = crate::http::openapi::ErrorDoc)))]
+        crate::http::openapi::WriteGateAnswers))]
 pub(crate) async fn clear_cart(
     State(state): State<AppState>,
     session: CartSession,
