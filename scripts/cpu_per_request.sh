@@ -14,37 +14,29 @@
 set -euo pipefail
 mode=${1:-redis} SECS=${SECS:-10} VUS=${VUS:-32}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-work=$(mktemp -d) redis_port=$(free_port) public=$(free_port) admin=$(free_port)
-server=
-cleanup() {
-    if [[ -n $server ]]; then kill "$server" 2>/dev/null || true; fi
-    redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
-    --logfile "$work/redis.log" --dir "$work" --pidfile "$work/redis.pid"
-sleep 0.3
-export REDIS_URL="redis://127.0.0.1:$redis_port" LISTEN="127.0.0.1:$public"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+redis_port=$(free_port)
+start_redis "$redis_port"
+export REDIS_URL="redis://127.0.0.1:$redis_port"
 case $mode in
-    redis | embedded)
-        store=(env -u TROLLEY_REDIS_URL)
-        if [[ $mode == redis ]]; then
-            store=(env TROLLEY_REDIS_URL="$REDIS_URL")
-            "${store[@]}" target/release/trolley catalog import deploy/catalog/demo-catalog.json >/dev/null
-        fi
-        "${store[@]}" TROLLEY_LISTEN="$LISTEN" TROLLEY_ADMIN_LISTEN="127.0.0.1:$admin" \
-            TROLLEY_MAX_QUANTITY=1000000 RUST_LOG=warn target/release/trolley serve >"$work/server.log" 2>&1 &
+    redis)
+        TROLLEY_REDIS_URL=$REDIS_URL target/release/trolley catalog import deploy/catalog/demo-catalog.json >/dev/null
+        serve_trolley server TROLLEY_REDIS_URL="$REDIS_URL" TROLLEY_MAX_QUANTITY=1000000
         ;;
-    custom) bash -c "exec ${SERVER:?set SERVER to the server command}" >"$work/server.log" 2>&1 & ;;
+    embedded) serve_trolley server TROLLEY_MAX_QUANTITY=1000000 ;;
+    custom)
+        public=$(free_port)
+        LISTEN="127.0.0.1:$public" bash -c "exec ${SERVER:?set SERVER to the server command}" >"$work/server.log" 2>&1 &
+        pids+=($!)
+        for _ in $(seq 100); do curl -s "http://127.0.0.1:$public/api/cart" >/dev/null && break; sleep 0.1; done
+        ;;
     *) echo "usage: $0 [redis|embedded|custom]"; exit 2 ;;
 esac
-server=$!
-for _ in $(seq 100); do curl -s "http://$LISTEN/api/cart" >/dev/null && break; sleep 0.1; done
+server=${pids[-1]} LISTEN="127.0.0.1:$public"
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user + system, in clock ticks
 wrk -t "$VUS" -c "$VUS" -d 2s -s scripts/mixed.lua "http://$LISTEN" >/dev/null
-redis_pid=$(cat "$work/redis.pid")
+redis_pid=$(cat "$work/$redis_port/redis.pid")
 r0=$(cpu "$redis_pid") s0=$(cpu "$server")
 /usr/bin/time -f "%U %S" -o "$work/wrk.time" \
     wrk -t "$VUS" -c "$VUS" -d "${SECS}s" -s scripts/mixed.lua "http://$LISTEN" >"$work/wrk.out"
