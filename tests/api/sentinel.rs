@@ -204,6 +204,13 @@ impl SentinelTopology {
             redis_cli(replica, &["info", "replication"]).contains("master_link_status:up")
         })
         .await;
+        // The primary counts a replica for WAIT only once it is "online" on its
+        // side, which after a diskless sync waits for the replica's first ACK
+        // (sent once a second): before that a WAIT-ed change is refused.
+        until("the primary to count the replica online", || {
+            redis_cli(primary, &["info", "replication"]).contains("state=online")
+        })
+        .await;
         for port in sentinels {
             until("every sentinel to see the replica and the others", || {
                 redis_cli(port, &["sentinel", "replicas", "mymaster"])
@@ -256,7 +263,17 @@ async fn shoppers_adding_while(
     let mut tasks = Vec::new();
     for _ in 0..shoppers {
         let mut shopper = app.browser();
-        shopper.add(42, 1).await;
+        // The first add makes the cart; on a loaded machine a WAIT-ed one may
+        // miss its deadline (503) and is simply tried again.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let body = r#"{"productId": 42, "quantity": 1}"#;
+        while shopper.post("/api/cart/add", body).await.status != StatusCode::OK {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first add never succeeded"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             let (mut acked, mut sent) = (1u64, 1u64);
