@@ -165,9 +165,13 @@ pub struct RedisSettings {
     #[arg(long = "redis-ca-file", env = "TROLLEY_REDIS_CA_FILE")]
     pub ca_file: Option<std::path::PathBuf>,
 
-    /// Connections per replica.
-    #[arg(long = "redis-pool-size", env = "TROLLEY_REDIS_POOL_SIZE", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub pool_size: u32,
+    /// Connections per replica. Unset: one, which fred pipelines (every
+    /// request's commands share its writes and reads, so Redis and trolley make
+    /// far fewer syscalls per command than over several); four with
+    /// `TROLLEY_REDIS_WAIT`, because a `WAIT` holds its connection until the
+    /// replicas answer and the other requests must not queue behind it.
+    #[arg(long = "redis-pool-size", env = "TROLLEY_REDIS_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub pool_size: Option<u32>,
 
     /// Command timeout: past it a request answers 503 instead of hanging.
     #[arg(long = "redis-timeout", env = "TROLLEY_REDIS_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
@@ -192,6 +196,18 @@ pub struct LogSettings {
 pub enum LogFormat {
     Json,
     Pretty,
+}
+
+impl RedisSettings {
+    /// Connections per replica: `TROLLEY_REDIS_POOL_SIZE`, or its default for
+    /// the `TROLLEY_REDIS_WAIT` setting (see the field).
+    pub fn connections(&self) -> u32 {
+        match (self.pool_size, self.wait_replicas) {
+            (Some(size), _) => size,
+            (None, 0) => 1,
+            (None, _) => 4,
+        }
+    }
 }
 
 impl Settings {
@@ -231,7 +247,7 @@ impl Settings {
                 url: url.clone(),
                 password: self.redis.password.clone(),
                 ca_file: self.redis.ca_file.clone(),
-                pool_size: self.redis.pool_size,
+                pool_size: self.redis.connections(),
                 timeout: self.redis.timeout,
                 wait_replicas: self.redis.wait_replicas,
             }),

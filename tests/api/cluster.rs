@@ -166,10 +166,10 @@ impl Cluster {
     fn options(&self) -> RedisOptions {
         let settings = self.settings();
         RedisOptions {
+            pool_size: settings.redis.connections(),
             url: self.url.clone(),
             password: settings.redis.password,
             ca_file: settings.redis.ca_file,
-            pool_size: settings.redis.pool_size,
             timeout: settings.redis.timeout,
             wait_replicas: 0,
         }

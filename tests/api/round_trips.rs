@@ -20,10 +20,46 @@ use crate::{
 };
 
 pub fn trials() -> Vec<Trial> {
-    vec![trial(
-        "round_trips::every_route_stays_within_its_redis_round_trip_budget",
-        every_route_stays_within_its_redis_round_trip_budget,
-    )]
+    vec![
+        trial(
+            "round_trips::every_route_stays_within_its_redis_round_trip_budget",
+            every_route_stays_within_its_redis_round_trip_budget,
+        ),
+        trial(
+            "round_trips::a_replica_pipelines_over_one_connection_and_keeps_four_for_wait",
+            a_replica_pipelines_over_one_connection_and_keeps_four_for_wait,
+        ),
+    ]
+}
+
+/// The connections a replica holds to Redis: one by default (every request's
+/// commands pipelined over it), four with `TROLLEY_REDIS_WAIT` (a `WAIT` holds
+/// its connection), or what `TROLLEY_REDIS_POOL_SIZE` says.
+async fn a_replica_pipelines_over_one_connection_and_keeps_four_for_wait() {
+    if !tool_present("redis-cli") {
+        eprintln!("skipped: needs redis-cli (Debian package redis-tools)");
+        return;
+    }
+    for (pool_size, wait, expected) in [(None, 0, 1), (None, 1, 4), (Some(3), 0, 3)] {
+        let redis = RedisServer::start().await;
+        if !redis.is_owned() {
+            eprintln!("skipped: counts the connections of a redis-server of its own");
+            return;
+        }
+        let mut config = settings(Backend::Redis, Some(&redis));
+        config.redis.pool_size = pool_size;
+        config.redis.wait_replicas = wait;
+        let app = TestApp::spawn(config).await;
+        // Served by Redis: the cart answers through the pool, so it is connected.
+        let mut shopper = app.browser();
+        assert_eq!(shopper.get("/api/cart").await.status, 200);
+        // `CLIENT LIST` minus the redis-cli asking.
+        let held = redis_cli(redis.port, &["client", "list"]).lines().count() - 1;
+        assert_eq!(
+            held, expected,
+            "pool size {pool_size:?}, TROLLEY_REDIS_WAIT={wait}: {held} connections"
+        );
+    }
 }
 
 /// Requests per measured route.
