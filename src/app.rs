@@ -56,7 +56,7 @@ impl App {
         if let Err(error) = catalog.current().await {
             tracing::warn!(%error, "could not load the catalog yet");
         }
-        let sessions = SessionBackend::new(&stores);
+        let sessions = SessionBackend::new(&stores, settings.session_copies, settings.session_ttl);
         let state = AppState::new(stores, catalog, settings);
         let router = routes::router(state.clone(), sessions);
         let admin_router = admin::router(state.clone(), metrics_handle);
@@ -174,6 +174,10 @@ fn register_counters() {
     metrics::register_counter(metrics::SESSIONS_CREATED, &[]);
     metrics::register_counter(metrics::IDEMPOTENT_REPLAYS, &[]);
     metrics::register_counter(metrics::SESSION_SLIDE_FAILURES, &[]);
+    metrics::register_counter(
+        metrics::SESSION_COPIES,
+        &[("outcome", &metrics::SESSION_COPY_OUTCOMES)],
+    );
     metrics::register_counter(
         metrics::CART_CHANGE_RERUNS,
         &[("operation", &crate::store::CART_CHANGES)],

@@ -32,6 +32,13 @@ pub struct Settings {
     #[arg(long, env = "TROLLEY_SESSION_TTL", default_value = "30m", value_parser = parse_duration)]
     pub session_ttl: Duration,
 
+    /// Session records each replica keeps a copy of, so a cart request makes one
+    /// Redis round trip instead of two: its cart script checks that Redis still
+    /// holds the very record the copy was taken from (0: no copies; a Redis
+    /// Cluster keeps none, the record being in another slot).
+    #[arg(long, env = "TROLLEY_SESSION_COPIES", default_value_t = 100_000)]
+    pub session_copies: usize,
+
     /// Absolute lifetime of a session, however active it is.
     #[arg(long, env = "TROLLEY_SESSION_MAX_AGE", default_value = "12h", value_parser = parse_duration)]
     pub session_max_age: Duration,

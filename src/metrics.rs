@@ -27,6 +27,11 @@ pub(crate) const BUILD_INFO: &str = "trolley_build_info";
 pub(crate) const CART_CHANGE_RERUNS: &str = "trolley_cart_change_reruns_total";
 pub(crate) const IDEMPOTENT_REPLAYS: &str = "trolley_idempotent_replays_total";
 pub(crate) const SESSION_SLIDE_FAILURES: &str = "trolley_session_slide_failures_total";
+pub(crate) const SESSION_COPIES: &str = "trolley_session_copies_total";
+
+/// `trolley_session_copies_total` outcomes: a copy served, a record read from
+/// Redis instead, a served copy a cart script found stale.
+pub(crate) const SESSION_COPY_OUTCOMES: [&str; 3] = ["served", "loaded", "stale"];
 
 /// From 0.25 ms to 10 s: a cart request is sub-millisecond to a few milliseconds
 /// when healthy, and a Redis timeout (1 s by default) must still land in a bucket.
@@ -109,6 +114,10 @@ fn describe() {
         SESSION_SLIDE_FAILURES,
         "Session expiry slides that could not be written after a successful request (the answer stays 2xx)."
     );
+    describe_counter!(
+        SESSION_COPIES,
+        "Cart requests' session records: served from the replica's copy, loaded from Redis, or a served copy found stale (the request then runs again)."
+    );
 }
 
 /// Keeps the histograms' memory bounded; the exporter leaves this to its user.
@@ -175,6 +184,11 @@ pub(crate) fn idempotent_replay() {
 /// A session's expiry slide that failed after the request itself succeeded.
 pub(crate) fn session_slide_failure() {
     counter!(SESSION_SLIDE_FAILURES).increment(1);
+}
+
+/// A cart request's session record: `outcome` one of [`SESSION_COPY_OUTCOMES`].
+pub(crate) fn session_copy(outcome: &'static str) {
+    counter!(SESSION_COPIES, "outcome" => outcome).increment(1);
 }
 
 pub(crate) fn session_created() {

@@ -16,7 +16,7 @@ use super::{
 use crate::{
     catalog::{Catalog, Snapshot},
     metrics,
-    store::{CartPolicy, CartRead, CartStore},
+    store::{CartPolicy, CartRead, CartStore, StoreError},
 };
 
 /// The cart settings: limits, and how long carts live.
@@ -77,6 +77,8 @@ pub(super) fn counted<T>(
 ) -> Result<T, CartError> {
     let outcome = match &result {
         Ok(_) => "ok",
+        // Not an outcome: the request runs again from Redis's session record.
+        Err(CartError::Store(StoreError::StaleSession)) => return result,
         Err(error) => error.outcome(),
     };
     metrics::cart_operation(operation, outcome);

@@ -217,6 +217,10 @@ impl ApiError {
             ApiError::TooManySessions { .. } => {
                 json!({ "error": "Too many new sessions from this address; try again later" })
             }
+            // A stale session copy is no trouble: the request runs again.
+            ApiError::Unavailable(StoreError::StaleSession) => {
+                json!({ "error": "Cart storage unavailable" })
+            }
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, kind = cause.kind(), "storage unavailable");
                 json!({ "error": "Cart storage unavailable" })

@@ -141,13 +141,7 @@ pub(crate) fn client_address(
     peer.ip().to_string()
 }
 
-// What trolley keeps in a session record: small facts only. The cart itself lives
-// in its own Redis hash, because the session store rewrites whole records (last
-// writer wins) and would lose concurrent cart changes.
-const CART_KEY: &str = "cart";
-const STARTED_KEY: &str = "started";
-/// When the record's expiry was last moved (ms since the epoch).
-const SLID_KEY: &str = "slid";
+use crate::sessions::fields::{CART_KEY, SLID_KEY, STARTED_KEY, slide_due};
 
 /// The visitor's session: its cart and signed-in user, read once per request.
 pub(crate) struct CartSession {
@@ -224,8 +218,7 @@ impl CartSession {
             return Ok(false);
         }
         let slid_ms = self.session.get::<i64>(SLID_KEY).await?.unwrap_or(0);
-        let granularity_ms = (settings.session_ttl.as_millis() / 10) as i64;
-        if unix_ms(now) - slid_ms >= granularity_ms {
+        if slide_due(slid_ms, unix_ms(now), settings.session_ttl) {
             self.slide(now, ends).await?;
         }
         Ok(true)

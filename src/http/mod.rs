@@ -5,6 +5,7 @@
 //! [`products`], and the admin port ([`admin`]).
 
 pub(crate) mod admin;
+mod again;
 pub(crate) mod auth;
 pub(crate) mod bodies;
 pub(crate) mod error;

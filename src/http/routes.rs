@@ -18,6 +18,7 @@ use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
+    again::Again,
     auth,
     error::ApiError,
     guard::{self, BODY_LIMIT},
@@ -125,12 +126,42 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 /// is touched (`guard`); runs the rest under the session-change tracking, so
 /// the layer's save at the end sees whether the request changed the session
 /// or only slides its expiry; and answers a failed save as storage trouble.
+///
+/// A cart route's request may be served its session record from this
+/// replica's copy (its cart script checks the record); if the script finds the
+/// copy stale, it changed nothing, and the request runs once more from Redis's
+/// record.
 async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(refusal) = guard::refusal(&state, &request) {
         return refusal.into_response();
     }
-    let response = crate::sessions::track_request(next.run(request)).await;
+    if !checks_its_session(&request) {
+        let (response, _) = crate::sessions::track_request(false, next.run(request)).await;
+        return session_failure_is_unavailable(response);
+    }
+    let (request, again) = Again::keep(request);
+    let (response, stale) = crate::sessions::track_request(true, next.clone().run(request)).await;
+    if !stale {
+        return session_failure_is_unavailable(response);
+    }
+    drop(response);
+    let (response, _) = crate::sessions::track_request(false, next.run(again.request())).await;
     session_failure_is_unavailable(response)
+}
+
+/// The routes whose every use of the session record goes through a cart script
+/// that checks it (`session_is_current` in `lua/prelude.lua`): the cart routes
+/// of both APIs. Only their requests may be served a copy of the record, and
+/// only with a session cookie (without one there is no record to copy).
+const SESSION_CHECKED_PREFIXES: [&str; 2] = ["/api/cart", "/cart"];
+
+fn checks_its_session(request: &Request) -> bool {
+    let path = request.uri().path();
+    request.headers().contains_key(header::COOKIE)
+        && SESSION_CHECKED_PREFIXES.iter().any(|prefix| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
 }
 
 /// Outermost: the request's telemetry (`observe`) and the response headers

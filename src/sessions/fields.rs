@@ -10,3 +10,18 @@ pub(crate) const SESSION_USER_KEY: &str = "user";
 pub(crate) fn record_user(record: &Record) -> Option<&str> {
     record.data.get(SESSION_USER_KEY).and_then(|v| v.as_str())
 }
+
+// What trolley keeps in a session record: small facts only. The cart itself lives
+// in its own Redis hash, because the session store rewrites whole records (last
+// writer wins) and would lose concurrent cart changes.
+pub(crate) const CART_KEY: &str = "cart";
+pub(crate) const STARTED_KEY: &str = "started";
+/// When the record's expiry was last moved (ms since the epoch).
+pub(crate) const SLID_KEY: &str = "slid";
+
+/// Whether a record last slid at `slid_ms` is due to slide again at `now_ms`:
+/// the expiry moves coarsely (API.md v1.1), once it would move by at least a
+/// tenth of the inactivity TTL.
+pub(crate) fn slide_due(slid_ms: i64, now_ms: i64, ttl: std::time::Duration) -> bool {
+    now_ms - slid_ms >= (ttl.as_millis() / 10) as i64
+}

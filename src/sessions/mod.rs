@@ -18,20 +18,40 @@ use tower_sessions::{
     session_store,
 };
 
+mod copies;
 pub(crate) mod fields;
 mod memory;
 
 use crate::store::{
-    AccountStore, instrument,
+    AccountStore, instrument, session_check,
     stores::{Backend, Stores},
 };
+use copies::Copies;
 use fields::record_user;
 use memory::MemorySessions;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Records {
-    Redis(tower_sessions_redis_store::RedisStore<fred::clients::Pool>),
+    Redis {
+        store: tower_sessions_redis_store::RedisStore<fred::clients::Pool>,
+        /// The same pool, for reading a record's bytes when a copy is kept.
+        pool: fred::clients::Pool,
+        /// None: no copies (`TROLLEY_SESSION_COPIES=0`, or Redis Cluster).
+        copies: Option<Arc<Copies>>,
+    },
     Memory(MemorySessions),
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Records::Redis { copies, .. } => f
+                .debug_struct("Redis")
+                .field("copies", &copies.is_some())
+                .finish_non_exhaustive(),
+            Records::Memory(store) => f.debug_tuple("Memory").field(store).finish(),
+        }
+    }
 }
 
 /// tower-sessions' store for trolley's backend.
@@ -53,12 +73,19 @@ impl std::fmt::Debug for SessionBackend {
 
 impl SessionBackend {
     /// The session store for the stores' backend; signed-in sessions are tracked
-    /// in the stores' accounts for their max age.
-    pub(crate) fn new(stores: &Stores) -> Self {
+    /// in the stores' accounts for their max age. On Redis (not Cluster), up to
+    /// `copies` records are also kept in this replica (see [`copies`]).
+    pub(crate) fn new(stores: &Stores, copies: usize, ttl: Duration) -> Self {
         let records = match &stores.backend {
-            Backend::Redis(store) => {
-                Records::Redis(tower_sessions_redis_store::RedisStore::new(store.pool()))
-            }
+            Backend::Redis(store) => Records::Redis {
+                store: tower_sessions_redis_store::RedisStore::new(store.pool()),
+                pool: store.pool(),
+                copies: if store.is_clustered() {
+                    None
+                } else {
+                    Copies::new(copies, ttl).map(Arc::new)
+                },
+            },
             Backend::Memory(store) => Records::Memory(MemorySessions::new(store.clone())),
         };
         SessionBackend {
@@ -75,14 +102,17 @@ async fn timed<T>(
     operation: &'static str,
     call: impl std::future::Future<Output = session_store::Result<T>>,
 ) -> session_store::Result<T> {
-    instrument::redis_call_with(operation, call, |_| "session_store").await
+    instrument::redis_call_with(operation, call, |_| Some("session_store")).await
 }
 
 #[async_trait]
 impl SessionStore for SessionBackend {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match &self.records {
-            Records::Redis(store) => {
+            Records::Redis { store, copies, .. } => {
+                if let Some(copies) = copies {
+                    copies.forget(&record.id);
+                }
                 timed("session_create", Box::pin(store.create(record))).await?
             }
             Records::Memory(store) => store.create(record).await?,
@@ -98,7 +128,16 @@ impl SessionStore for SessionBackend {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let saved = match &self.records {
-            Records::Redis(store) => timed("session_save", Box::pin(store.save(record))).await,
+            // The record was served from a copy that a cart script found stale:
+            // the request runs again, and this record must not overwrite the
+            // newer one in Redis.
+            Records::Redis { .. } if session_check::is_stale() => return Ok(()),
+            Records::Redis { store, copies, .. } => {
+                if let Some(copies) = copies {
+                    copies.forget(&record.id);
+                }
+                timed("session_save", Box::pin(store.save(record))).await
+            }
             Records::Memory(store) => store.save(record).await,
         };
         match saved {
@@ -116,17 +155,59 @@ impl SessionStore for SessionBackend {
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match &self.records {
-            Records::Redis(store) => timed("session_load", Box::pin(store.load(id))).await,
+            Records::Redis {
+                copies: Some(copies),
+                pool,
+                ..
+            } if copies_allowed() => {
+                if let Some(record) = copies.serve(id) {
+                    return Ok(Some(record));
+                }
+                crate::metrics::session_copy("loaded");
+                load_and_copy(pool, copies, id).await
+            }
+            Records::Redis { store, .. } => timed("session_load", Box::pin(store.load(id))).await,
             Records::Memory(store) => store.load(id).await,
         }
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         match &self.records {
-            Records::Redis(store) => timed("session_delete", Box::pin(store.delete(id))).await,
+            Records::Redis { store, copies, .. } => {
+                if let Some(copies) = copies {
+                    copies.forget(id);
+                }
+                timed("session_delete", Box::pin(store.delete(id))).await
+            }
             Records::Memory(store) => store.delete(id).await,
         }
     }
+}
+
+/// tower-sessions-redis-store's `load` (the same key, the same MessagePack),
+/// keeping the bytes: a copy is checked against them.
+async fn load_and_copy(
+    pool: &fred::clients::Pool,
+    copies: &Copies,
+    id: &Id,
+) -> session_store::Result<Option<Record>> {
+    use fred::interfaces::KeysInterface;
+    let bytes: Option<Vec<u8>> = timed(
+        "session_load",
+        Box::pin(async {
+            pool.get(id.to_string())
+                .await
+                .map_err(|e| session_store::Error::Backend(e.to_string()))
+        }),
+    )
+    .await?;
+    let Some(bytes) = bytes else {
+        return Ok(None);
+    };
+    let record: Record =
+        rmp_serde::from_slice(&bytes).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+    copies.keep(*id, &bytes, &record);
+    Ok(Some(record))
 }
 
 /// Admits a session a client address is about to start, under
@@ -145,25 +226,58 @@ pub(crate) async fn admit_new_session(
         .await
 }
 
+/// What the session store knows of the request it serves.
+struct RequestSession {
+    /// The request left its session's data as it was, so saving the record
+    /// only slides its expiry.
+    only_sliding: Cell<bool>,
+    /// Its record may be served from this replica's copy.
+    copies_allowed: bool,
+}
+
 tokio::task_local! {
-    /// Whether the request being answered left its session's data as it was,
-    /// so saving the record only slides its expiry.
-    static ONLY_SLIDING: Cell<bool>;
+    static REQUEST: RequestSession;
 }
 
 /// Runs one request, tracking whether it changes its session's data (see
 /// [`session_changed`]). Wraps the session layer, which saves the record in
-/// the same task when the response goes out.
-pub(crate) async fn track_request<F: Future>(request: F) -> F::Output {
-    ONLY_SLIDING.scope(Cell::new(true), request).await
+/// the same task when the response goes out. With `copies_allowed` (a route
+/// whose cart script checks the record), its record may be served from this
+/// replica's copy; the second value says a script found that copy stale, and
+/// then the request changed nothing and must run again without copies.
+pub(crate) async fn track_request<F: Future>(
+    copies_allowed: bool,
+    request: F,
+) -> (F::Output, bool) {
+    let tracked = RequestSession {
+        only_sliding: Cell::new(true),
+        copies_allowed,
+    };
+    session_check::scope(async {
+        let response = REQUEST.scope(tracked, request).await;
+        let stale = session_check::is_stale();
+        if stale {
+            crate::metrics::session_copy("stale");
+        }
+        (response, stale)
+    })
+    .await
+}
+
+fn copies_allowed() -> bool {
+    REQUEST
+        .try_with(|request| request.copies_allowed)
+        .unwrap_or(false)
 }
 
 /// The request changed its session's data (a new cart, a sign-in): saving the
 /// record is more than a slide, and a failure to save it must fail the request.
 pub(crate) fn session_changed() {
-    let _ = ONLY_SLIDING.try_with(|only| only.set(false));
+    let _ = REQUEST.try_with(|request| request.only_sliding.set(false));
 }
 
 fn only_sliding() -> bool {
-    ONLY_SLIDING.try_with(Cell::get).unwrap_or(false)
+    REQUEST
+        .try_with(|request| request.only_sliding.get())
+        .unwrap_or(false)
 }

@@ -17,6 +17,7 @@ mod error;
 pub(crate) mod instrument;
 pub(crate) mod memory;
 pub(crate) mod redis;
+pub(crate) mod session_check;
 pub(crate) mod stores;
 
 pub use error::{StoreError, StoreResult};

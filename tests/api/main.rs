@@ -22,6 +22,7 @@ mod retries;
 mod round_trips;
 mod rules;
 mod sentinel;
+mod session_copies;
 mod stored_formats;
 mod tls;
 mod topology;
@@ -156,6 +157,7 @@ fn main() -> ExitCode {
     trials.extend(lost_replies::trials());
     trials.extend(hostile::trials());
     trials.extend(round_trips::trials());
+    trials.extend(session_copies::trials());
     trials.extend(contract::trials());
     trials.extend(accounts::trials());
     trials.extend(observability::trials());

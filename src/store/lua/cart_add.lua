@@ -17,6 +17,9 @@
 -- merged or refused, never dropped into a cart that nobody will read again.
 --
 -- The rules are rules.rs `add`; the line encoding and the gate are prelude.lua's.
+if not session_is_current(14) then
+  return redis.error_reply('STALE_SESSION')
+end
 local fields = redis.call('HGETALL', KEYS[1])
 local cart = find_product(fields, ARGV[8])
 local stop, ops = write_gate(cart.id, cart.v)

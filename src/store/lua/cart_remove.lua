@@ -7,6 +7,9 @@
 --          | {'replay', ...a recorded reply}
 --
 -- Atomic: the line and the version change together.
+if not session_is_current(7) then
+  return redis.error_reply('STALE_SESSION')
+end
 -- The fields the script needs, and the gate's, in one call.
 local owner, ops, raw = unpack(redis.call('HMGET', KEYS[1], 'id', 'v', 'l:' .. ARGV[7]))
 local stop

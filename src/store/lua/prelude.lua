@@ -16,6 +16,20 @@
 -- and no line count: carts written before held 'p:<product>' and 'n' fields,
 -- which the scripts now ignore (clear and remove delete them).
 
+-- A replica that served the request's session record from its own copy (see
+-- src/store/session_check.rs) passes the record's key as the last KEY and the
+-- SHA-1 of the bytes it served as the argument after the script's own
+-- `own_args`. The script runs only if Redis still holds exactly that record: a
+-- copy gone stale (logged out, rotated, slid or changed by another replica, or
+-- lost by Redis) is answered STALE_SESSION before anything is read or written,
+-- and the request is run again from Redis's record.
+local function session_is_current(own_args)
+  if #ARGV <= own_args then
+    return true
+  end
+  return redis.sha1hex(redis.call('GET', KEYS[#KEYS]) or '') == ARGV[own_args + 1]
+end
+
 local LINE_PATTERN = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
 
 -- A line stores when it was added in whole seconds (3 bytes a line less than

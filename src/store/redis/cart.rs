@@ -24,6 +24,26 @@ use crate::{
 /// How many cart numbers a replica reserves at once: one INCRBY per block.
 const CART_NO_BLOCK: u64 = 64;
 
+impl RedisStore {
+    /// A cart script's keys and arguments, plus the session record to check
+    /// when the request was served one from the replica's copy (see
+    /// `session_check`; never on Cluster, where the record is in another slot,
+    /// so no copy is served there).
+    fn checking_session(
+        &self,
+        mut keys: Vec<String>,
+        mut args: Vec<String>,
+    ) -> (Vec<String>, Vec<String>) {
+        if !self.clustered
+            && let Some(copy) = crate::store::session_check::to_check()
+        {
+            keys.push(copy.key);
+            args.push(copy.digest);
+        }
+        (keys, args)
+    }
+}
+
 /// The keys of a cart change (see `write_gate` in `lua/prelude.lua`).
 fn change_keys(cart: &CartRef, write: &Write) -> Vec<String> {
     keys::cart_change(
@@ -118,13 +138,12 @@ impl CartStore for RedisStore {
     }
 
     async fn read_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<CartRead> {
+        let (keys, args) = self.checking_session(
+            vec![keys::cart(cart.no)],
+            vec![ttl_ms(ttl), cart.id.clone()],
+        );
         let fields: Vec<String> = self
-            .eval(
-                "cart_read",
-                &self.scripts.cart_read,
-                vec![keys::cart(cart.no)],
-                vec![ttl_ms(ttl), cart.id.clone()],
-            )
+            .eval("cart_read", &self.scripts.cart_read, keys, args)
             .await?;
         if matches!(fields.as_slice(), [only] if only == "foreign") {
             return Ok(CartRead::Foreign);
@@ -154,13 +173,9 @@ impl CartStore for RedisStore {
             policy.limits.max_lines.to_string(),
             if with_lines { "1" } else { "0" }.to_string(),
         ]);
+        let (keys, args) = self.checking_session(change_keys(cart, write), args);
         let reply = self
-            .eval_change(
-                "cart_add",
-                &self.scripts.cart_add,
-                change_keys(cart, write),
-                args,
-            )
+            .eval_change("cart_add", &self.scripts.cart_add, keys, args)
             .await?;
         written(&reply, |status, payload| {
             let outcome = match status {
@@ -189,11 +204,12 @@ impl CartStore for RedisStore {
     ) -> StoreResult<Written<LineOutcome>> {
         let mut args = change_args(cart, policy, write);
         args.extend([line.0.to_string(), quantity.to_string()]);
+        let (keys, args) = self.checking_session(change_keys(cart, write), args);
         let reply = self
             .eval_change(
                 "cart_set_quantity",
                 &self.scripts.cart_set_quantity,
-                change_keys(cart, write),
+                keys,
                 args,
             )
             .await?;
@@ -209,13 +225,9 @@ impl CartStore for RedisStore {
     ) -> StoreResult<Written<LineOutcome>> {
         let mut args = change_args(cart, policy, write);
         args.push(line.0.to_string());
+        let (keys, args) = self.checking_session(change_keys(cart, write), args);
         let reply = self
-            .eval_change(
-                "cart_remove",
-                &self.scripts.cart_remove,
-                change_keys(cart, write),
-                args,
-            )
+            .eval_change("cart_remove", &self.scripts.cart_remove, keys, args)
             .await?;
         written(&reply, line_outcome)
     }
@@ -226,13 +238,10 @@ impl CartStore for RedisStore {
         policy: CartPolicy,
         write: &Write,
     ) -> StoreResult<Written<ClearOutcome>> {
+        let (keys, args) =
+            self.checking_session(change_keys(cart, write), change_args(cart, policy, write));
         let reply = self
-            .eval_change(
-                "cart_clear",
-                &self.scripts.cart_clear,
-                change_keys(cart, write),
-                change_args(cart, policy, write),
-            )
+            .eval_change("cart_clear", &self.scripts.cart_clear, keys, args)
             .await?;
         written(&reply, |status, _| match status {
             "ok" => Ok(ClearOutcome::Cleared),

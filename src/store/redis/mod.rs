@@ -71,6 +71,11 @@ impl RedisStore {
         self.pool.clone()
     }
 
+    /// Whether the server is a Redis Cluster.
+    pub(crate) fn is_clustered(&self) -> bool {
+        self.clustered
+    }
+
     /// (connected, total) connections of the pool.
     pub(crate) fn pool_state(&self) -> (usize, usize) {
         let connected = self

@@ -1,0 +1,132 @@
+//! Each replica's copies of session records: a cart request whose record is
+//! copied here skips the session store's `GET` and makes one Redis round trip
+//! (its cart script) instead of two.
+//!
+//! A copy is never trusted on its own: the request notes what it was served
+//! (`store::session_check`), and the cart script checks, before anything else and
+//! in the same atomic step, that Redis still holds exactly those bytes. A record
+//! that changed meanwhile (logged out, rotated at a login, slid or given a new
+//! cart by another replica, lost by Redis) is answered STALE_SESSION with nothing
+//! changed, and the request runs again from Redis's record.
+//!
+//! Only records a cart request can use without writing them are copied: with a
+//! cart, not due for a slide, not expired. So a request served a copy writes its
+//! record only after a script has checked it.
+
+use std::{sync::Arc, time::Duration};
+
+use quick_cache::sync::Cache;
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+
+use super::fields::{CART_KEY, SLID_KEY, slide_due};
+use crate::store::session_check::{self, ServedCopy};
+
+/// A record as Redis held it, and the SHA-1 of its bytes there.
+struct Copy {
+    record: Record,
+    digest: String,
+}
+
+pub(crate) struct Copies {
+    records: Cache<Id, Arc<Copy>>,
+    /// The sessions' inactivity TTL: a record due for a slide is not served.
+    ttl: Duration,
+}
+
+impl Copies {
+    /// Room for `capacity` records (none: `None`).
+    pub(crate) fn new(capacity: usize, ttl: Duration) -> Option<Copies> {
+        (capacity > 0).then(|| Copies {
+            records: Cache::new(capacity),
+            ttl,
+        })
+    }
+
+    /// The copy of `id`'s record, if there is one a cart request may use; the
+    /// request's cart script will check it.
+    pub(crate) fn serve(&self, id: &Id) -> Option<Record> {
+        let copy = self.records.get(id)?;
+        if !self.servable(&copy.record) {
+            self.records.remove(id);
+            return None;
+        }
+        session_check::served(ServedCopy {
+            key: id.to_string(),
+            digest: copy.digest.clone(),
+        });
+        crate::metrics::session_copy("served");
+        Some(copy.record.clone())
+    }
+
+    /// Keeps a copy of a record just read from Redis as `bytes`, if servable.
+    pub(crate) fn keep(&self, id: Id, bytes: &[u8], record: &Record) {
+        if self.servable(record) {
+            let copy = Copy {
+                record: record.clone(),
+                digest: session_check::digest(bytes),
+            };
+            self.records.insert(id, Arc::new(copy));
+        }
+    }
+
+    /// Drops the copy of a record being written or deleted.
+    pub(crate) fn forget(&self, id: &Id) {
+        self.records.remove(id);
+    }
+
+    fn servable(&self, record: &Record) -> bool {
+        let now = OffsetDateTime::now_utc();
+        let slid_ms = record
+            .data
+            .get(SLID_KEY)
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        record.data.contains_key(CART_KEY)
+            && record.expiry_date > now
+            && !slide_due(slid_ms, now_ms, self.ttl)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn record(cart: bool, slid_ago: Duration) -> Record {
+        let now = OffsetDateTime::now_utc();
+        let mut data = HashMap::new();
+        if cart {
+            data.insert(CART_KEY.to_string(), serde_json::json!([1, "cAAAAAAAAAAA"]));
+        }
+        let slid = now - slid_ago;
+        data.insert(
+            SLID_KEY.to_string(),
+            serde_json::json!((slid.unix_timestamp_nanos() / 1_000_000) as i64),
+        );
+        Record {
+            id: Id::default(),
+            data,
+            expiry_date: now + time::Duration::minutes(30),
+        }
+    }
+
+    #[test]
+    fn only_records_a_cart_request_can_use_unwritten_are_kept() {
+        let copies = Copies::new(10, Duration::from_secs(30 * 60)).expect("copies");
+        let ready = record(true, Duration::from_secs(5));
+        let no_cart = record(false, Duration::from_secs(5));
+        let due = record(true, Duration::from_secs(4 * 60));
+        for r in [&ready, &no_cart, &due] {
+            copies.keep(r.id, b"bytes", r);
+        }
+        assert!(copies.serve(&ready.id).is_some());
+        assert!(copies.serve(&no_cart.id).is_none());
+        assert!(copies.serve(&due.id).is_none());
+        copies.forget(&ready.id);
+        assert!(copies.serve(&ready.id).is_none());
+        assert!(Copies::new(0, Duration::from_secs(60)).is_none());
+    }
+}
