@@ -35,8 +35,9 @@ pub struct Settings {
     /// Session records each replica keeps a copy of, so a cart request makes one
     /// Redis round trip instead of two: its cart script checks that Redis still
     /// holds the very record the copy was taken from (0: no copies; a Redis
-    /// Cluster keeps none, the record being in another slot).
-    #[arg(long, env = "TROLLEY_SESSION_COPIES", default_value_t = 100_000)]
+    /// Cluster keeps none, the record being in another slot). About 0.6 KB each;
+    /// a copy serves for a tenth of the TTL after the record's last slide.
+    #[arg(long, env = "TROLLEY_SESSION_COPIES", default_value_t = 20_000)]
     pub session_copies: usize,
 
     /// Absolute lifetime of a session, however active it is.
