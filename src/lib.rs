@@ -52,8 +52,9 @@ pub(crate) mod store;
 pub mod testing {
     pub use crate::cart::{model, rules, write};
     pub use crate::store::{
-        AddDecision, CartPolicy, CartRead, CartStore,
+        AddDecision, CartPolicy, CartRead, CartStore, StoreError,
         memory::MemoryStore,
         redis::{RedisOptions, RedisStore, cluster::MergeStop, parse_config},
+        session_check::as_if_served,
     };
 }

@@ -24,7 +24,11 @@ use super::{
     guard::{self, BODY_LIMIT},
     minimal, observe, openapi, perfshop, products,
 };
-use crate::{sessions::SessionBackend, state::AppState, store::StoreError};
+use crate::{
+    sessions::{CopyUse, SessionBackend, track_request},
+    state::AppState,
+    store::StoreError,
+};
 
 /// The public router.
 ///
@@ -136,16 +140,16 @@ async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Re
         return refusal.into_response();
     }
     if !checks_its_session(&request) {
-        let (response, _) = crate::sessions::track_request(false, next.run(request)).await;
+        let (response, _) = track_request(CopyUse::Off, next.run(request)).await;
         return session_failure_is_unavailable(response);
     }
     let (request, again) = Again::keep(request);
-    let (response, stale) = crate::sessions::track_request(true, next.clone().run(request)).await;
+    let (response, stale) = track_request(CopyUse::Serve, next.clone().run(request)).await;
     if !stale {
         return session_failure_is_unavailable(response);
     }
     drop(response);
-    let (response, _) = crate::sessions::track_request(false, next.run(again.request())).await;
+    let (response, _) = track_request(CopyUse::Refresh, next.run(again.request())).await;
     session_failure_is_unavailable(response)
 }
 

@@ -10,8 +10,9 @@
 //! changed, and the request runs again from Redis's record.
 //!
 //! Only records a cart request can use without writing them are copied: with a
-//! cart, not due for a slide, not expired. So a request served a copy writes its
-//! record only after a script has checked it.
+//! cart, not due for a slide, not expired, within the absolute lifetime. And a
+//! request served a copy writes its record only after a script has checked it
+//! (`SessionBackend::save` skips an unchecked or stale one).
 
 use std::{sync::Arc, time::Duration};
 
@@ -19,7 +20,7 @@ use quick_cache::sync::Cache;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
-use super::fields::{CART_KEY, SLID_KEY, slide_due};
+use super::fields::{CART_KEY, SLID_KEY, STARTED_KEY, slide_due};
 use crate::store::session_check::{self, ServedCopy};
 
 /// A record as Redis held it, and the SHA-1 of its bytes there.
@@ -32,14 +33,17 @@ pub(crate) struct Copies {
     records: Cache<Id, Arc<Copy>>,
     /// The sessions' inactivity TTL: a record due for a slide is not served.
     ttl: Duration,
+    /// Their absolute lifetime: a session past it is ended, not served.
+    max_age: Duration,
 }
 
 impl Copies {
     /// Room for `capacity` records (none: `None`).
-    pub(crate) fn new(capacity: usize, ttl: Duration) -> Option<Copies> {
+    pub(crate) fn new(capacity: usize, ttl: Duration, max_age: Duration) -> Option<Copies> {
         (capacity > 0).then(|| Copies {
             records: Cache::new(capacity),
             ttl,
+            max_age,
         })
     }
 
@@ -59,15 +63,18 @@ impl Copies {
         Some(copy.record.clone())
     }
 
-    /// Keeps a copy of a record just read from Redis as `bytes`, if servable.
+    /// Keeps a copy of a record just read from Redis as `bytes`, if servable
+    /// (an older copy of it is replaced, or dropped).
     pub(crate) fn keep(&self, id: Id, bytes: &[u8], record: &Record) {
-        if self.servable(record) {
-            let copy = Copy {
-                record: record.clone(),
-                digest: session_check::digest(bytes),
-            };
-            self.records.insert(id, Arc::new(copy));
+        if !self.servable(record) {
+            self.records.remove(&id);
+            return;
         }
+        let copy = Copy {
+            record: record.clone(),
+            digest: session_check::digest(bytes),
+        };
+        self.records.insert(id, Arc::new(copy));
     }
 
     /// Drops the copy of a record being written or deleted.
@@ -83,8 +90,15 @@ impl Copies {
             .and_then(serde_json::Value::as_i64)
             .unwrap_or(0);
         let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+        let started = record
+            .data
+            .get(STARTED_KEY)
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        let ends = started.saturating_add(self.max_age.as_secs() as i64);
         record.data.contains_key(CART_KEY)
             && record.expiry_date > now
+            && ends > now.unix_timestamp()
             && !slide_due(slid_ms, now_ms, self.ttl)
     }
 }
@@ -101,6 +115,10 @@ mod tests {
         if cart {
             data.insert(CART_KEY.to_string(), serde_json::json!([1, "cAAAAAAAAAAA"]));
         }
+        data.insert(
+            STARTED_KEY.to_string(),
+            serde_json::json!(now.unix_timestamp() - 60),
+        );
         let slid = now - slid_ago;
         data.insert(
             SLID_KEY.to_string(),
@@ -115,7 +133,8 @@ mod tests {
 
     #[test]
     fn only_records_a_cart_request_can_use_unwritten_are_kept() {
-        let copies = Copies::new(10, Duration::from_secs(30 * 60)).expect("copies");
+        let hours = |n: u64| Duration::from_secs(n * 3600);
+        let copies = Copies::new(10, Duration::from_secs(30 * 60), hours(12)).expect("copies");
         let ready = record(true, Duration::from_secs(5));
         let no_cart = record(false, Duration::from_secs(5));
         let due = record(true, Duration::from_secs(4 * 60));
@@ -127,6 +146,11 @@ mod tests {
         assert!(copies.serve(&due.id).is_none());
         copies.forget(&ready.id);
         assert!(copies.serve(&ready.id).is_none());
-        assert!(Copies::new(0, Duration::from_secs(60)).is_none());
+        // Past its absolute lifetime (started a minute ago, 30 s allowed).
+        let ended =
+            Copies::new(10, Duration::from_secs(30 * 60), Duration::from_secs(30)).expect("copies");
+        ended.keep(ready.id, b"bytes", &ready);
+        assert!(ended.serve(&ready.id).is_none());
+        assert!(Copies::new(0, Duration::from_secs(60), hours(1)).is_none());
     }
 }

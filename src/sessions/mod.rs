@@ -76,6 +76,7 @@ impl SessionBackend {
     /// in the stores' accounts for their max age. On Redis (not Cluster), up to
     /// `copies` records are also kept in this replica (see [`copies`]).
     pub(crate) fn new(stores: &Stores, copies: usize, ttl: Duration) -> Self {
+        let max_age = stores.session_max_age;
         let records = match &stores.backend {
             Backend::Redis(store) => Records::Redis {
                 store: tower_sessions_redis_store::RedisStore::new(store.pool()),
@@ -83,7 +84,7 @@ impl SessionBackend {
                 copies: if store.is_clustered() {
                     None
                 } else {
-                    Copies::new(copies, ttl).map(Arc::new)
+                    Copies::new(copies, ttl, max_age).map(Arc::new)
                 },
             },
             Backend::Memory(store) => Records::Memory(MemorySessions::new(store.clone())),
@@ -128,10 +129,16 @@ impl SessionStore for SessionBackend {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let saved = match &self.records {
-            // The record was served from a copy that a cart script found stale:
-            // the request runs again, and this record must not overwrite the
-            // newer one in Redis.
-            Records::Redis { .. } if session_check::is_stale() => return Ok(()),
+            // The record was served from a copy that a cart script found stale,
+            // or that no script has checked (the request answered before one
+            // ran, e.g. a 400, and only its slide is due): it must not overwrite
+            // a newer record in Redis. A stale one's request runs again; an
+            // unchecked one's slide is left to the next request.
+            Records::Redis { .. }
+                if session_check::is_stale() || session_check::unchecked_copy() =>
+            {
+                return Ok(());
+            }
             Records::Redis { store, copies, .. } => {
                 if let Some(copies) = copies {
                     copies.forget(&record.id);
@@ -159,8 +166,10 @@ impl SessionStore for SessionBackend {
                 copies: Some(copies),
                 pool,
                 ..
-            } if copies_allowed() => {
-                if let Some(record) = copies.serve(id) {
+            } if copy_use() != CopyUse::Off => {
+                if copy_use() == CopyUse::Serve
+                    && let Some(record) = copies.serve(id)
+                {
                     return Ok(Some(record));
                 }
                 crate::metrics::session_copy("loaded");
@@ -202,6 +211,7 @@ async fn load_and_copy(
     )
     .await?;
     let Some(bytes) = bytes else {
+        copies.forget(id);
         return Ok(None);
     };
     let record: Record =
@@ -231,27 +241,36 @@ struct RequestSession {
     /// The request left its session's data as it was, so saving the record
     /// only slides its expiry.
     only_sliding: Cell<bool>,
-    /// Its record may be served from this replica's copy.
-    copies_allowed: bool,
+    /// How it may use this replica's copies of session records.
+    copies: CopyUse,
 }
 
 tokio::task_local! {
     static REQUEST: RequestSession;
 }
 
+/// How a request may use this replica's copies of session records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CopyUse {
+    /// A cart route, whose every use of the record goes through a cart script
+    /// that checks it: served from the copy when there is one.
+    Serve,
+    /// A cart request run again after its copy was found stale: read from
+    /// Redis, and the copy replaced (or dropped) by what Redis holds.
+    Refresh,
+    /// Any other route: read from Redis.
+    Off,
+}
+
 /// Runs one request, tracking whether it changes its session's data (see
 /// [`session_changed`]). Wraps the session layer, which saves the record in
-/// the same task when the response goes out. With `copies_allowed` (a route
-/// whose cart script checks the record), its record may be served from this
-/// replica's copy; the second value says a script found that copy stale, and
-/// then the request changed nothing and must run again without copies.
-pub(crate) async fn track_request<F: Future>(
-    copies_allowed: bool,
-    request: F,
-) -> (F::Output, bool) {
+/// the same task when the response goes out. The second value says a cart
+/// script found the copy this request was served stale: the request changed
+/// nothing and must run again with [`CopyUse::Refresh`].
+pub(crate) async fn track_request<F: Future>(copies: CopyUse, request: F) -> (F::Output, bool) {
     let tracked = RequestSession {
         only_sliding: Cell::new(true),
-        copies_allowed,
+        copies,
     };
     session_check::scope(async {
         let response = REQUEST.scope(tracked, request).await;
@@ -264,10 +283,10 @@ pub(crate) async fn track_request<F: Future>(
     .await
 }
 
-fn copies_allowed() -> bool {
+fn copy_use() -> CopyUse {
     REQUEST
-        .try_with(|request| request.copies_allowed)
-        .unwrap_or(false)
+        .try_with(|request| request.copies)
+        .unwrap_or(CopyUse::Off)
 }
 
 /// The request changed its session's data (a new cart, a sign-in): saving the

@@ -46,6 +46,23 @@ pub(crate) fn to_check() -> Option<ServedCopy> {
         .flatten()
 }
 
+/// A cart script answered with the served copy checked: it held then, and
+/// what the request does next (a follow-up read, a new cart written into the
+/// record) is what it would do having read the record at that moment. Later
+/// scripts of the request are not asked to check it again (a re-run of a
+/// change already applied must not be refused for a later change of the record).
+pub(crate) fn checked() {
+    let _ = CHECK.try_with(|check| check.borrow_mut().served = None);
+}
+
+/// The request was served a copy that no script has checked yet: its record
+/// must not be written (it may be stale).
+pub(crate) fn unchecked_copy() -> bool {
+    CHECK
+        .try_with(|check| check.borrow().served.is_some())
+        .unwrap_or(false)
+}
+
 /// A cart script found the served copy stale (it changed nothing).
 pub(crate) fn found_stale() {
     let _ = CHECK.try_with(|check| check.borrow_mut().stale = true);
@@ -56,6 +73,24 @@ pub(crate) fn is_stale() -> bool {
     CHECK
         .try_with(|check| check.borrow().stale)
         .unwrap_or(false)
+}
+
+/// Runs `request` as a request served a copy of the record at `key` whose bytes
+/// were `bytes` (for the store-level tests of the scripts' check).
+#[cfg(feature = "test-hooks")]
+pub async fn as_if_served<F: std::future::Future>(
+    key: &str,
+    bytes: &[u8],
+    request: F,
+) -> F::Output {
+    scope(async {
+        served(ServedCopy {
+            key: key.to_string(),
+            digest: digest(bytes),
+        });
+        request.await
+    })
+    .await
 }
 
 /// The SHA-1 of a stored record, as the scripts' `redis.sha1hex` writes it.

@@ -34,7 +34,111 @@ pub fn trials() -> Vec<Trial> {
             "session_copies::after_redis_loses_everything_a_copy_reaches_no_cart",
             after_redis_loses_everything_a_copy_reaches_no_cart,
         ),
+        trial(
+            "session_copies::the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made",
+            the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made,
+        ),
     ]
+}
+
+/// Store level, on a real Redis: a change checked against a copy that still
+/// matches applies; once the record changed, a new change and a read are refused
+/// (`StaleSession`) and change nothing; but the re-run of the change that did
+/// apply (its reply lost, the same operation id) is answered "already applied",
+/// not refused: refusing it would make the request run again as a new change
+/// and apply it twice.
+async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made() {
+    use std::time::Duration;
+    use trolley::testing::{
+        CartPolicy, CartRead, CartStore, RedisOptions, RedisStore, StoreError, as_if_served,
+        model::{CartRef, ProductId},
+        rules::{AddOutcome, Limits, NewItem},
+        write::{Write, Written},
+    };
+    let redis = RedisServer::start().await;
+    let store = RedisStore::new(&RedisOptions {
+        url: redis.url.clone(),
+        password: None,
+        ca_file: None,
+        pool_size: 1,
+        timeout: Duration::from_secs(2),
+        wait_replicas: 0,
+    })
+    .expect("store");
+    store
+        .wait_connected(Duration::from_secs(10))
+        .await
+        .expect("connected");
+    let client = redis.client().await;
+    let key = format!("copy-test-{}", std::process::id());
+    let _: () = client
+        .set(&key, "record v1", None, None, false)
+        .await
+        .expect("set");
+    let policy = CartPolicy {
+        ttl: Duration::from_secs(60),
+        limits: Limits {
+            max_quantity: 99,
+            max_lines: 100,
+        },
+    };
+    let item = NewItem {
+        product_id: ProductId(42),
+        quantity: 1,
+        price: rust_decimal::Decimal::new(250, 2),
+        now_ms: 1,
+    };
+    let cart = CartRef {
+        no: 800_000 + u64::from(std::process::id() % 1000),
+        id: "copy-test-cart".into(),
+    };
+    let change = Write::plain();
+    let added = as_if_served(&key, b"record v1", async {
+        store.add_item(&cart, &item, policy, &change, false).await
+    })
+    .await
+    .expect("the matching copy's add");
+    assert!(
+        matches!(&added, Written::Decided { outcome, .. } if matches!(outcome.outcome, AddOutcome::Added(_))),
+        "{added:?}"
+    );
+
+    let _: () = client
+        .set(&key, "record v2", None, None, false)
+        .await
+        .expect("set");
+    let rerun = as_if_served(&key, b"record v1", async {
+        store.add_item(&cart, &item, policy, &change, false).await
+    })
+    .await
+    .expect("the re-run of the applied add");
+    assert!(
+        matches!(rerun, Written::AlreadyApplied { .. }),
+        "the re-run: {rerun:?}"
+    );
+    let refused = as_if_served(&key, b"record v1", async {
+        store
+            .add_item(&cart, &item, policy, &Write::plain(), false)
+            .await
+    })
+    .await;
+    assert!(
+        matches!(refused, Err(StoreError::StaleSession)),
+        "a new add on the stale copy: {refused:?}"
+    );
+    let read = as_if_served(&key, b"record v1", async {
+        store.read_cart(&cart, policy.ttl).await
+    })
+    .await;
+    assert!(matches!(read, Err(StoreError::StaleSession)), "{read:?}");
+    // Without a copy: the one add, once.
+    let CartRead::Lines { lines, .. } = store.read_cart(&cart, policy.ttl).await.expect("read")
+    else {
+        panic!("the cart is foreign");
+    };
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].quantity, 1);
+    let _: () = client.del(&key).await.expect("del");
 }
 
 /// The `GET`s clients sent (not those scripts ran) while `during` ran, from

@@ -17,7 +17,7 @@
 -- merged or refused, never dropped into a cart that nobody will read again.
 --
 -- The rules are rules.rs `add`; the line encoding and the gate are prelude.lua's.
-if not session_is_current(14) then
+if not change_session_is_current(14) then
   return redis.error_reply('STALE_SESSION')
 end
 local fields = redis.call('HGETALL', KEYS[1])

@@ -8,7 +8,7 @@
 --
 -- Atomic: no add can slip in between listing the lines and deleting them. A cart
 -- with no lines is not changed (its version stays).
-if not session_is_current(6) then
+if not change_session_is_current(6) then
   return redis.error_reply('STALE_SESSION')
 end
 local fields = redis.call('HGETALL', KEYS[1])

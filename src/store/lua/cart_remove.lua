@@ -7,7 +7,7 @@
 --          | {'replay', ...a recorded reply}
 --
 -- Atomic: the line and the version change together.
-if not session_is_current(7) then
+if not change_session_is_current(7) then
   return redis.error_reply('STALE_SESSION')
 end
 -- The fields the script needs, and the gate's, in one call.

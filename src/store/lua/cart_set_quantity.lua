@@ -8,7 +8,7 @@
 --
 -- Atomic: the line is found and rewritten in one step, so a concurrent removal or
 -- add cannot interleave, and the version and TTL change with it.
-if not session_is_current(8) then
+if not change_session_is_current(8) then
   return redis.error_reply('STALE_SESSION')
 end
 -- The fields the script needs, and the gate's, in one call.

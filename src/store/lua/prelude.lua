@@ -251,6 +251,22 @@ local function newest_op(ops)
   return string.match(ops, '^(%S+)') or '0'
 end
 
+-- session_is_current for a change: a change re-run after its reply was lost
+-- that did apply (its operation id is among the cart's last) passed the check
+-- when it ran, so it goes on to the gate, which answers 'again', whatever the
+-- session record has become since.
+local function change_session_is_current(own_args)
+  if session_is_current(own_args) then
+    return true
+  end
+  for op in string.gmatch(recent_ops(KEYS[1]), '%S+') do
+    if op == ARGV[2] then
+      return true
+    end
+  end
+  return false
+end
+
 -- A decision of the cart (a change, or a refusal such as a full cart or a
 -- missing line): answered with the version, and recorded under the client's
 -- Idempotency-Key in the same step, so a retry answers it again.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fred::prelude::*;
+use fred::{prelude::*, types::scripts::Script};
 
 use super::{
     RedisStore, keys,
@@ -18,7 +18,7 @@ use crate::{
         rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
         write::{Expect, Version, Write, Written},
     },
-    store::{AddDecision, CartPolicy, CartRead, CartStore, StoreError, StoreResult},
+    store::{AddDecision, CartPolicy, CartRead, CartStore, StoreError, StoreResult, session_check},
 };
 
 /// How many cart numbers a replica reserves at once: one INCRBY per block.
@@ -35,12 +35,39 @@ impl RedisStore {
         mut args: Vec<String>,
     ) -> (Vec<String>, Vec<String>) {
         if !self.clustered
-            && let Some(copy) = crate::store::session_check::to_check()
+            && let Some(copy) = session_check::to_check()
         {
             keys.push(copy.key);
             args.push(copy.digest);
         }
         (keys, args)
+    }
+
+    /// Runs a cart read that checks the request's session copy, if any.
+    async fn eval_read_checked(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> StoreResult<Vec<String>> {
+        let (keys, args) = self.checking_session(keys, args);
+        self.eval("cart_read", script, keys, args)
+            .await
+            .inspect(|_| session_check::checked())
+    }
+
+    /// Runs a cart change that checks the request's session copy, if any.
+    async fn eval_change_checked(
+        &self,
+        operation: &'static str,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> StoreResult<Vec<String>> {
+        let (keys, args) = self.checking_session(keys, args);
+        self.eval_change(operation, script, keys, args)
+            .await
+            .inspect(|_| session_check::checked())
     }
 }
 
@@ -138,12 +165,12 @@ impl CartStore for RedisStore {
     }
 
     async fn read_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<CartRead> {
-        let (keys, args) = self.checking_session(
-            vec![keys::cart(cart.no)],
-            vec![ttl_ms(ttl), cart.id.clone()],
-        );
         let fields: Vec<String> = self
-            .eval("cart_read", &self.scripts.cart_read, keys, args)
+            .eval_read_checked(
+                &self.scripts.cart_read,
+                vec![keys::cart(cart.no)],
+                vec![ttl_ms(ttl), cart.id.clone()],
+            )
             .await?;
         if matches!(fields.as_slice(), [only] if only == "foreign") {
             return Ok(CartRead::Foreign);
@@ -173,9 +200,13 @@ impl CartStore for RedisStore {
             policy.limits.max_lines.to_string(),
             if with_lines { "1" } else { "0" }.to_string(),
         ]);
-        let (keys, args) = self.checking_session(change_keys(cart, write), args);
         let reply = self
-            .eval_change("cart_add", &self.scripts.cart_add, keys, args)
+            .eval_change_checked(
+                "cart_add",
+                &self.scripts.cart_add,
+                change_keys(cart, write),
+                args,
+            )
             .await?;
         written(&reply, |status, payload| {
             let outcome = match status {
@@ -204,12 +235,11 @@ impl CartStore for RedisStore {
     ) -> StoreResult<Written<LineOutcome>> {
         let mut args = change_args(cart, policy, write);
         args.extend([line.0.to_string(), quantity.to_string()]);
-        let (keys, args) = self.checking_session(change_keys(cart, write), args);
         let reply = self
-            .eval_change(
+            .eval_change_checked(
                 "cart_set_quantity",
                 &self.scripts.cart_set_quantity,
-                keys,
+                change_keys(cart, write),
                 args,
             )
             .await?;
@@ -225,9 +255,13 @@ impl CartStore for RedisStore {
     ) -> StoreResult<Written<LineOutcome>> {
         let mut args = change_args(cart, policy, write);
         args.push(line.0.to_string());
-        let (keys, args) = self.checking_session(change_keys(cart, write), args);
         let reply = self
-            .eval_change("cart_remove", &self.scripts.cart_remove, keys, args)
+            .eval_change_checked(
+                "cart_remove",
+                &self.scripts.cart_remove,
+                change_keys(cart, write),
+                args,
+            )
             .await?;
         written(&reply, line_outcome)
     }
@@ -238,10 +272,13 @@ impl CartStore for RedisStore {
         policy: CartPolicy,
         write: &Write,
     ) -> StoreResult<Written<ClearOutcome>> {
-        let (keys, args) =
-            self.checking_session(change_keys(cart, write), change_args(cart, policy, write));
         let reply = self
-            .eval_change("cart_clear", &self.scripts.cart_clear, keys, args)
+            .eval_change_checked(
+                "cart_clear",
+                &self.scripts.cart_clear,
+                change_keys(cart, write),
+                change_args(cart, policy, write),
+            )
             .await?;
         written(&reply, |status, _| match status {
             "ok" => Ok(ClearOutcome::Cleared),
