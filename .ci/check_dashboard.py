@@ -50,6 +50,7 @@ SERIES: dict[str, dict[str, set[str] | None]] = {
     "trolley_login_merges_total": {"outcome": {"merged", "nothing_to_merge", "retried", "failed"}},
     "trolley_merge_lines_moved_total": {},
     "trolley_sessions_created_total": {},
+    "trolley_session_copies_total": {"outcome": {"served", "loaded", "stale"}},
     "trolley_logins_total": {"outcome": {"success", "invalid", "rate_limited"}},
     "trolley_build_info": {"version": None, "git_sha": None},
     "up": {},  # Prometheus' own per-target series
