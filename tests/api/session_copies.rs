@@ -151,7 +151,14 @@ async fn client_gets_during(port: u16, during: impl std::future::Future<Output =
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("redis-cli monitor");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Counting starts once the monitor shows a command sent after it started.
+    let watching = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+        crate::helpers::redis_cli(port, &["echo", "MONITOR-READY"]);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        std::fs::read_to_string(log.path()).is_ok_and(|text| text.contains("MONITOR-READY"))
+    })
+    .await;
+    assert!(watching, "MONITOR never attached");
     during.await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let _ = monitor.kill();
