@@ -161,13 +161,14 @@ impl SessionStore for SessionBackend {
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let uses = copy_use();
         match &self.records {
             Records::Redis {
                 copies: Some(copies),
                 pool,
                 ..
-            } if copy_use() != CopyUse::Off => {
-                if copy_use() == CopyUse::Serve
+            } if uses != CopyUse::Off => {
+                if uses == CopyUse::Serve
                     && let Some(record) = copies.serve(id)
                 {
                     return Ok(Some(record));

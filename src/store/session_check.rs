@@ -96,13 +96,7 @@ pub async fn as_if_served<F: std::future::Future>(
 /// The SHA-1 of a stored record, as the scripts' `redis.sha1hex` writes it.
 pub(crate) fn digest(bytes: &[u8]) -> String {
     use sha1::Digest;
-    let hash = sha1::Sha1::digest(bytes);
-    let mut hex = String::with_capacity(40);
-    for byte in hash {
-        use std::fmt::Write;
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    format!("{:x}", sha1::Sha1::digest(bytes))
 }
 
 #[cfg(test)]

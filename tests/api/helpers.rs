@@ -161,6 +161,25 @@ impl RedisServer {
         client.init().await.expect("connect to test redis");
         client
     }
+
+    /// trolley's Redis store on this server, connected, for store-level tests:
+    /// one connection, a 2 s command timeout, no `WAIT`.
+    pub async fn store(&self) -> trolley::testing::RedisStore {
+        let store = trolley::testing::RedisStore::new(&trolley::testing::RedisOptions {
+            url: self.url.clone(),
+            password: None,
+            ca_file: None,
+            pool_size: 1,
+            timeout: Duration::from_secs(2),
+            wait_replicas: 0,
+        })
+        .expect("store");
+        store
+            .wait_connected(Duration::from_secs(10))
+            .await
+            .expect("connected");
+        store
+    }
 }
 
 impl Drop for RedisServer {

@@ -8,7 +8,7 @@ use libtest_mimic::Trial;
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use trolley::testing::{
-    CartPolicy, CartRead, CartStore, MemoryStore, RedisOptions, RedisStore,
+    CartPolicy, CartRead, CartStore, MemoryStore,
     model::{CartRef, LineId, ProductId},
     rules::{AddOutcome, ClearOutcome, Limits, LineOutcome, MergeRule, NewItem},
     write::{Write, Written},
@@ -137,19 +137,7 @@ async fn after_redis_restarts_empty_no_session_sees_or_changes_another_sessions_
 /// nothing is read, changed or refused as "merged".
 async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
     let redis_server = RedisServer::start().await;
-    let redis = RedisStore::new(&RedisOptions {
-        url: redis_server.url.clone(),
-        password: None,
-        ca_file: None,
-        pool_size: 1,
-        timeout: Duration::from_secs(2),
-        wait_replicas: 0,
-    })
-    .expect("store");
-    redis
-        .wait_connected(Duration::from_secs(10))
-        .await
-        .expect("connected");
+    let redis = redis_server.store().await;
     let memory = MemoryStore::new(None);
     let base = 900_000 + u64::from(std::process::id() % 1000) * 10;
     for store in [&redis as &dyn CartStore, &memory as &dyn CartStore] {

@@ -50,25 +50,13 @@ pub fn trials() -> Vec<Trial> {
 async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made() {
     use std::time::Duration;
     use trolley::testing::{
-        CartPolicy, CartRead, CartStore, RedisOptions, RedisStore, StoreError, as_if_served,
+        CartPolicy, CartRead, CartStore, StoreError, as_if_served,
         model::{CartRef, ProductId},
         rules::{AddOutcome, Limits, NewItem},
         write::{Write, Written},
     };
     let redis = RedisServer::start().await;
-    let store = RedisStore::new(&RedisOptions {
-        url: redis.url.clone(),
-        password: None,
-        ca_file: None,
-        pool_size: 1,
-        timeout: Duration::from_secs(2),
-        wait_replicas: 0,
-    })
-    .expect("store");
-    store
-        .wait_connected(Duration::from_secs(10))
-        .await
-        .expect("connected");
+    let store = redis.store().await;
     let client = redis.client().await;
     let key = format!("copy-test-{}", std::process::id());
     let _: () = client
@@ -92,12 +80,20 @@ async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made()
         no: 800_000 + u64::from(std::process::id() % 1000),
         id: "copy-test-cart".into(),
     };
+    // An add by a request served the copy of "record v1".
+    let add_served_v1 = |write: Write| {
+        let (store, cart, item, key) = (&store, &cart, &item, &key);
+        async move {
+            as_if_served(key, b"record v1", async {
+                store.add_item(cart, item, policy, &write, false).await
+            })
+            .await
+        }
+    };
     let change = Write::plain();
-    let added = as_if_served(&key, b"record v1", async {
-        store.add_item(&cart, &item, policy, &change, false).await
-    })
-    .await
-    .expect("the matching copy's add");
+    let added = add_served_v1(change.clone())
+        .await
+        .expect("the matching copy's add");
     assert!(
         matches!(&added, Written::Decided { outcome, .. } if matches!(outcome.outcome, AddOutcome::Added(_))),
         "{added:?}"
@@ -107,21 +103,14 @@ async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made()
         .set(&key, "record v2", None, None, false)
         .await
         .expect("set");
-    let rerun = as_if_served(&key, b"record v1", async {
-        store.add_item(&cart, &item, policy, &change, false).await
-    })
-    .await
-    .expect("the re-run of the applied add");
+    let rerun = add_served_v1(change)
+        .await
+        .expect("the re-run of the applied add");
     assert!(
         matches!(rerun, Written::AlreadyApplied { .. }),
         "the re-run: {rerun:?}"
     );
-    let refused = as_if_served(&key, b"record v1", async {
-        store
-            .add_item(&cart, &item, policy, &Write::plain(), false)
-            .await
-    })
-    .await;
+    let refused = add_served_v1(Write::plain()).await;
     assert!(
         matches!(refused, Err(StoreError::StaleSession)),
         "a new add on the stale copy: {refused:?}"
