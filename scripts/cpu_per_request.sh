@@ -10,7 +10,8 @@
 #       any server: its command line may use $REDIS_URL and $LISTEN (e.g. the
 #       floor of ../shared/bench: SERVER='env REDIS_URL=$REDIS_URL LISTEN=$LISTEN
 #       /path/to/floor-probe'); it must serve the cart routes of API.md
-# Env: SECS (10), VUS (32). Prints rps, then µs of CPU per request by process.
+# Env: SECS (10), VUS (32), TROLLEY_BIN (target/release/trolley: another build to
+# compare, e.g. one in its own CARGO_TARGET_DIR). Prints rps, then µs of CPU per request by process.
 set -euo pipefail
 mode=${1:-redis} SECS=${SECS:-10} VUS=${VUS:-32}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
@@ -21,7 +22,7 @@ start_redis "$redis_port"
 export REDIS_URL="redis://127.0.0.1:$redis_port"
 case $mode in
     redis)
-        TROLLEY_REDIS_URL=$REDIS_URL target/release/trolley catalog import deploy/catalog/demo-catalog.json >/dev/null
+        TROLLEY_REDIS_URL=$REDIS_URL "${TROLLEY_BIN:-target/release/trolley}" catalog import deploy/catalog/demo-catalog.json >/dev/null
         serve_trolley server TROLLEY_REDIS_URL="$REDIS_URL" TROLLEY_MAX_QUANTITY=1000000
         ;;
     embedded) serve_trolley server TROLLEY_MAX_QUANTITY=1000000 ;;

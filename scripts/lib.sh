@@ -4,7 +4,8 @@
 # source it, then start things; everything started is stopped on exit.
 #   free_port                    a port nobody listens on
 #   start_redis PORT [ARGS…]     a redis-server without persistence, its files in $work/PORT
-#   serve_trolley NAME [VAR=value…]   trolley serve in the background (the embedded
+#   serve_trolley NAME [VAR=value…]   trolley serve in the background ($TROLLEY_BIN,
+#                                target/release/trolley unless set; the embedded
 #                                store unless TROLLEY_REDIS_URL is given), on $public
 #                                (a fresh free port) with its admin port $admin; returns
 #                                once /readyz answers
@@ -37,7 +38,7 @@ serve_trolley() {
     shift
     public=$(free_port) admin=$(free_port)
     env -u TROLLEY_REDIS_URL "$@" TROLLEY_LISTEN="127.0.0.1:$public" TROLLEY_ADMIN_LISTEN="127.0.0.1:$admin" \
-        RUST_LOG=warn target/release/trolley serve >"$work/$name.log" 2>&1 &
+        RUST_LOG=warn "${TROLLEY_BIN:-target/release/trolley}" serve >"$work/$name.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do
         curl -sf "http://127.0.0.1:$admin/readyz" >/dev/null && return 0
