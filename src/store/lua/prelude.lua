@@ -37,13 +37,16 @@ local LINE_PATTERN = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
 -- ADDED_MS_FROM up (reply.rs reads them the same way). Scripts and their
 -- replies deal in milliseconds.
 local ADDED_MS_FROM = 100000000000
+local ADDED_MS_DIGITS = 12 -- the digits of ADDED_MS_FROM: fewer are seconds
 
 -- A stored line value: product id, quantity (a number), price and added ms (text).
+-- Seconds become milliseconds by appending '000' rather than through
+-- tonumber and string.format: in Redis's Lua a string.format('%.0f') costs
+-- as much as a redis.call (see docs/PERFORMANCE.md, the scripts' cost).
 local function decode_line(raw)
   local product, quantity, price, added = string.match(raw, LINE_PATTERN)
-  local at = tonumber(added)
-  if at and at < ADDED_MS_FROM then
-    added = string.format('%.0f', at * 1000)
+  if added and added ~= '' and #added < ADDED_MS_DIGITS then
+    added = added .. '000'
   end
   return product, tonumber(quantity), price, added
 end
@@ -54,10 +57,14 @@ local function whole_second(ms)
   return string.format('%.0f', math.floor(tonumber(ms) / 1000) * 1000)
 end
 
--- added: ms since the epoch (text or number).
+-- added: ms since the epoch (text or number). A whole second's text loses its
+-- '000'; anything else is divided and rounded down.
 local function encode_line(product, quantity, price, added)
-  local seconds = math.floor(tonumber(added) / 1000)
-  return product .. '|' .. quantity .. '|' .. price .. '|' .. string.format('%.0f', seconds)
+  local seconds = string.match(added, '^([1-9]%d*)000$')
+  if not seconds then
+    seconds = string.format('%.0f', math.floor(tonumber(added) / 1000))
+  end
+  return product .. '|' .. quantity .. '|' .. price .. '|' .. seconds
 end
 
 -- What an add needs of a cart hash read whole (HGETALL's flat field/value
@@ -72,13 +79,18 @@ local function find_product(fields, product)
   local prefix = product .. '|'
   for i = 1, #fields, 2 do
     local field = fields[i]
-    if string.byte(field, 1) == 108 and string.byte(field, 2) == 58 then -- 'l:'
-      cart.count = cart.count + 1
-      if not cart.line and string.find(fields[i + 1], prefix, 1, true) == 1 then
-        cart.line, cart.value = string.sub(field, 3), fields[i + 1]
-      end
-    elseif field == 'id' or field == 'v' or field == 'seq' then
+    if field == 'id' or field == 'v' or field == 'seq' then
       cart[field] = fields[i + 1]
+    else
+      -- Both bytes in one call: each call into a C function costs about as
+      -- much as the rest of the loop.
+      local first, second = string.byte(field, 1, 2)
+      if first == 108 and second == 58 then -- 'l:'
+        cart.count = cart.count + 1
+        if not cart.line and string.find(fields[i + 1], prefix, 1, true) == 1 then
+          cart.line, cart.value = string.sub(field, 3), fields[i + 1]
+        end
+      end
     end
   end
   return cart
