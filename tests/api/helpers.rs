@@ -182,6 +182,35 @@ impl RedisServer {
     }
 }
 
+/// Two replicas with the default settings, both on `redis`: what a load
+/// balancer spreads one shopper's requests over.
+pub async fn two_replicas(redis: &RedisServer) -> (TestApp, TestApp) {
+    let a = TestApp::spawn(settings(Backend::Redis, Some(redis))).await;
+    let b = TestApp::spawn(settings(Backend::Redis, Some(redis))).await;
+    (a, b)
+}
+
+/// The cart policy of store-level tests: a 60 s TTL, 99 a line, 100 lines.
+pub fn store_test_policy() -> trolley::testing::CartPolicy {
+    trolley::testing::CartPolicy {
+        ttl: Duration::from_secs(60),
+        limits: trolley::testing::rules::Limits {
+            max_quantity: 99,
+            max_lines: 100,
+        },
+    }
+}
+
+/// One of product 42 at `price`, added at 1 ms: store-level tests' item.
+pub fn store_test_item(price: rust_decimal::Decimal) -> trolley::testing::rules::NewItem {
+    trolley::testing::rules::NewItem {
+        product_id: trolley::testing::model::ProductId(42),
+        quantity: 1,
+        price,
+        now_ms: 1,
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();

@@ -2,20 +2,20 @@
 //! restarted with its data lost while replicas still hold blocks of numbers) never
 //! lets one session see or change another session's lines.
 
-use std::time::Duration;
-
 use libtest_mimic::Trial;
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use trolley::testing::{
-    CartPolicy, CartRead, CartStore, MemoryStore,
-    model::{CartRef, LineId, ProductId},
-    rules::{AddOutcome, ClearOutcome, Limits, LineOutcome, MergeRule, NewItem},
+    CartRead, CartStore, MemoryStore,
+    model::{CartRef, LineId},
+    rules::{AddOutcome, ClearOutcome, LineOutcome, MergeRule},
     write::{Write, Written},
 };
 
 use crate::{
-    helpers::{Backend, Browser, RedisServer, TestApp, items, settings},
+    helpers::{
+        Browser, RedisServer, TestApp, items, store_test_item, store_test_policy, two_replicas,
+    },
     trial,
 };
 
@@ -63,8 +63,7 @@ async fn after_redis_restarts_empty_no_session_sees_or_changes_another_sessions_
     if !redis.is_owned() {
         return; // TROLLEY_TEST_REDIS_URL: a server this test may not restart.
     }
-    let a = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
-    let b = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    let (a, b) = two_replicas(&redis).await;
     let before = shoppers(&[&a, &b], CARTS_BEFORE, 1).await;
     let highest_before = before.iter().map(|s| s.line >> 20).max().unwrap_or(0);
 
@@ -141,19 +140,8 @@ async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
     let memory = MemoryStore::new(None);
     let base = 900_000 + u64::from(std::process::id() % 1000) * 10;
     for store in [&redis as &dyn CartStore, &memory as &dyn CartStore] {
-        let policy = CartPolicy {
-            ttl: Duration::from_secs(60),
-            limits: Limits {
-                max_quantity: 99,
-                max_lines: 100,
-            },
-        };
-        let item = NewItem {
-            product_id: ProductId(42),
-            quantity: 1,
-            price: Decimal::new(14999, 2),
-            now_ms: 1,
-        };
+        let policy = store_test_policy();
+        let item = store_test_item(Decimal::new(14999, 2));
         let first = |no: u64| CartRef {
             no,
             id: format!("first-{no}"),

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::{
     helpers::{
         Backend, Browser, PASSWORD, RedisServer, TestApp, items, quantity_of, settings,
-        tool_present,
+        store_test_item, store_test_policy, tool_present, two_replicas,
     },
     trial,
 };
@@ -48,11 +48,10 @@ pub fn trials() -> Vec<Trial> {
 /// not refused: refusing it would make the request run again as a new change
 /// and apply it twice.
 async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made() {
-    use std::time::Duration;
     use trolley::testing::{
-        CartPolicy, CartRead, CartStore, StoreError, as_if_served,
-        model::{CartRef, ProductId},
-        rules::{AddOutcome, Limits, NewItem},
+        CartRead, CartStore, StoreError, as_if_served,
+        model::CartRef,
+        rules::AddOutcome,
         write::{Write, Written},
     };
     let redis = RedisServer::start().await;
@@ -63,19 +62,8 @@ async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made()
         .set(&key, "record v1", None, None, false)
         .await
         .expect("set");
-    let policy = CartPolicy {
-        ttl: Duration::from_secs(60),
-        limits: Limits {
-            max_quantity: 99,
-            max_lines: 100,
-        },
-    };
-    let item = NewItem {
-        product_id: ProductId(42),
-        quantity: 1,
-        price: rust_decimal::Decimal::new(250, 2),
-        now_ms: 1,
-    };
+    let policy = store_test_policy();
+    let item = store_test_item(rust_decimal::Decimal::new(250, 2));
     let cart = CartRef {
         no: 800_000 + u64::from(std::process::id() % 1000),
         id: "copy-test-cart".into(),
@@ -201,8 +189,7 @@ async fn a_copy_saves_the_session_read_and_none_are_kept_when_switched_off() {
 /// user's cart, and the ended record is not written back.
 async fn a_logout_on_one_replica_ends_the_session_on_the_others() {
     let redis = RedisServer::start().await;
-    let a = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
-    let b = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    let (a, b) = two_replicas(&redis).await;
     a.add_user("alice", PASSWORD);
     let client = redis.client().await;
     let mut alice = a.browser();
@@ -257,8 +244,7 @@ async fn a_logout_on_one_replica_ends_the_session_on_the_others() {
 /// reaches neither cart.
 async fn a_login_on_one_replica_retires_the_guest_session_on_the_others() {
     let redis = RedisServer::start().await;
-    let a = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
-    let b = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    let (a, b) = two_replicas(&redis).await;
     a.add_user("bob", PASSWORD);
     let mut guest = a.browser();
     let line = guest.add(42, 1).await;
@@ -294,8 +280,7 @@ async fn after_redis_loses_everything_a_copy_reaches_no_cart() {
     if !redis.is_owned() {
         return; // TROLLEY_TEST_REDIS_URL: a server this test may not restart.
     }
-    let a = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
-    let b = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    let (a, b) = two_replicas(&redis).await;
     let mut before = Vec::new();
     for n in 0..4 {
         let mut shopper = a.browser();
