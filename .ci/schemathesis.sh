@@ -27,6 +27,14 @@ cargo build --release --quiet
 serve_trolley trolley TROLLEY_REDIS_URL="redis://127.0.0.1:$redis_port" \
     TROLLEY_USERS_FILE="$work/users.json"
 
-"$venv/bin/st" --config-file .ci/schemathesis.toml run "http://127.0.0.1:$public/api/openapi.json" \
-    --checks all --max-examples "${ST_MAX_EXAMPLES:-30}" --seed "${ST_SEED:-20261201}" \
-    --workers 2 || { echo "--- trolley log"; tail -50 "$work/trolley.log"; exit 1; }
+schema="http://127.0.0.1:$public/api/openapi.json"
+st_run() {
+    "$venv/bin/st" --config-file .ci/schemathesis.toml run "$schema" \
+        --checks all --max-examples "${ST_MAX_EXAMPLES:-30}" --seed "${ST_SEED:-20261201}" \
+        --workers 2 "$@" || { echo "--- trolley log"; tail -50 "$work/trolley.log"; exit 1; }
+}
+# The public routes on the public port; the admin routes (tagged `admin`, on
+# the admin port's server entry) on the admin port
+st_run --exclude-tag admin
+# (no links among them, so no stateful phase).
+st_run --include-tag admin --url "http://127.0.0.1:$admin" --phases examples,coverage,fuzzing

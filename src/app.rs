@@ -58,14 +58,16 @@ impl App {
         }
         let sessions = SessionBackend::new(&stores, settings.session_copies, settings.session_ttl);
         let state = AppState::new(stores, catalog, settings);
-        let router = routes::router(state.clone(), sessions);
-        let admin_router = admin::router(state.clone(), metrics_handle);
         let public = TcpListener::bind(state.settings.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", state.settings.listen))?;
         let admin = TcpListener::bind(state.settings.admin_listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", state.settings.admin_listen))?;
+        // The document names the admin port its probes and metrics are on.
+        let admin_port = admin.local_addr().map_err(|e| e.to_string())?.port();
+        let router = routes::router(state.clone(), sessions, admin_port);
+        let admin_router = admin::router(state.clone(), metrics_handle);
         Ok(App {
             public,
             admin,

@@ -84,7 +84,7 @@ pub async fn remove_user(settings: Settings, name: &str) -> Result<(), String> {
 /// A minimal HTTP/1.1 GET, so the container image needs no curl.
 /// The OpenAPI document of the public API, pretty-printed JSON.
 pub fn openapi(settings: &Settings) -> String {
-    crate::http::routes::document(settings.max_quantity)
+    crate::http::routes::document(settings.max_quantity, settings.admin_listen.port())
         .to_pretty_json()
         .unwrap_or_default()
 }

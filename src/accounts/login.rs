@@ -55,8 +55,11 @@ pub(crate) struct Attempt<'a> {
     pub(crate) guest_cart: Option<&'a CartRef>,
 }
 
-/// A successful login: the user's cart, and what the merge did.
+/// A successful login: the account's name as stored, its cart, and what the
+/// merge did.
 pub(crate) struct SignedIn {
+    /// The username as stored (NFC), whatever form of it was typed.
+    pub(crate) username: String,
     pub(crate) cart: CartRef,
     pub(crate) merge: MergeReport,
 }
@@ -101,18 +104,24 @@ async fn signed_in(
         ..attempt
     };
     let keys = limiter::LimiterKeys::new(attempt.username, attempt.client_address);
-    limiter::admit(
+    let admitted = limiter::admit(stores.limiter, &keys, settings.limits()).await?;
+    let checked = password::check(stores.accounts, attempt.username, attempt.password).await;
+    let outcome = match &checked {
+        Ok(Some(_)) => limiter::Outcome::SignedIn,
+        Ok(None) => limiter::Outcome::WrongPassword,
+        Err(_) => limiter::Outcome::NotChecked,
+    };
+    limiter::finish(
         stores.limiter,
         &keys,
-        settings.limits(),
+        admitted,
+        outcome,
         settings.failure_window,
     )
     .await?;
-    let Some(record) = password::check(stores.accounts, attempt.username, attempt.password).await?
-    else {
+    let Some(record) = checked? else {
         return Err(LoginError::InvalidCredentials);
     };
-    limiter::succeeded(stores.limiter, &keys).await?;
     let cart = match record.cart {
         Some(cart) => cart,
         None => {
@@ -125,7 +134,11 @@ async fn signed_in(
     };
     let guest = attempt.guest_cart.filter(|guest| guest.no != cart.no);
     let merge = merge_guest_cart(stores.carts, guest, &cart, settings).await?;
-    Ok(SignedIn { cart, merge })
+    Ok(SignedIn {
+        username: attempt.username.to_string(),
+        cart,
+        merge,
+    })
 }
 
 /// Merges the guest cart (if any) into the user's cart, counting the outcome.

@@ -26,11 +26,33 @@ pub(crate) fn router(app: AppState, metrics: PrometheusHandle) -> Router {
         .with_state(AdminState { app, metrics })
 }
 
+/// The admin port's routes in the OpenAPI document (`openapi::document` tags
+/// them `admin` and names the admin port as their server).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(livez, readyz, render_metrics))]
+pub(crate) struct AdminDoc;
+
+/// A probe's answer: `{"status": "ok" | "ready" | "unavailable"}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ProbeStatus)]
+#[allow(dead_code)]
+struct ProbeDoc {
+    status: String,
+    /// Only when unavailable.
+    error: Option<String>,
+}
+
+#[utoipa::path(get, path = "/livez", tag = "admin",
+    responses((status = 200, description = "The process serves requests", body = ProbeDoc)))]
 /// 200 while the process serves requests.
 async fn livez() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "admin",
+    responses(
+        (status = 200, description = "Ready: the store answers and takes writes", body = ProbeDoc),
+        (status = 503, description = "Not ready: the store is unreachable or read-only, or the replica is draining", body = ProbeDoc)))]
 /// 200 only when the store answers within a short timeout and takes writes (a
 /// writable primary; on Cluster `cluster_state:ok`), and the replica is not draining.
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
@@ -51,6 +73,10 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "admin",
+    responses((status = 200, description = "Prometheus metrics (text exposition format 0.0.4)",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
+/// The Prometheus exposition of this replica's metrics.
 async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
     if let Some((connected, total)) = state.app.redis_pool_state() {
         metrics::redis_pool(connected, total);

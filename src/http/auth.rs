@@ -88,11 +88,13 @@ pub(crate) async fn login(
     let policy = state.cart.policy(true);
     let cart = ops::view(state.carts(), &state.catalog, Some(&signed_in.cart), policy).await?;
     // Everything that can fail is done: only now rotate the session id.
-    session.sign_in(username, &signed_in.cart).await?;
+    session
+        .sign_in(&signed_in.username, &signed_in.cart)
+        .await?;
     Ok(Json(SignedInBody {
         success: true,
         user: MeBody {
-            username: username.clone(),
+            username: signed_in.username,
         },
         cart: CartBody::from(cart),
         merge: merge_body(&signed_in.merge),

@@ -102,17 +102,13 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
 pub(crate) fn integer_field(body: &Map<String, Value>, name: &str) -> ApiResult<Option<i128>> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
-        // JSON Schema counts 2.0 as an integer, and so does the document: a
-        // number with no fraction is taken (exactly, below 2^53), 2.5 is not.
+        // JSON Schema counts 2.0 as an integer, and so does the document: the
+        // strict parser makes a number integral in its text (`2.0`, `2e0`) an
+        // integer, and leaves `2.5` or `0.9999999999999999999` a float.
         Some(Value::Number(n)) => n
             .as_i64()
             .map(i128::from)
             .or_else(|| n.as_u64().map(i128::from))
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0)
-                    .map(|f| f as i128)
-            })
             .map(Some)
             .ok_or_else(|| ApiError::BadRequest(format!("{name} must be an integer"))),
         Some(_) => Err(ApiError::BadRequest(format!("{name} must be an integer"))),

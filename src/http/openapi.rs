@@ -58,11 +58,8 @@ pub(crate) struct WriteHeaders {
     )]
     idempotency_key: Option<String>,
     /// apply only at this cart version (ETag), or * for an existing cart
-    #[param(
-        rename = "If-Match",
-        nullable = false,
-        pattern = r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#
-    )]
+    // Its pattern is written in by `entity_tag_patterns`.
+    #[param(rename = "If-Match", nullable = false)]
     if_match: Option<String>,
 }
 
@@ -152,13 +149,64 @@ impl Modify for Limits {
     }
 }
 
-/// The document for these settings.
-pub(crate) fn document(paths: Document, max_quantity: u32) -> Document {
+/// The document for these settings: the public routes, and the admin port's
+/// (on their own server entry).
+pub(crate) fn document(paths: Document, max_quantity: u32, admin_port: u16) -> Document {
     let mut document = ApiDoc::openapi();
     document.merge(paths);
     Limits { max_quantity }.modify(&mut document);
+    entity_tag_patterns(&mut document);
     link_lines(&mut document);
+    admin_routes(&mut document, admin_port);
     document
+}
+
+/// `If-Match` and `If-None-Match` follow one grammar, the one the edge parses
+/// (`write::ENTITY_TAGS_PATTERN`), written here into every operation that takes them.
+fn entity_tag_patterns(document: &mut Document) {
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                if let RefOr::T(parameter) = parameter
+                    && matches!(parameter.name.as_str(), "If-Match" | "If-None-Match")
+                    && let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut()
+                {
+                    schema.pattern = Some(super::write::ENTITY_TAGS_PATTERN.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// The admin port's probes and metrics, on a server entry of their own: they
+/// are never served on the public port.
+fn admin_routes(document: &mut Document, admin_port: u16) {
+    use utoipa::openapi::server::{ServerBuilder, ServerVariableBuilder};
+    let server = ServerBuilder::new()
+        .url("http://{host}:{port}")
+        .description(Some(
+            "The admin port (TROLLEY_ADMIN_LISTEN), never the public one",
+        ))
+        .parameter(
+            "host",
+            ServerVariableBuilder::new().default_value("localhost"),
+        )
+        .parameter(
+            "port",
+            ServerVariableBuilder::new().default_value(admin_port.to_string()),
+        )
+        .build();
+    let mut admin = super::admin::AdminDoc::openapi();
+    for item in admin.paths.paths.values_mut() {
+        item.servers = Some(vec![server.clone()]);
+    }
+    document.merge(admin);
 }
 
 /// An add's line id leads to updating and removing that line: OpenAPI links, so

@@ -39,7 +39,7 @@ use crate::{
 /// → sessions (cookie ↔ Redis record) → body limit → the route. Each layer of
 /// its own costs a boxed future and a service clone per request, so what runs
 /// at one place in the order shares one layer.
-pub(crate) fn router(state: AppState, sessions: SessionBackend) -> Router {
+pub(crate) fn router(state: AppState, sessions: SessionBackend, admin_port: u16) -> Router {
     let settings = &state.settings;
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name(settings.cookie_name.clone())
@@ -56,7 +56,11 @@ pub(crate) fn router(state: AppState, sessions: SessionBackend) -> Router {
         .with_always_save(false);
 
     let (routes, paths) = documented_routes().split_for_parts();
-    let document = Arc::new(openapi::document(paths, state.cart.limits.max_quantity));
+    let document = Arc::new(openapi::document(
+        paths,
+        state.cart.limits.max_quantity,
+        admin_port,
+    ));
     routes
         .route(
             "/api/openapi.json",
@@ -92,9 +96,14 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::me))
 }
 
-/// The OpenAPI document of the public routes, with the configured max quantity.
-pub(crate) fn document(max_quantity: u32) -> utoipa::openapi::OpenApi {
-    openapi::document(documented_routes().split_for_parts().1, max_quantity)
+/// The OpenAPI document of the public and admin routes, with the configured
+/// max quantity and admin port.
+pub(crate) fn document(max_quantity: u32, admin_port: u16) -> utoipa::openapi::OpenApi {
+    openapi::document(
+        documented_routes().split_for_parts().1,
+        max_quantity,
+        admin_port,
+    )
 }
 
 /// CORS for the listed origins (credentials included, so the session cookie

@@ -142,34 +142,33 @@ fn unescape(inner: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The entity tags of a header (`*`, or a comma-separated list; commas may sit
-/// inside quoted tags); `weak` says whether `W/` tags count (If-None-Match
-/// compares weakly, If-Match strongly). An unquoted tag is taken as it is, as
-/// many clients send them; an empty list or an unterminated quote is a 400.
+/// The grammar of `If-Match` and `If-None-Match` that the document declares
+/// (`openapi::EntityTagsDoc`) and [`entity_tags`] parses: `*`, or a
+/// comma-separated list of entity tags, each optionally weak (`W/`), quoted
+/// (`"v1"`) or, as many clients send them, bare (`v1`).
+pub(crate) const ENTITY_TAGS_PATTERN: &str =
+    r#"^(\*|(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+)(\s*,\s*(W/)?("[!#-~]*"|[A-Za-z0-9._~-]+))*)$"#;
+
+/// The entity tags of a header, each of its lines matching
+/// [`ENTITY_TAGS_PATTERN`] (anything else is a 400); `weak` says whether `W/`
+/// tags count (If-None-Match compares weakly, If-Match strongly).
 fn entity_tags(headers: &HeaderMap, name: HeaderName, weak: bool) -> ApiResult<Option<Expect>> {
-    let values: Vec<&HeaderValue> = headers.get_all(&name).iter().collect();
-    if values.is_empty() {
+    let lines: Vec<&HeaderValue> = headers.get_all(&name).iter().collect();
+    if lines.is_empty() {
         return Ok(None);
     }
     let malformed = || ApiError::BadRequest(format!("{name} is not a list of entity tags"));
+    if lines.iter().any(|line| line.as_bytes() == b"*") {
+        // `*` stands alone.
+        return match lines.len() {
+            1 => Ok(Some(Expect::Exists)),
+            _ => Err(malformed()),
+        };
+    }
     let mut versions = Vec::new();
-    let mut any = false;
-    for value in values {
-        let text = value.to_str().map_err(|_| malformed())?;
-        let mut rest = text;
+    for line in lines {
+        let mut rest = line.to_str().map_err(|_| malformed())?;
         loop {
-            rest = rest.trim_start_matches([' ', '\t', ',']);
-            if rest.is_empty() {
-                break;
-            }
-            any = true;
-            if let Some(after) = rest.strip_prefix('*') {
-                // `*` stands alone.
-                if !after.trim().is_empty() || !versions.is_empty() {
-                    return Err(malformed());
-                }
-                return Ok(Some(Expect::Exists));
-            }
             let (is_weak, tail) = match rest.strip_prefix("W/") {
                 Some(tail) => (true, tail),
                 None => (false, rest),
@@ -177,27 +176,34 @@ fn entity_tags(headers: &HeaderMap, name: HeaderName, weak: bool) -> ApiResult<O
             let (tag, after) = match tail.strip_prefix('"') {
                 Some(quoted) => {
                     let end = quoted.find('"').ok_or_else(malformed)?;
+                    let etagc = |b: u8| b == b'!' || (b'#'..=b'~').contains(&b);
+                    if !quoted[..end].bytes().all(etagc) {
+                        return Err(malformed());
+                    }
                     (&quoted[..end], &quoted[end + 1..])
                 }
                 None => {
-                    let end = tail.find([',', ' ', '\t']).unwrap_or(tail.len());
-                    let bare = &tail[..end];
                     let token =
                         |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-');
-                    if !bare.chars().all(token) {
+                    let end = tail.find(|c| !token(c)).unwrap_or(tail.len());
+                    if end == 0 {
                         return Err(malformed());
                     }
-                    (bare, &tail[end..])
+                    tail.split_at(end)
                 }
             };
             if weak || !is_weak {
                 versions.push(Version(tag.to_string()));
             }
-            rest = after;
+            let after = after.trim_start_matches([' ', '\t']);
+            if after.is_empty() {
+                break;
+            }
+            rest = after
+                .strip_prefix(',')
+                .ok_or_else(malformed)?
+                .trim_start_matches([' ', '\t']);
         }
-    }
-    if !any {
-        return Err(malformed());
     }
     Ok(Some(Expect::OneOf(versions)))
 }
@@ -248,4 +254,28 @@ pub(crate) fn changed_headers<T>(changed: &Changed<T>) -> HeaderMap {
         headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     headers
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue, header};
+    use proptest::prelude::*;
+
+    use super::{ENTITY_TAGS_PATTERN, entity_tags};
+
+    proptest! {
+        /// The document's pattern and the parser agree on every value (HTTP
+        /// strips a value's surrounding whitespace before either sees it).
+        #[test]
+        fn the_parser_takes_exactly_what_the_documented_pattern_matches(
+            value in r#"[Wa1/"*, \t!#~.-]{0,10}"#
+        ) {
+            prop_assume!(value == value.trim_matches([' ', '\t']));
+            let pattern = regex::Regex::new(ENTITY_TAGS_PATTERN).expect("pattern");
+            let mut headers = HeaderMap::new();
+            headers.insert(header::IF_NONE_MATCH, HeaderValue::from_str(&value).expect("visible"));
+            let parsed = entity_tags(&headers, header::IF_NONE_MATCH, true).is_ok();
+            prop_assert_eq!(parsed, pattern.is_match(&value), "{:?}", value);
+        }
+    }
 }

@@ -193,18 +193,55 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
 }
 
-/// Login-attempt counters, shared by every replica.
+/// What a limiter key says to a login attempt that asks to be checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Check it: it holds one of the key's places until [`LoginLimiter::end_login_attempt`].
+    Admitted,
+    /// The failures and the attempts being checked fill the limit: wait for
+    /// their outcome. Names the attempts being checked, so a waiter can tell
+    /// when one ends.
+    Busy { checking: Vec<String> },
+    /// The key has its limit's worth of failures in the window.
+    Refused { retry_after: Duration },
+}
+
+/// How an admitted login attempt ended, for one limiter key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptEnd {
+    /// The password was wrong: one more failure in the window.
+    Failed,
+    /// The account's owner signed in: the key's failures are forgotten.
+    Cleared,
+    /// Neither (the address of a successful login, or a check that could not run).
+    Released,
+}
+
+/// Login-attempt limits and new-session counters, shared by every replica.
 #[async_trait]
 pub trait LoginLimiter: Send + Sync + 'static {
-    /// Counts an attempt against a limiter key, before its password is checked,
-    /// in one atomic step; `Err(time until the window ends)` when the key is past
-    /// `limit` attempts in the window (the attempt must not be checked).
-    async fn count_login_attempt(
+    /// Asks, in one atomic step, whether an attempt may have its password
+    /// checked against a limiter key: only while the key's failures plus the
+    /// attempts being checked are under `limit`, so N parallel wrong guesses
+    /// get at most `limit` checks. An admitted attempt holds its place for at
+    /// most `lease`.
+    async fn begin_login_attempt(
         &self,
         key: &str,
-        window: Duration,
+        attempt: &str,
         limit: u32,
-    ) -> StoreResult<Result<(), Duration>>;
+        lease: Duration,
+    ) -> StoreResult<Admission>;
+
+    /// Ends an admitted attempt, in one atomic step with counting its outcome;
+    /// failures count within `window` from the first.
+    async fn end_login_attempt(
+        &self,
+        key: &str,
+        attempt: &str,
+        end: AttemptEnd,
+        window: Duration,
+    ) -> StoreResult<()>;
 
     /// Counts a new session started by a client address, in one atomic step;
     /// `Err(time until the window ends)` past `limit` in the window.
@@ -214,10 +251,4 @@ pub trait LoginLimiter: Send + Sync + 'static {
         window: Duration,
         limit: u32,
     ) -> StoreResult<Result<(), Duration>>;
-
-    /// Takes one counted attempt back (it proved to be the account's owner).
-    async fn uncount_login_attempt(&self, key: &str) -> StoreResult<()>;
-
-    /// Forgets a limiter key's attempts.
-    async fn reset_login_failures(&self, key: &str) -> StoreResult<()>;
 }

@@ -49,6 +49,10 @@ pub fn trials() -> Vec<Trial> {
             wrong_credentials_get_one_401_body_and_repeated_failures_get_429,
         ),
         both(
+            "the_login_answer_names_the_account_as_stored_not_as_typed",
+            the_login_answer_names_the_account_as_stored_not_as_typed,
+        ),
+        both(
             "removing_a_user_ends_its_sessions",
             removing_a_user_ends_its_sessions,
         ),
@@ -364,6 +368,29 @@ async fn wrong_credentials_get_one_401_body_and_repeated_failures_get_429(backen
         .expect("seconds");
     assert!(retry >= 1);
     assert!(limited.json()["error"].is_string());
+}
+
+/// `Kate-x` typed with a KELVIN SIGN (NFC-equal to `K`) signs in to `Kate-x`,
+/// and the login body, `/api/auth/me` and the user's sessions all say `Kate-x`.
+async fn the_login_answer_names_the_account_as_stored_not_as_typed(backend: Backend) {
+    let (app, _redis) = TestApp::on(backend).await;
+    app.add_user("Kate-x", PASSWORD);
+    let mut visitor = app.browser();
+    let reply = visitor.login_reply("\u{212A}ate-x", PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json()["user"], json!({"username": "Kate-x"}));
+    let me = visitor.get("/api/auth/me").await;
+    assert_eq!(me.json(), json!({"username": "Kate-x"}));
+    // The session is the account's: removing the account ends it.
+    assert!(
+        app.cli(&["user", "remove", "Kate-x"], None)
+            .status
+            .success()
+    );
+    assert_eq!(
+        visitor.get("/api/auth/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn removing_a_user_ends_its_sessions(backend: Backend) {

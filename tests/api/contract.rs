@@ -35,6 +35,10 @@ const CONTRACT: [(&str, &str); 13] = [
     ("get", "/api/openapi.json"),
 ];
 
+/// The admin port's routes (API.md "Operations"), in the document with the
+/// admin port as their server.
+const ADMIN: [&str; 3] = ["/livez", "/readyz", "/metrics"];
+
 async fn the_served_openapi_document_describes_every_route_and_the_limits() {
     let mut config = settings(Backend::Embedded, None);
     config.max_quantity = 12;
@@ -62,6 +66,23 @@ async fn the_served_openapi_document_describes_every_route_and_the_limits() {
     // routes only through utoipa-axum; this guards the one exception).
     let mut documented = 0;
     for (path, item) in paths {
+        if ADMIN.contains(&path.as_str()) {
+            assert_eq!(item["get"]["tags"][0], "admin", "{path}");
+            let server = &item["servers"][0];
+            assert_eq!(server["url"], "http://{host}:{port}", "{path}");
+            assert_eq!(
+                server["variables"]["port"]["default"],
+                app.admin.rsplit(':').next().expect("port"),
+                "{path}"
+            );
+            let reply = reqwest::get(format!("{}{path}", app.admin))
+                .await
+                .expect("admin port");
+            assert_eq!(reply.status(), StatusCode::OK, "{path} on the admin port");
+            let on_public = visitor.get(path).await;
+            assert_eq!(on_public.status, StatusCode::NOT_FOUND, "{path} is public");
+            continue;
+        }
         for method in item.as_object().expect("path item").keys() {
             let concrete = path.replace("{id}", "1");
             let method: Method = method.to_uppercase().parse().expect("method");

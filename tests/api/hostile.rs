@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
     both,
-    helpers::{Backend, RedisServer, TestApp, quantity_of, redis_cli, settings},
+    helpers::{Backend, PASSWORD, RedisServer, TestApp, items, quantity_of, redis_cli, settings},
     trial,
 };
 
@@ -37,6 +37,18 @@ pub fn trials() -> Vec<Trial> {
     trials.extend(both(
         "hostile::a_flood_of_new_sessions_is_limited_and_existing_sessions_are_not",
         a_flood_of_new_sessions_is_limited_and_existing_sessions_are_not,
+    ));
+    trials.extend(both(
+        "hostile::parallel_correct_logins_of_one_user_all_succeed_and_merge_each_guest_line_once",
+        parallel_correct_logins_of_one_user_all_succeed_and_merge_each_guest_line_once,
+    ));
+    trials.extend(both(
+        "hostile::right_passwords_among_parallel_wrong_ones_succeed_while_failures_stay_under_the_limit",
+        right_passwords_among_parallel_wrong_ones_succeed_while_failures_stay_under_the_limit,
+    ));
+    trials.extend(both(
+        "hostile::an_integer_field_takes_a_number_only_when_its_text_is_integral",
+        an_integer_field_takes_a_number_only_when_its_text_is_integral,
     ));
     trials.extend(both(
         "hostile::an_nfd_password_matches_its_nfc_twin",
@@ -276,6 +288,125 @@ async fn parallel_wrong_logins_get_at_most_the_limit_of_password_checks(backend:
         "{checked} passwords checked with a limit of 5"
     );
     assert_eq!(checked + limited, 50);
+}
+
+/// Six, twelve and thirty devices signing in to one account at once, each with
+/// a guest cart of one line (API.md v1.2): every login is answered 200 and
+/// every guest line is in the user's cart exactly once.
+async fn parallel_correct_logins_of_one_user_all_succeed_and_merge_each_guest_line_once(
+    backend: Backend,
+) {
+    let (app, _redis) = TestApp::on(backend).await;
+    for (user, devices) in [("six", 6), ("twelve", 12), ("thirty", 30)] {
+        app.add_user(user, PASSWORD);
+        let mut guests = Vec::new();
+        for product in 1..=devices {
+            let mut guest = app.browser();
+            guest.add(product, 1).await;
+            guests.push(guest);
+        }
+        let logins: Vec<_> = guests
+            .into_iter()
+            .map(|mut guest| tokio::spawn(async move { guest.login_reply(user, PASSWORD).await }))
+            .collect();
+        for login in logins {
+            let reply = login.await.expect("task");
+            assert_eq!(reply.status, StatusCode::OK, "{user}: {}", reply.text);
+        }
+        let cart = app.browser().login(user, PASSWORD).await["cart"].clone();
+        assert_eq!(items(&cart).len(), devices as usize, "{user}: {cart}");
+        for product in 1..=devices {
+            assert_eq!(quantity_of(&cart, product), 1, "{user}: {cart}");
+        }
+    }
+}
+
+/// Wrong and right passwords for one account in parallel, the wrong ones
+/// fewer than the limit: every right one is answered 200, every wrong one 401
+/// (none refused, since the failures never reach the limit).
+async fn right_passwords_among_parallel_wrong_ones_succeed_while_failures_stay_under_the_limit(
+    backend: Backend,
+) {
+    let (app, _redis) = TestApp::on(backend).await;
+    app.add_user("mixed", PASSWORD);
+    let attempts: Vec<_> = (0..14)
+        .map(|n| {
+            let mut device = app.browser();
+            let password = if n % 4 == 0 {
+                "a-wrong-guess"
+            } else {
+                PASSWORD
+            };
+            tokio::spawn(async move { (password, device.login_reply("mixed", password).await) })
+        })
+        .collect();
+    let (mut right, mut wrong) = (0, 0);
+    for attempt in attempts {
+        let (password, reply) = attempt.await.expect("task");
+        if password == PASSWORD {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+            right += 1;
+        } else {
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+            wrong += 1;
+        }
+    }
+    assert_eq!((right, wrong), (10, 4));
+}
+
+/// Integral means integral in the JSON text: `2.0` and `2e0` are 2, a number
+/// that only rounds to an integer as a float is a 400 that changes nothing.
+async fn an_integer_field_takes_a_number_only_when_its_text_is_integral(backend: Backend) {
+    let (app, _redis) = TestApp::on(backend).await;
+    let mut shopper = app.browser();
+    shopper.add(42, 1).await;
+    let before = shopper.cart().await;
+    for (path, body) in [
+        (
+            "/api/cart/add",
+            r#"{"productId": 42, "quantity": 0.9999999999999999999}"#,
+        ),
+        (
+            "/api/cart/add",
+            r#"{"productId": 42, "quantity": 1.0000000000000001}"#,
+        ),
+        (
+            "/api/cart/add",
+            r#"{"productId": 42.00000000000000001, "quantity": 1}"#,
+        ),
+        ("/api/cart/add", r#"{"productId": 42, "quantity": 15e-1}"#),
+        (
+            "/cart/items",
+            r#"{"sku": "apple", "quantity": 0.9999999999999999999}"#,
+        ),
+    ] {
+        let reply = shopper.post(path, body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body} → {}",
+            reply.text
+        );
+        assert!(reply.json().is_object(), "{body} → {}", reply.text);
+    }
+    assert_eq!(
+        shopper.cart().await,
+        before,
+        "a refused add changed the cart"
+    );
+    for body in [
+        r#"{"productId": 42, "quantity": 2.0}"#,
+        r#"{"productId": 4.2e1, "quantity": 2e0}"#,
+        r#"{"productId": 42, "quantity": 0.2E1}"#,
+    ] {
+        let reply = shopper.post("/api/cart/add", body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{body} → {}", reply.text);
+    }
+    assert_eq!(quantity_of(&shopper.cart().await, 42), 7);
+    let reply = shopper
+        .post("/cart/items", r#"{"sku": "apple", "quantity": 3.00}"#)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
 }
 
 async fn an_nfd_password_matches_its_nfc_twin(backend: Backend) {

@@ -39,6 +39,10 @@ pub fn trials() -> Vec<Trial> {
             etags_are_shared_by_both_apis_and_if_none_match_answers_304,
         ),
         both(
+            "retries::a_validator_outside_its_documented_pattern_is_a_400",
+            a_validator_outside_its_documented_pattern_is_a_400,
+        ),
+        both(
             "retries::if_match_applies_only_at_that_version",
             if_match_applies_only_at_that_version,
         ),
@@ -324,6 +328,54 @@ async fn etags_are_shared_by_both_apis_and_if_none_match_answers_304(backend: Ba
         .await;
     assert_eq!(changed.status, StatusCode::OK);
     assert_ne!(etag(&changed), after_add, "every change moves the ETag");
+}
+
+/// `If-None-Match` and `If-Match` that break the document's pattern are
+/// refused with 400, with a session or without one, and change nothing.
+async fn a_validator_outside_its_documented_pattern_is_a_400(backend: Backend) {
+    let (app, _redis) = TestApp::on(backend).await;
+    let malformed = [
+        "wR,",
+        ",",
+        "\"a\" \"b\"",
+        "\"a\",",
+        "W/",
+        "\"a b\"",
+        "*, \"a\"",
+        "\"unterminated",
+    ];
+    let mut anonymous = app.browser();
+    let mut shopper = app.browser();
+    shopper.add(42, 1).await;
+    for visitor in [&mut anonymous, &mut shopper] {
+        for path in ["/api/cart", "/cart"] {
+            for value in malformed {
+                let reply = visitor
+                    .send_with(Method::GET, path, None, &[("If-None-Match", value)])
+                    .await;
+                assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path} {value}");
+                assert!(reply.json()["error"].is_string(), "{path} {value}");
+            }
+            for value in ["wR", "\"x\", W/\"y\"", "\"x\" ,w-1"] {
+                let reply = visitor
+                    .send_with(Method::GET, path, None, &[("If-None-Match", value)])
+                    .await;
+                assert_eq!(reply.status, StatusCode::OK, "{path} {value}");
+            }
+        }
+    }
+    for value in malformed {
+        let reply = shopper
+            .send_with(
+                Method::POST,
+                "/api/cart/add",
+                Some(r#"{"productId": 42, "quantity": 1}"#),
+                &[("If-Match", value)],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "If-Match {value}");
+    }
+    assert_eq!(quantity_of(&shopper.cart().await, 42), 1);
 }
 
 async fn if_match_applies_only_at_that_version(backend: Backend) {

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use super::{MemUser, MemoryStore, Shared, State};
 use crate::{
     cart::model::CartRef,
-    store::{AccountStore, LoginLimiter, StoreError, StoreResult, UserRecord},
+    store::{
+        AccountStore, Admission, AttemptEnd, LoginLimiter, StoreError, StoreResult, UserRecord,
+    },
 };
 
 fn file_error(e: impl std::fmt::Display) -> StoreError {
@@ -158,27 +160,57 @@ impl AccountStore for MemoryStore {
 
 #[async_trait]
 impl LoginLimiter for MemoryStore {
-    async fn count_login_attempt(
+    async fn begin_login_attempt(
         &self,
         key: &str,
-        window: Duration,
+        attempt: &str,
         limit: u32,
-    ) -> StoreResult<Result<(), Duration>> {
+        lease: Duration,
+    ) -> StoreResult<Admission> {
         let mut state = self.state();
         let now = Instant::now();
-        let entry = state
-            .failures
-            .entry(key.to_string())
-            .or_insert((0, now + window));
-        if entry.1 <= now {
-            *entry = (0, now + window);
+        let failures = match state.failures.get(key) {
+            Some(&(count, ends)) if ends > now => Some((count, ends)),
+            _ => None,
+        };
+        let (count, ends) = failures.unwrap_or((0, now));
+        if count >= limit {
+            return Ok(Admission::Refused {
+                retry_after: ends.saturating_duration_since(now),
+            });
         }
-        entry.0 += 1;
-        Ok(if entry.0 > limit {
-            Err(entry.1 - now)
-        } else {
-            Ok(())
-        })
+        let checking = state.checking.entry(key.to_string()).or_default();
+        checking.retain(|_, lease_ends| *lease_ends > now);
+        if count as usize + checking.len() >= limit as usize {
+            return Ok(Admission::Busy {
+                checking: checking.keys().cloned().collect(),
+            });
+        }
+        checking.insert(attempt.to_string(), now + lease);
+        Ok(Admission::Admitted)
+    }
+
+    async fn end_login_attempt(
+        &self,
+        key: &str,
+        attempt: &str,
+        end: AttemptEnd,
+        window: Duration,
+    ) -> StoreResult<()> {
+        let mut state = self.state();
+        if let Some(checking) = state.checking.get_mut(key) {
+            checking.remove(attempt);
+        }
+        match end {
+            AttemptEnd::Failed => {
+                count_in_window(&mut state, key, window);
+            }
+            AttemptEnd::Cleared => {
+                state.failures.remove(key);
+            }
+            AttemptEnd::Released => {}
+        }
+        Ok(())
     }
 
     async fn count_new_session(
@@ -187,19 +219,27 @@ impl LoginLimiter for MemoryStore {
         window: Duration,
         limit: u32,
     ) -> StoreResult<Result<(), Duration>> {
-        self.count_login_attempt(&format!("new-session:{address}"), window, limit)
-            .await
+        let mut state = self.state();
+        let (count, ends) = count_in_window(&mut state, &format!("new-session:{address}"), window);
+        Ok(if count > limit {
+            Err(ends.saturating_duration_since(Instant::now()))
+        } else {
+            Ok(())
+        })
     }
+}
 
-    async fn uncount_login_attempt(&self, key: &str) -> StoreResult<()> {
-        if let Some(entry) = self.state().failures.get_mut(key) {
-            entry.0 = entry.0.saturating_sub(1);
-        }
-        Ok(())
+/// Counts one event against `key` in its window (which starts with the first):
+/// the count and when the window ends.
+fn count_in_window(state: &mut State, key: &str, window: Duration) -> (u32, Instant) {
+    let now = Instant::now();
+    let entry = state
+        .failures
+        .entry(key.to_string())
+        .or_insert((0, now + window));
+    if entry.1 <= now {
+        *entry = (0, now + window);
     }
-
-    async fn reset_login_failures(&self, key: &str) -> StoreResult<()> {
-        self.state().failures.remove(key);
-        Ok(())
-    }
+    entry.0 += 1;
+    *entry
 }

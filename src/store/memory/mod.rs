@@ -86,7 +86,10 @@ struct State {
     catalog: StoredCatalog,
     users: HashMap<String, MemUser>,
     users_file_stamp: Option<SystemTime>,
+    /// Counters in a window (login failures, new sessions): count, window end.
     failures: HashMap<String, (u32, Instant)>,
+    /// Per login limiter key, the attempts being checked: their lease ends.
+    checking: HashMap<String, HashMap<String, Instant>>,
     last_sweep: Option<Instant>,
 }
 
@@ -164,6 +167,10 @@ impl State {
         self.carts.retain(|_, c| c.expires > now);
         self.tombstones.retain(|_, (_, _, expires)| *expires > now);
         self.failures.retain(|_, (_, expires)| *expires > now);
+        self.checking.retain(|_, attempts| {
+            attempts.retain(|_, lease_ends| *lease_ends > now);
+            !attempts.is_empty()
+        });
         self.records.retain(|_, record| record.expires > now);
     }
 }

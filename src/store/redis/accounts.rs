@@ -8,7 +8,7 @@ use fred::prelude::*;
 use super::{RedisStore, keys, reply::corrupt, ttl_ms};
 use crate::{
     cart::model::CartRef,
-    store::{AccountStore, LoginLimiter, StoreResult, UserRecord},
+    store::{AccountStore, Admission, AttemptEnd, LoginLimiter, StoreResult, UserRecord},
 };
 
 #[async_trait]
@@ -107,41 +107,60 @@ impl AccountStore for RedisStore {
     }
 }
 
-impl RedisStore {
-    /// Counts one event against `key` in its window (`login_failure.lua`);
-    /// `Err(time until the window ends)` past `limit`.
-    async fn count_in_window(
-        &self,
-        operation: &'static str,
-        key: String,
-        window: Duration,
-        limit: u32,
-    ) -> StoreResult<Result<(), Duration>> {
-        let (_count, remaining, admitted): (u32, i64, u8) = self
-            .eval(
-                operation,
-                &self.scripts.login_failure,
-                vec![key],
-                vec![ttl_ms(window), limit.to_string()],
-            )
-            .await?;
-        Ok(match admitted {
-            1 => Ok(()),
-            _ => Err(Duration::from_millis(remaining.max(0) as u64)),
-        })
-    }
-}
-
 #[async_trait]
 impl LoginLimiter for RedisStore {
-    async fn count_login_attempt(
+    async fn begin_login_attempt(
         &self,
         key: &str,
-        window: Duration,
+        attempt: &str,
         limit: u32,
-    ) -> StoreResult<Result<(), Duration>> {
-        self.count_in_window("login_failure", keys::login_failures(key), window, limit)
-            .await
+        lease: Duration,
+    ) -> StoreResult<Admission> {
+        let reply: Vec<Value> = self
+            .eval(
+                "login_attempt",
+                &self.scripts.login_attempt_begin,
+                keys::login_attempts(key).to_vec(),
+                vec![attempt.to_string(), limit.to_string(), ttl_ms(lease)],
+            )
+            .await?;
+        let number = |at: usize| reply.get(at).and_then(Value::as_i64);
+        match number(0) {
+            Some(0) => Ok(Admission::Admitted),
+            Some(1) => Ok(Admission::Busy {
+                checking: match reply.get(1) {
+                    Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_string).collect(),
+                    _ => Vec::new(),
+                },
+            }),
+            Some(2) => Ok(Admission::Refused {
+                retry_after: Duration::from_millis(number(1).unwrap_or(0).max(0) as u64),
+            }),
+            _ => Err(corrupt("login_attempt_begin answered something else")),
+        }
+    }
+
+    async fn end_login_attempt(
+        &self,
+        key: &str,
+        attempt: &str,
+        end: AttemptEnd,
+        window: Duration,
+    ) -> StoreResult<()> {
+        let end = match end {
+            AttemptEnd::Failed => "failed",
+            AttemptEnd::Cleared => "cleared",
+            AttemptEnd::Released => "released",
+        };
+        let _: i64 = self
+            .eval(
+                "login_attempt",
+                &self.scripts.login_attempt_end,
+                keys::login_attempts(key).to_vec(),
+                vec![attempt.to_string(), end.to_string(), ttl_ms(window)],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn count_new_session(
@@ -150,27 +169,17 @@ impl LoginLimiter for RedisStore {
         window: Duration,
         limit: u32,
     ) -> StoreResult<Result<(), Duration>> {
-        self.count_in_window("new_session", keys::new_sessions(address), window, limit)
-            .await
-    }
-
-    async fn uncount_login_attempt(&self, key: &str) -> StoreResult<()> {
-        let _: i64 = self
-            .call(
-                "login_failures",
-                self.pool.next().decr(keys::login_failures(key)),
+        let (_count, remaining, admitted): (u32, i64, u8) = self
+            .eval(
+                "new_session",
+                &self.scripts.count_in_window,
+                vec![keys::new_sessions(address)],
+                vec![ttl_ms(window), limit.to_string()],
             )
             .await?;
-        Ok(())
-    }
-
-    async fn reset_login_failures(&self, key: &str) -> StoreResult<()> {
-        let _: u32 = self
-            .call(
-                "login_failures",
-                self.pool.next().del(keys::login_failures(key)),
-            )
-            .await?;
-        Ok(())
+        Ok(match admitted {
+            1 => Ok(()),
+            _ => Err(Duration::from_millis(remaining.max(0) as u64)),
+        })
     }
 }

@@ -45,8 +45,12 @@ pub(super) fn new_sessions(address: &str) -> String {
     format!("trolley:{{new-sessions:{address}}}")
 }
 
-pub(super) fn login_failures(key: &str) -> String {
-    format!("trolley:{{login-failures:{key}}}")
+/// A login limiter key's failures in the window, and the attempts being
+/// checked (one hash tag, so one script can hold both on a Cluster).
+pub(super) fn login_attempts(key: &str) -> [String; 2] {
+    let failures = format!("trolley:{{login-failures:{key}}}");
+    let checking = format!("{failures}:checking");
+    [failures, checking]
 }
 
 /// A cart hash and its merge tombstone (the Cluster merge's guest steps, the

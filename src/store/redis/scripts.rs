@@ -39,7 +39,9 @@ pub(super) struct Scripts {
     pub(super) cart_seq: Script,
     pub(super) line_owner: Script,
     pub(super) user_cart: Script,
-    pub(super) login_failure: Script,
+    pub(super) count_in_window: Script,
+    pub(super) login_attempt_begin: Script,
+    pub(super) login_attempt_end: Script,
     pub(super) catalog_replace: Script,
     pub(super) catalog_read: Script,
 }
@@ -59,13 +61,15 @@ impl Scripts {
             cart_seq: Script::from_lua(include_str!("../lua/cart_seq.lua")),
             line_owner: Script::from_lua(include_str!("../lua/line_owner.lua")),
             user_cart: Script::from_lua(include_str!("../lua/user_cart.lua")),
-            login_failure: Script::from_lua(include_str!("../lua/login_failure.lua")),
+            count_in_window: Script::from_lua(include_str!("../lua/count_in_window.lua")),
+            login_attempt_begin: Script::from_lua(include_str!("../lua/login_attempt_begin.lua")),
+            login_attempt_end: Script::from_lua(include_str!("../lua/login_attempt_end.lua")),
             catalog_replace: Script::from_lua(include_str!("../lua/catalog_replace.lua")),
             catalog_read: Script::from_lua(include_str!("../lua/catalog_read.lua")),
         }
     }
 
-    pub(super) fn all(&self) -> [&Script; 15] {
+    pub(super) fn all(&self) -> [&Script; 17] {
         [
             &self.cart_read,
             &self.cart_add,
@@ -79,7 +83,9 @@ impl Scripts {
             &self.cart_seq,
             &self.line_owner,
             &self.user_cart,
-            &self.login_failure,
+            &self.count_in_window,
+            &self.login_attempt_begin,
+            &self.login_attempt_end,
             &self.catalog_replace,
             &self.catalog_read,
         ]
