@@ -198,6 +198,36 @@ pub struct LogSettings {
     /// `json` for log shippers, `pretty` for people.
     #[arg(long = "log-format", env = "TROLLEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub format: LogFormat,
+
+    /// Which requests get an access-log line: `errors` (a 5xx, or slower than
+    /// TROLLEY_ACCESS_LOG_SLOW), `all`, or `off`. The HTTP metrics count every
+    /// request whichever is set.
+    #[arg(long = "access-log", env = "TROLLEY_ACCESS_LOG", value_enum, default_value_t = AccessLog::Errors)]
+    pub access_log: AccessLog,
+
+    /// A request at least this slow gets its access-log line under `errors`.
+    #[arg(long = "access-log-slow", env = "TROLLEY_ACCESS_LOG_SLOW", default_value = "500ms", value_parser = parse_duration)]
+    pub access_log_slow: Duration,
+}
+
+/// Which requests get an access-log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessLog {
+    All,
+    Errors,
+    Off,
+}
+
+impl LogSettings {
+    /// Whether a request that ended with `status` after `elapsed` gets an
+    /// access-log line.
+    pub(crate) fn logs_access(&self, status: u16, elapsed: Duration) -> bool {
+        match self.access_log {
+            AccessLog::All => true,
+            AccessLog::Errors => status >= 500 || elapsed >= self.access_log_slow,
+            AccessLog::Off => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -307,4 +337,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 fn merge_rule_parser() -> impl TypedValueParser<Value = MergeRule> {
     PossibleValuesParser::new(MergeRule::ALL.map(MergeRule::as_str))
         .try_map(|name| name.parse::<MergeRule>())
+}
+
+#[cfg(test)]
+mod access_log_tests {
+    use std::time::Duration;
+
+    use super::{AccessLog, LogFormat, LogSettings};
+
+    #[test]
+    fn errors_logs_a_5xx_or_a_slow_request_and_all_logs_every_one() {
+        let mut logs = LogSettings {
+            format: LogFormat::Json,
+            access_log: AccessLog::Errors,
+            access_log_slow: Duration::from_millis(500),
+        };
+        let fast = Duration::from_millis(3);
+        assert!(!logs.logs_access(200, fast));
+        assert!(!logs.logs_access(404, fast));
+        assert!(logs.logs_access(503, fast));
+        assert!(logs.logs_access(200, Duration::from_millis(500)));
+        logs.access_log = AccessLog::All;
+        assert!(logs.logs_access(200, fast));
+        logs.access_log = AccessLog::Off;
+        assert!(!logs.logs_access(503, Duration::from_secs(5)));
+    }
 }

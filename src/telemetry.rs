@@ -6,9 +6,10 @@ use std::fmt;
 
 use opentelemetry::trace::TraceContextExt;
 use tracing::{Event, Level, Subscriber};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     EnvFilter, Layer,
-    filter::{LevelFilter, Targets},
+    filter::{FilterExt, LevelFilter, Targets, filter_fn},
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
     layer::SubscriberExt,
     registry::LookupSpan,
@@ -19,17 +20,21 @@ use crate::{config::LogFormat, tracing_otlp::TraceExport};
 
 /// Keeps trace export running; [`TelemetryGuard::shutdown`] (or drop) exports
 /// the spans still queued.
-#[must_use = "dropping the guard stops trace export"]
+#[must_use = "dropping the guard stops trace export and log writing"]
 pub struct TelemetryGuard {
     traces: Option<TraceExport>,
+    /// Dropping it writes the log lines still queued, then stops the writer.
+    logs: Option<WorkerGuard>,
 }
 
 impl TelemetryGuard {
-    /// Exports what is queued and stops trace export (at most 5 s).
+    /// Exports what is queued and stops trace export (at most 5 s), then
+    /// writes the log lines still queued.
     pub async fn shutdown(mut self) {
         if let Some(traces) = self.traces.take() {
             let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
         }
+        drop(self.logs.take());
     }
 }
 
@@ -46,17 +51,33 @@ impl Drop for TelemetryGuard {
 /// exported over OTLP. `RUST_LOG` filters only the log lines, so quieter logs
 /// never cost traces. A second call (tests start several apps in one process)
 /// is a no-op.
+///
+/// Lines are written to stdout by a thread of their own (`tracing-appender`),
+/// never by the thread serving a request; the queue is bounded and lossless
+/// (a full queue makes the logging thread wait rather than drop a line), and
+/// the guard writes what is queued at shutdown.
 pub fn init(settings: &crate::config::LogSettings, traces: Option<TraceExport>) -> TelemetryGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, writer_guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("trolley-logs")
+        .finish(std::io::stdout());
     let logs = match settings.format {
+        // JSON lines carry no span fields, so this layer takes events only: a
+        // request's span then costs nothing unless traces are exported.
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
             .map_event_format(WithTraceIds)
+            .with_writer(writer)
+            .with_filter(filter.and(filter_fn(|metadata| metadata.is_event())))
             .boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
     };
     // Our own spans and events only: the exporter's HTTP client must not trace
     // itself, and the access-log line would repeat the span's attributes.
@@ -67,12 +88,13 @@ pub fn init(settings: &crate::config::LogSettings, traces: Option<TraceExport>) 
         .as_ref()
         .map(|traces| traces.layer().with_filter(spans));
     let installed = tracing_subscriber::registry()
-        .with(logs.with_filter(filter))
+        .with(logs)
         .with(otel)
         .try_init()
         .is_ok();
     TelemetryGuard {
         traces: traces.filter(|_| installed),
+        logs: Some(writer_guard).filter(|_| installed),
     }
 }
 

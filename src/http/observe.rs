@@ -1,5 +1,6 @@
 //! Request telemetry: one server span per request named `METHOD /route/template`,
-//! the HTTP metrics, and one access-log line.
+//! the HTTP metrics, and an access-log line for the requests
+//! `TROLLEY_ACCESS_LOG` names (by default a 5xx or a slow one).
 //!
 //! Log lines never carry cookies, session ids or passwords: the server span
 //! records the route, the path and the status, nothing from headers or bodies.
@@ -14,7 +15,7 @@ use axum::{
 };
 use tracing::{Instrument, field::Empty};
 
-use crate::metrics;
+use crate::{config::LogSettings, metrics};
 
 /// The semantic-conventions method label: known methods by name, others `_OTHER`
 /// (so a client cannot blow up the label set).
@@ -66,9 +67,9 @@ impl Drop for ActiveRequest {
 }
 
 /// Middleware: one server span per request named `METHOD /route/template`, the
-/// HTTP metrics, and one access-log line. Routes are templates, never raw paths,
-/// so ids in URLs add no label values.
-pub(crate) async fn observe_request(request: Request, next: Next) -> Response {
+/// HTTP metrics, and the access-log line `logs` asks for. Routes are templates,
+/// never raw paths, so ids in URLs add no label values.
+pub(crate) async fn observe_request(logs: &LogSettings, request: Request, next: Next) -> Response {
     let method = method_label(request.method());
     // Cloned (an Arc) rather than copied into strings: nothing is allocated
     // for the span or the labels unless a span is recorded.
@@ -102,6 +103,9 @@ pub(crate) async fn observe_request(request: Request, next: Next) -> Response {
         span.record("otel.status_code", "ERROR");
     }
     metrics::http_request(method, route, status, elapsed);
+    if !logs.logs_access(status, elapsed) {
+        return response;
+    }
     span.in_scope(|| {
         tracing::info!(
             target: "trolley::access",

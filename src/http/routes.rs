@@ -76,7 +76,7 @@ pub(crate) fn router(state: AppState, sessions: SessionBackend, admin_port: u16)
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .layer(tower::util::option_layer(cors(&settings.cors_origins)))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(edge))
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
         .with_state(state)
 }
 
@@ -179,9 +179,9 @@ fn checks_its_session(request: &Request) -> bool {
 
 /// Outermost: the request's telemetry (`observe`) and the response headers
 /// every answer carries, panics and refusals included.
-async fn edge(request: Request, next: Next) -> Response {
+async fn edge(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let private = is_private(request.uri().path());
-    let mut response = observe::observe_request(request, next).await;
+    let mut response = observe::observe_request(&state.settings.log, request, next).await;
     response_headers(response.headers_mut(), private);
     response
 }

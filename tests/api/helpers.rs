@@ -345,6 +345,8 @@ fn init_test_log() {
         TELEMETRY.get_or_init(|| {
             let log = trolley::config::LogSettings {
                 format: trolley::config::LogFormat::Pretty,
+                access_log: trolley::config::AccessLog::All,
+                access_log_slow: Duration::from_secs(1),
             };
             trolley::telemetry::init(&log, None)
         });
@@ -535,6 +537,11 @@ pub fn binary() -> PathBuf {
 
 impl Process {
     pub async fn spawn(envs: &[(&str, String)]) -> Process {
+        Process::spawn_logging_to(envs, Stdio::null()).await
+    }
+
+    /// [`Process::spawn`] with its stdout (the log stream) going to `logs`.
+    pub async fn spawn_logging_to(envs: &[(&str, String)], logs: Stdio) -> Process {
         let port = free_port();
         let admin_port = free_port();
         let mut command = Command::new(binary());
@@ -545,7 +552,7 @@ impl Process {
             .env("TROLLEY_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
             .env("TROLLEY_LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .stdout(logs)
             .stderr(if std::env::var_os("TEST_LOG").is_some() {
                 Stdio::inherit()
             } else {

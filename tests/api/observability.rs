@@ -53,6 +53,14 @@ pub fn trials() -> Vec<Trial> {
             "observability::json_access_logs_carry_the_trace_and_never_the_session_or_password",
             json_access_logs_carry_the_trace_and_never_the_session_or_password,
         ),
+        trial(
+            "observability::by_default_only_failed_and_slow_requests_get_an_access_line",
+            by_default_only_failed_and_slow_requests_get_an_access_line,
+        ),
+        trial(
+            "observability::every_queued_log_line_is_written_by_shutdown",
+            every_queued_log_line_is_written_by_shutdown,
+        ),
     ]
 }
 
@@ -628,6 +636,7 @@ async fn json_access_logs_carry_the_trace_and_never_the_session_or_password() {
         .env("TROLLEY_REDIS_URL", &redis.url)
         .env("TROLLEY_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
+        .env("TROLLEY_ACCESS_LOG", "all")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
         .env("OTEL_BSP_SCHEDULE_DELAY", "200")
         .stdout(logs.reopen().expect("log file"))
@@ -752,6 +761,78 @@ async fn json_access_logs_carry_the_trace_and_never_the_session_or_password() {
             "the logs hold a secret ({secret}):\n{text}"
         );
     }
+}
+
+/// The access lines of a run of the binary (JSON logs at `info`, as the Helm
+/// chart runs it), read after it exited.
+fn access_lines(logs: &tempfile::NamedTempFile) -> Vec<Value> {
+    std::fs::read_to_string(logs.path())
+        .expect("read logs")
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["target"] == "trolley::access")
+        .collect()
+}
+
+async fn by_default_only_failed_and_slow_requests_get_an_access_line() {
+    let mut redis = RedisServer::start().await;
+    let logs = tempfile::NamedTempFile::new().expect("log file");
+    let mut process = Process::spawn_logging_to(
+        &[
+            ("TROLLEY_REDIS_URL", redis.url.clone()),
+            ("RUST_LOG", "info".into()),
+            ("TROLLEY_REDIS_TIMEOUT", "500ms".into()),
+            // No request of this test is "slow" on a loaded machine (the rule
+            // for slow ones is a unit test of LogSettings).
+            ("TROLLEY_ACCESS_LOG_SLOW", "60s".into()),
+        ],
+        logs.reopen().expect("log file").into(),
+    )
+    .await;
+    let mut shopper = Browser::new(&process.base);
+    shopper.add(42, 1).await;
+    for _ in 0..20 {
+        assert_eq!(shopper.get("/api/cart").await.status, StatusCode::OK);
+    }
+    redis.stop();
+    let failed = shopper.get("/api/cart").await;
+    assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE);
+    process.terminate();
+    assert!(process.wait_exit(Duration::from_secs(30)).await.success());
+    let lines = access_lines(&logs);
+    assert_eq!(lines.len(), 1, "only the 503 is logged: {lines:?}");
+    assert_eq!(lines[0]["status"], 503);
+    assert_eq!(lines[0]["route"], "/api/cart");
+}
+
+/// Lines are written by a thread of their own; none of a burst is lost when
+/// the process is stopped right after it.
+async fn every_queued_log_line_is_written_by_shutdown() {
+    let logs = tempfile::NamedTempFile::new().expect("log file");
+    let mut process = Process::spawn_logging_to(
+        &[
+            ("RUST_LOG", "info".into()),
+            ("TROLLEY_ACCESS_LOG", "all".into()),
+        ],
+        logs.reopen().expect("log file").into(),
+    )
+    .await;
+    let requests: Vec<_> = (0..400)
+        .map(|_| {
+            let mut visitor = Browser::new(&process.base);
+            tokio::spawn(async move { visitor.get("/api/products/42").await.status })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.expect("task"), StatusCode::OK);
+    }
+    process.terminate();
+    assert!(process.wait_exit(Duration::from_secs(30)).await.success());
+    let served = access_lines(&logs)
+        .iter()
+        .filter(|line| line["route"] == "/api/products/{id}")
+        .count();
+    assert_eq!(served, 400);
 }
 
 async fn every_labelled_counter_is_exported_at_zero_from_the_start() {
