@@ -10,7 +10,7 @@ Redis and the replicas and sets:
   SHOPPER, SHOPPER_PASSWORD   an account created with `trolley user add`
   ARTIFACTS     where the screenshots go
 
-Every page is watched: each request must stay on the page's origin, each cart
+The checks run in order (the last one stops Redis). Every page is watched: each request must stay on the page's origin, each cart
 change (POST/PUT/DELETE /api/cart…) must carry an Idempotency-Key, no CSP
 violation may happen, and the only console errors allowed are Chromium's
 "Failed to load resource" lines for answers the test provokes on purpose: a
@@ -277,6 +277,28 @@ class Run:
         docs.page.screenshot(path=str(ARTIFACTS / "api-docs.png"))
         docs.check_clean(guest_loads=0)
         context.close()
+
+    def a_full_cart_shows_the_api_message_and_paging_reaches_every_product(self):
+        context = new_context(self.browser, DESKTOP)
+        for product_id in range(1, 101):
+            assert context.request.post(R1 + "/api/cart/add",
+                                        data={"productId": product_id, "quantity": 1},
+                                        headers={"Idempotency-Key": f"fill-{product_id}"}).ok
+        page = Watched(context, R2)
+        expect(page.testid("cart-count")).to_have_text("100")
+        for _ in range(8):  # 12 a page: product 101 is on page 9
+            page.page.get_by_role("button", name="Next").click()
+        page.card(101).get_by_test_id("add-to-cart").click()
+        expect(page.testid("error")).to_have_text("Cart is full (100 lines)")
+        expect(page.testid("cart-count")).to_have_text("100")
+        context.close()
+
+    def with_redis_away_the_page_shows_the_api_message(self):
+        port = urlsplit(os.environ["REDIS_URL"]).port
+        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
+        self.a1.card(5).get_by_test_id("add-to-cart").click()
+        expect(self.a1.testid("error")).to_have_text("Cart storage unavailable")
+        expect(self.a1.testid("cart-count")).to_have_text("2")
 
 
 def main():
