@@ -22,6 +22,10 @@ pub fn trials() -> Vec<Trial> {
             every_file_the_pages_name_is_served,
         ),
         trial(
+            "storefront::the_page_shows_money_as_the_api_wrote_it_and_computes_none",
+            the_page_shows_money_as_the_api_wrote_it_and_computes_none,
+        ),
+        trial(
             "storefront::it_is_off_by_default_on_redis_and_on_when_asked",
             it_is_off_by_default_on_redis_and_on_when_asked,
         ),
@@ -126,6 +130,29 @@ async fn every_file_the_pages_name_is_served() {
             assert_eq!(reply.status, StatusCode::OK, "{page} names {link}");
         }
     }
+}
+
+/// API.md: totals are the API's, never summed in the page. The script keeps
+/// money as the source digits of the JSON and has no arithmetic helpers.
+async fn the_page_shows_money_as_the_api_wrote_it_and_computes_none() {
+    let app = TestApp::spawn(settings(Backend::Embedded, None)).await;
+    let script = app.browser().get("/storefront/app.js").await.text;
+    assert!(
+        script.contains("context.source"),
+        "money is kept as written"
+    );
+    for arithmetic in [
+        "reduce(",
+        "parseFloat",
+        "toFixed",
+        "Math.round",
+        "+= item",
+        "* item",
+    ] {
+        assert!(!script.contains(arithmetic), "app.js uses {arithmetic}");
+    }
+    assert!(script.contains("\"Idempotency-Key\""));
+    assert!(script.contains("crypto.randomUUID()"));
 }
 
 async fn it_is_off_by_default_on_redis_and_on_when_asked() {
