@@ -140,6 +140,11 @@ pub struct Settings {
     #[arg(long, env = "TROLLEY_SEED_DEMO_CATALOG", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed_demo_catalog: bool,
 
+    /// Serve the storefront (`GET /`, a demo shop page on the public API) and the
+    /// API docs (`GET /api/docs`). Unset: on with the embedded store, off with Redis.
+    #[arg(long, env = "TROLLEY_STOREFRONT", action = clap::ArgAction::Set)]
+    pub storefront: Option<bool>,
+
     /// How long a replica keeps its in-process copy of the catalog before revalidating it.
     #[arg(long, env = "TROLLEY_CATALOG_REFRESH", default_value = "2s", value_parser = parse_duration)]
     pub catalog_refresh: Duration,
@@ -276,6 +281,11 @@ impl Settings {
             user_cart_ttl: self.user_cart_ttl,
             limits: self.limits(),
         }
+    }
+
+    /// Whether the storefront and the API docs page are served (see the field).
+    pub fn storefront_enabled(&self) -> bool {
+        self.storefront.unwrap_or(self.redis.url.is_none())
     }
 
     /// Where the stores live.

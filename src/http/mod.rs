@@ -2,7 +2,8 @@
 //! ([`routes`]), the error mapping ([`error`]), extractors and the typed session
 //! ([`extract`]), request telemetry ([`observe`]), and thin handlers per route
 //! set: [`perfshop`] (`/api/cart…`), [`minimal`] (`/cart…`), [`auth`],
-//! [`products`], and the admin port ([`admin`]).
+//! [`products`], and the admin port ([`admin`]); the storefront page and the
+//! API docs page ([`storefront`]), which only serve compiled-in files.
 
 pub(crate) mod admin;
 mod again;
@@ -18,5 +19,6 @@ pub(crate) mod perfshop;
 pub(crate) mod products;
 pub(crate) mod routes;
 pub(crate) mod serve;
+pub(crate) mod storefront;
 pub(crate) mod strict_json;
 pub(crate) mod write;

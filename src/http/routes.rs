@@ -22,7 +22,7 @@ use super::{
     auth,
     error::ApiError,
     guard::{self, BODY_LIMIT},
-    minimal, observe, openapi, perfshop, products,
+    minimal, observe, openapi, perfshop, products, storefront,
 };
 use crate::{
     sessions::{CopyUse, SessionBackend, track_request},
@@ -61,6 +61,12 @@ pub(crate) fn router(state: AppState, sessions: SessionBackend, admin_port: u16)
         state.cart.limits.max_quantity,
         admin_port,
     ));
+    // The storefront's pages are not API routes: storefront.rs serves files.
+    let routes = if settings.storefront_enabled() {
+        routes.merge(storefront::router())
+    } else {
+        routes
+    };
     routes
         .route(
             "/api/openapi.json",

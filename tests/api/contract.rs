@@ -1,6 +1,7 @@
 //! The OpenAPI document is generated from the code (`GET /api/openapi.json`):
 //! it describes every route API.md names, every route the router serves, and
-//! the configured limits.
+//! the configured limits. The storefront's pages are not API routes: they are
+//! listed here and kept out of the document.
 
 use libtest_mimic::Trial;
 use reqwest::{Method, StatusCode};
@@ -38,6 +39,20 @@ const CONTRACT: [(&str, &str); 13] = [
 /// The admin port's routes (API.md "Operations"), in the document with the
 /// admin port as their server.
 const ADMIN: [&str; 3] = ["/livez", "/readyz", "/metrics"];
+
+/// The storefront's paths (API.md v1.2 "Storefront"; `src/http/storefront.rs`):
+/// pages and the files they load, served only when the storefront is on.
+const STOREFRONT_PAGES: [&str; 9] = [
+    "/",
+    "/storefront/app.js",
+    "/storefront/app.css",
+    "/favicon.svg",
+    "/images/products/{file}",
+    "/api/docs",
+    "/api/docs/docs.js",
+    "/api/docs/swagger-ui-bundle.js",
+    "/api/docs/swagger-ui.css",
+];
 
 async fn the_served_openapi_document_describes_every_route_and_the_limits() {
     let mut config = settings(Backend::Embedded, None);
@@ -114,6 +129,31 @@ async fn the_served_openapi_document_describes_every_route_and_the_limits() {
         plain_routes, 1,
         "a route registered outside utoipa-axum would be undocumented"
     );
+    // The one other place with routes: the storefront's pages and files, which
+    // are not API routes and so not in the document. Only these, all GET.
+    let storefront = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/http/storefront.rs"
+    ))
+    .expect("storefront.rs");
+    let pages: Vec<&str> = storefront
+        .split("#[cfg(test)]")
+        .next()
+        .unwrap_or("")
+        .split(".route(")
+        .skip(1)
+        .map(|route| {
+            assert!(route.contains("get("), "a storefront route that is not GET");
+            route.split('"').nth(1).expect("a route's path")
+        })
+        .collect();
+    assert_eq!(pages, STOREFRONT_PAGES, "the storefront serves other paths");
+    for page in STOREFRONT_PAGES {
+        assert!(
+            !paths.contains_key(page),
+            "{page} is a page, not an API route"
+        );
+    }
     // The configured limits are in the schemas.
     let add = &document["components"]["schemas"]["AddItem"]["properties"]["quantity"];
     assert_eq!(add["maximum"].as_f64(), Some(12.0), "{add}");

@@ -24,6 +24,7 @@ mod rules;
 mod sentinel;
 mod session_copies;
 mod stored_formats;
+mod storefront;
 mod tls;
 mod topology;
 
@@ -159,6 +160,7 @@ fn main() -> ExitCode {
     trials.extend(round_trips::trials());
     trials.extend(session_copies::trials());
     trials.extend(contract::trials());
+    trials.extend(storefront::trials());
     trials.extend(accounts::trials());
     trials.extend(observability::trials());
     trials.extend(topology::trials());
