@@ -158,6 +158,34 @@ async fn add(client: &reqwest::Client, base: &str, cookie: &str, product: u64) -
     body["cartItem"]["id"].as_u64()
 }
 
+/// The `n`th request of a client for one route (`line` is its cart line).
+fn request_for(
+    http: &reqwest::Client,
+    base: &str,
+    kind: Route,
+    line: u64,
+    n: u64,
+) -> reqwest::RequestBuilder {
+    match kind {
+        Route::GetCart => http.get(format!("{base}/api/cart")),
+        Route::Add | Route::Mixed => http
+            .post(format!("{base}/api/cart/add"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"productId": {}, "quantity": 1}}"#, 1 + n % 20)),
+        Route::SetQuantity => http.put(format!(
+            "{base}/api/cart/item/{line}?quantity={}",
+            1 + n % 5
+        )),
+        Route::Remove => http.delete(format!("{base}/api/cart/item/{line}")),
+        Route::Clear => http.delete(format!("{base}/api/cart")),
+        Route::MinimalGet => http.get(format!("{base}/cart")),
+        Route::MinimalAdd => http
+            .post(format!("{base}/cart/items"))
+            .header("content-type", "application/json")
+            .body(r#"{"sku": "apple"}"#),
+    }
+}
+
 /// One client's measured requests for `route` until `deadline`.
 async fn drive(
     http: reqwest::Client,
@@ -187,24 +215,7 @@ async fn drive(
             }
             other => other,
         };
-        let request = match kind {
-            Route::GetCart => http.get(format!("{base}/api/cart")),
-            Route::Add | Route::Mixed => http
-                .post(format!("{base}/api/cart/add"))
-                .header("content-type", "application/json")
-                .body(format!(r#"{{"productId": {}, "quantity": 1}}"#, 1 + n % 20)),
-            Route::SetQuantity => http.put(format!(
-                "{base}/api/cart/item/{line}?quantity={}",
-                1 + n % 5
-            )),
-            Route::Remove => http.delete(format!("{base}/api/cart/item/{line}")),
-            Route::Clear => http.delete(format!("{base}/api/cart")),
-            Route::MinimalGet => http.get(format!("{base}/cart")),
-            Route::MinimalAdd => http
-                .post(format!("{base}/cart/items"))
-                .header("content-type", "application/json")
-                .body(r#"{"sku": "apple"}"#),
-        };
+        let request = request_for(&http, &base, kind, line, n);
         let at = Instant::now();
         let ok = request
             .header("cookie", &cookie)
