@@ -168,9 +168,48 @@ struct FileProduct {
     image: Option<String>,
 }
 
+/// A product of Online Boutique's `products.json` (the microservices demo's
+/// catalog), so trolley replaces the demo's cart service unchanged: its `id`
+/// becomes the sku, its position in the file (1, 2, …) the numeric id, and its
+/// price `units + nanos / 10^9`, exactly.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BoutiqueProduct {
+    id: String,
+    name: String,
+    #[serde(default)]
+    picture: Option<String>,
+    price_usd: BoutiqueMoney,
+}
+
+/// `google.type.Money` as Online Boutique writes it.
+#[derive(serde::Deserialize)]
+struct BoutiqueMoney {
+    units: i64,
+    nanos: i32,
+}
+
+impl BoutiqueProduct {
+    fn into_file_product(self, position: usize) -> Result<FileProduct, String> {
+        let BoutiqueMoney { units, nanos } = self.price_usd;
+        if units < 0 || !(0..1_000_000_000).contains(&nanos) {
+            return Err("priceUsd must be a non-negative amount (nanos 0 to 999999999)".into());
+        }
+        let price = Decimal::from(units) + Decimal::new(i64::from(nanos), 9);
+        Ok(FileProduct {
+            id: i64::try_from(position).map_err(|_| "too many products".to_string())?,
+            sku: self.id,
+            name: self.name,
+            price: serde_json::Value::String(price.normalize().to_string()),
+            image: self.picture,
+        })
+    }
+}
+
 /// Reads and validates a catalog file: a JSON array of products (or an object with
-/// a `products` array). Every problem names the entry it is in; nothing is returned
-/// unless every entry is valid.
+/// a `products` array), in trolley's format or Online Boutique's
+/// ([`BoutiqueProduct`], told apart by its `priceUsd`). Every problem names the
+/// entry it is in; nothing is returned unless every entry is valid.
 pub(crate) fn parse_file(path: &Path) -> Result<Vec<Product>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -201,8 +240,14 @@ pub(crate) fn parse_catalog(text: &str) -> Result<Vec<Product>, String> {
             Some(id) => format!("entry {position} (id {id})"),
             None => format!("entry {position}"),
         };
-        let raw: FileProduct =
-            serde_json::from_value(entry).map_err(|e| format!("{label}: {e}"))?;
+        let raw: FileProduct = if entry.get("priceUsd").is_some() {
+            serde_json::from_value::<BoutiqueProduct>(entry)
+                .map_err(|e| e.to_string())
+                .and_then(|boutique| boutique.into_file_product(position))
+                .map_err(|e| format!("{label}: {e}"))?
+        } else {
+            serde_json::from_value(entry).map_err(|e| format!("{label}: {e}"))?
+        };
         let product = validate(raw).map_err(|e| format!("{label}: {e}"))?;
         if !ids.insert(product.id) {
             return Err(format!("{label}: duplicate id"));
@@ -286,6 +331,26 @@ mod tests {
                 .unwrap_err()
                 .contains("duplicate id")
         );
+    }
+
+    #[test]
+    fn online_boutiques_products_json_is_read_with_exact_prices() {
+        let text = r#"{"products": [
+            {"id": "OLJCESPC7Z", "name": "Sunglasses", "description": "Aviators.",
+             "picture": "/static/img/products/sunglasses.jpg",
+             "priceUsd": {"currencyCode": "USD", "units": 19, "nanos": 990000000},
+             "categories": ["accessories"]},
+            {"id": "66VCHSJNUP", "name": "Tank Top", "picture": "/static/img/products/tank-top.jpg",
+             "priceUsd": {"currencyCode": "USD", "units": 18, "nanos": 0}}]}"#;
+        let products = parse_catalog(text).expect("boutique catalog");
+        assert_eq!(products[0].id, ProductId(1));
+        assert_eq!(products[0].sku, "OLJCESPC7Z");
+        assert_eq!(products[0].price.to_string(), "19.99");
+        assert_eq!(products[0].image, "/static/img/products/sunglasses.jpg");
+        assert_eq!(products[1].id, ProductId(2));
+        assert_eq!(products[1].price.to_string(), "18");
+        let negative = r#"[{"id": "X", "name": "X", "priceUsd": {"units": -1, "nanos": 0}}]"#;
+        assert!(parse_catalog(negative).unwrap_err().contains("entry 1"));
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub fn trials() -> Vec<Trial> {
             "importing_replaces_the_catalog_idempotently_and_cart_prices_stay_frozen",
             importing_replaces_the_catalog_idempotently_and_cart_prices_stay_frozen,
         ),
+        trial(
+            "online_boutiques_products_json_imports_with_its_ids_as_skus",
+            online_boutiques_products_json_imports_with_its_ids_as_skus,
+        ),
     ]
 }
 
@@ -57,6 +61,36 @@ async fn a_bad_catalog_file_is_rejected_naming_the_entry_and_nothing_changes() {
     assert!(!import(&redis, &missing).status.success());
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(visitor.get("/api/products?limit=200").await.json(), before);
+}
+
+/// The demo's own catalog file, unchanged: its ids are skus a cart takes.
+async fn online_boutiques_products_json_imports_with_its_ids_as_skus() {
+    let redis = RedisServer::start().await;
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/catalog/online-boutique/products.json"
+    );
+    let output = import(&redis, std::path::Path::new(file));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut config = settings(Backend::Redis, Some(&redis));
+    config.seed_demo_catalog = false;
+    let app = TestApp::spawn(config).await;
+    let mut shopper = app.browser();
+    let catalog = shopper.get("/api/products?limit=200").await.json();
+    assert_eq!(catalog["total"], 9, "{catalog}");
+    assert_eq!(
+        catalog["items"][0],
+        json!({"id": 1, "sku": "OLJCESPC7Z", "name": "Sunglasses", "price": 19.99,
+               "image": "/static/img/products/sunglasses.jpg"})
+    );
+    let cart = shopper
+        .post("/cart/items", r#"{"sku": "66VCHSJNUP", "quantity": 2}"#)
+        .await;
+    assert_eq!(cart.json()["total"], json!(37.98), "{}", cart.text);
 }
 
 async fn importing_replaces_the_catalog_idempotently_and_cart_prices_stay_frozen() {
