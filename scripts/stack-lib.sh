@@ -56,8 +56,9 @@ apt_install() {
         command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
     done
     ((${#missing[@]})) || return 0
-    [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null ||
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
         die "missing ${missing[*]} and cannot install them here (needs root and apt-get)"
+    fi
     log "installing from Debian: ${missing[*]}"
     # Never let a package start its daemon here (prometheus, haproxy, redis).
     local policy=/usr/sbin/policy-rc.d own_policy=0
