@@ -50,12 +50,18 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 # ------------------------------------------------------------------ tools
 
+# apt_install COMMAND:PACKAGE…: installs the packages whose command is missing.
 apt_install() {
     local missing=() pair
     for pair in "$@"; do
         command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
     done
     ((${#missing[@]})) || return 0
+    apt_get_install "${missing[@]}"
+}
+
+apt_get_install() {
+    local missing=("$@")
     if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
         die "missing ${missing[*]} and cannot install them here (needs root and apt-get)"
     fi
@@ -80,7 +86,8 @@ stack_tools() {
     apt_install podman:podman runc:runc /usr/lib/podman/netavark:netavark \
         /usr/lib/podman/aardvark-dns:aardvark-dns slirp4netns:slirp4netns iptables:iptables \
         docker-compose:docker-compose debootstrap:debootstrap promtool:prometheus curl:curl \
-        jq:jq python3:python3 /usr/lib/python3/dist-packages/ensurepip/__init__.py:python3-venv
+        jq:jq python3:python3
+    /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || apt_get_install python3-venv
     [[ -x "$TROLLEY_BIN" ]] || die "no trolley binary at $TROLLEY_BIN (cargo build --release, or set TROLLEY_BIN)"
     local requirements="$root/deploy/podman/requirements.txt"
     if ! cmp -s "$requirements" "$venv/requirements.txt" 2>/dev/null; then

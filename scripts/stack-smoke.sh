@@ -70,7 +70,7 @@ check "Prometheus loaded and evaluated every alert rule" wait_until 60 "alert ru
 traces_from_every_replica() {
     local i
     for i in 1 2 3; do
-        jq -e --arg i "trolley-$i" 'select(.service == "trolley" and .instance == $i and (.spans | length) > 0)' \
+        jq -s -e --arg i "trolley-$i" 'any(.[]; .service == "trolley" and .instance == $i and (.spans | length) > 0)' \
             "$spans" >/dev/null || return 1
     done
 }
