@@ -13,6 +13,7 @@
 #   stack_down             compose down -v, stops what stack_up started (on EXIT too)
 #   compose ARGS…          docker-compose on the stack
 #   prom_query EXPR        instant query; prints the result vector as JSON
+#   redis_outage_begins / redis_outage_ends / alert_firing NAME / every_replica_ready
 #   k6 ARGS…               the checked k6 binary
 # Sets: LB_URL, PROM_URL, spans (the sink's JSON lines), state (a run directory).
 # Every wait is bounded; a missing tool ends the script with one line (die).
@@ -197,6 +198,34 @@ stack_down() {
     if [[ -n ${state:-} && -z ${KEEP_LOGS:-} ]]; then rm -rf "$state"; fi
     return 0
 }
+
+every_replica_ready() {
+    local i
+    for i in 1 2 3; do replica_ready "trolley-$i" || return 1; done
+}
+
+# alert_firing NAME: Prometheus has alert NAME in state firing.
+alert_firing() {
+    curl -sf --max-time 5 "$PROM_URL/api/v1/alerts" |
+        jq -e --arg a "$1" 'any(.data.alerts[]; .labels.alertname == $a and .state == "firing")'
+}
+
+# redis_outage_begins: stops Redis, then reads a cart through the LB for ~6s.
+# Until haproxy takes the not-ready replicas out (two failed checks, ~4s), the
+# reads reach them and get 503: the error-ratio expressions need those.
+redis_outage_begins() {
+    local jar="$state/outage.cookies"
+    curl -sf -o /dev/null --max-time 5 -c "$jar" -b "$jar" -H 'content-type: application/json' \
+        -d '{"productId": 42, "quantity": 1}' "$LB_URL/api/cart/add" || log "could not start the outage's session"
+    compose stop -t 5 redis >>"$state/compose.log" 2>&1 || die "compose stop redis failed"
+    local _
+    for _ in $(seq 24); do
+        curl -s -o /dev/null --max-time 2 -c "$jar" -b "$jar" "$LB_URL/api/cart" || true
+        sleep 0.25
+    done
+}
+
+redis_outage_ends() { compose start redis >>"$state/compose.log" 2>&1 || die "compose start redis failed"; }
 
 prom_query() {
     curl -sf --max-time 10 "$PROM_URL/api/v1/query" --data-urlencode "query=$1" | jq -c '.data.result'
