@@ -192,6 +192,8 @@ stack_down() {
             log "compose down failed (see $state/compose.log)"
         stack_is_up=0
     fi
+    # trolley's image is rebuilt from the binary on every run; the base is kept.
+    podman rmi localhost/trolley-smoke:local >/dev/null 2>&1 || true
     [[ -n $sink_pid ]] && kill "$sink_pid" 2>/dev/null
     [[ -n $podman_pid ]] && kill "$podman_pid" 2>/dev/null
     sink_pid="" podman_pid=""
