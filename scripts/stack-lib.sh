@@ -120,7 +120,7 @@ stack_images() {
         timeout 900 debootstrap --variant=minbase --include="$BASE_PACKAGES" bookworm "$rootfs" "$DEBIAN_MIRROR" \
             >"$cache/debootstrap.log" 2>&1 || die "debootstrap failed (see $cache/debootstrap.log)"
         rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-        tar -C "$rootfs" -c . | podman import -q - "$base" >/dev/null || die "podman import of the base image failed"
+        tar -C "$rootfs" -c . | timeout 600 podman import -q - "$base" >/dev/null || die "podman import of the base image failed"
         rm -rf "$rootfs"
     fi
     podman tag "$base" localhost/trolley-smoke-base:local
@@ -128,7 +128,7 @@ stack_images() {
     rm -rf "$context" && mkdir -p "$context"
     cp "$TROLLEY_BIN" "$context/trolley"
     cp "$root/deploy/catalog/demo-catalog.json" "$context/"
-    podman build -q --format docker -t localhost/trolley-smoke:local \
+    timeout 600 podman build -q --format docker -t localhost/trolley-smoke:local \
         -f "$root/deploy/podman/Containerfile.trolley" "$context" >/dev/null ||
         die "podman build of trolley's image failed"
     rm -rf "$context"
@@ -145,10 +145,10 @@ compose() {
         -p "$project" -f "$root/docker-compose.yml" -f "$root/deploy/podman/compose.smoke.yml" "$@"
 }
 
-container() { compose ps -q "$1" 2>/dev/null | head -n1; }
+container() { COMPOSE_TIMEOUT=30 compose ps -q "$1" 2>/dev/null | head -n1; }
 
-redis_healthy() { podman healthcheck run "$(container redis)"; }
-replica_ready() { podman exec "$(container "$1")" trolley healthcheck; }
+redis_healthy() { timeout 10 podman healthcheck run "$(container redis)"; }
+replica_ready() { timeout 10 podman exec "$(container "$1")" trolley healthcheck; }
 lb_answers() { curl -sf -o /dev/null --max-time 2 "$LB_URL/api/cart"; }
 prom_ready() { curl -sf -o /dev/null --max-time 2 "$PROM_URL/-/ready"; }
 
