@@ -52,6 +52,7 @@ command -v yamllint >/dev/null || missing+=(yamllint)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v promtool >/dev/null || missing+=(prometheus) # promtool ships in "prometheus"
 command -v haproxy >/dev/null || missing+=(haproxy)
+command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
@@ -143,6 +144,7 @@ if [[ -f deploy/prometheus/alerts.test.yml ]]; then
 else
     skip "promtool test rules" "no deploy/prometheus/alerts.test.yml"
 fi
+check "amtool check-config deploy/alertmanager/alertmanager.yml" amtool check-config deploy/alertmanager/alertmanager.yml
 # The chart ships the same rules; see helm/trolley/README.md, "Alerts".
 check "helm/trolley/files/alerts.yml == deploy/prometheus/alerts.yml" cmp deploy/prometheus/alerts.yml helm/trolley/files/alerts.yml
 check "helm/trolley/files/dashboard.json == deploy/grafana/dashboards/trolley.json" cmp deploy/grafana/dashboards/trolley.json helm/trolley/files/dashboard.json

@@ -78,7 +78,7 @@ check "k6 results reached Prometheus (remote write)" has_data 'k6_http_reqs_tota
 # expressions their data.
 redis_outage_begins
 # for: 1m, plus a scrape and an evaluation (15s each).
-check "TrolleyRedisUnreachable fires with Redis stopped" wait_until 150 "alert firing" alert_firing TrolleyRedisUnreachable
+check "TrolleyRedisUnreachable fires with Redis stopped, Alertmanager has it" wait_until 150 "alert firing" alert_firing TrolleyRedisUnreachable
 redis_outage_ends
 check "every replica ready again once Redis is back" wait_until 60 "replicas ready" every_replica_ready
 

