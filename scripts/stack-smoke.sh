@@ -23,21 +23,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/stack-lib.sh"
 cd "$root"
 
-passed=0
-failed=0
-check() {
-    local name=$1 out="$cache/check.log"
-    shift
-    if "$@" >"$out" 2>&1; then
-        printf 'ok    %s\n' "$name"
-        passed=$((passed + 1))
-    else
-        printf 'FAIL  %s\n' "$name"
-        tail -n 40 "$out" | sed 's/^/      | /'
-        failed=$((failed + 1))
-    fi
-}
-
 trap stack_down EXIT
 trap 'exit 130' INT TERM
 
