@@ -11,7 +11,7 @@
 # Prints a table of the figures (docs/PERFORMANCE.md, "k6 through the load
 # balancer") and "N passed, M failed" last; tears the stack down on exit.
 #
-#   bash scripts/k6-load.sh                 (as root on Debian; ~8 min)
+#   bash scripts/k6-load.sh                 (as root on Debian; ~5 min)
 #   RATE=100 HOLD=2m bash scripts/k6-load.sh
 #
 # Settings: RATE (peak visits/s, 50), RAMP (20s), HOLD (1m), PRE_VUS (100),

