@@ -132,6 +132,8 @@ skip() {
 
 say "compose"
 check "docker-compose config" docker-compose -f docker-compose.yml config -q
+check "docker-compose config (with deploy/podman/compose.smoke.yml)" \
+    docker-compose -f docker-compose.yml -f deploy/podman/compose.smoke.yml config -q
 
 say "yaml"
 check "yamllint (.yamllint)" yamllint --strict .
@@ -168,6 +170,7 @@ check "shellcheck deploy/local/*.sh scripts/*.sh deploy/grafana/typecheck/check.
 say "dockerfile"
 if [[ -x "$pybin/hadolint" ]]; then
     check "hadolint deploy/Dockerfile" "$pybin/hadolint" deploy/Dockerfile
+    check "hadolint deploy/podman/Containerfile.trolley" "$pybin/hadolint" deploy/podman/Containerfile.trolley
 else
     skip "hadolint" "not installable here"
 fi
