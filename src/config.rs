@@ -25,6 +25,31 @@ pub struct Settings {
     #[arg(long, env = "TROLLEY_ADMIN_LISTEN", default_value = "0.0.0.0:9464")]
     pub admin_listen: SocketAddr,
 
+    /// Address of the service API (other services: carts by owner, checkout
+    /// claims); never the public port. Opens only with TROLLEY_SERVICE_TOKENS
+    /// or TROLLEY_SERVICE_AUTH=none.
+    #[arg(long, env = "TROLLEY_SERVICE_LISTEN", default_value = "0.0.0.0:9090")]
+    pub service_listen: SocketAddr,
+
+    /// Bearer tokens the service API accepts (comma-separated: several, so a
+    /// token can be rotated).
+    #[arg(
+        long,
+        env = "TROLLEY_SERVICE_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub service_tokens: Vec<String>,
+
+    /// `token` (callers need one of TROLLEY_SERVICE_TOKENS) or `none` (for a
+    /// mesh that authenticates callers itself).
+    #[arg(long, env = "TROLLEY_SERVICE_AUTH", default_value = "token", value_parser = ["token", "none"])]
+    pub service_auth: String,
+
+    /// How long a checkout claim holds a cart unless the request asks (at most 1h).
+    #[arg(long, env = "TROLLEY_CHECKOUT_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub checkout_ttl: Duration,
+
     #[command(flatten)]
     pub redis: RedisSettings,
 
@@ -268,6 +293,14 @@ impl Settings {
     pub fn validate(&self) -> Result<(), String> {
         if self.listen == self.admin_listen && self.listen.port() != 0 {
             return Err("TROLLEY_LISTEN and TROLLEY_ADMIN_LISTEN must differ: metrics never share the public port".into());
+        }
+        if self.service_listen == self.listen && self.listen.port() != 0 {
+            return Err("TROLLEY_SERVICE_LISTEN must differ from TROLLEY_LISTEN: the service API never shares the public port".into());
+        }
+        if self.checkout_ttl < Duration::from_secs(1)
+            || self.checkout_ttl > crate::cart::claim::MAX_CLAIM_TTL
+        {
+            return Err("TROLLEY_CHECKOUT_TTL must be from 1s to 1h".into());
         }
         if self.session_ttl < Duration::from_secs(1) {
             return Err("TROLLEY_SESSION_TTL must be at least 1s".into());

@@ -278,7 +278,7 @@ fn parse_line_id(text: &str) -> ApiResult<LineId> {
 }
 
 /// The `quantity` query parameter: missing or below 1 → "at least 1".
-fn parse_quantity_param(query: Option<&str>, state: &AppState) -> ApiResult<u32> {
+pub(crate) fn parse_quantity_param(query: Option<&str>, state: &AppState) -> ApiResult<u32> {
     let raw = query
         .into_iter()
         .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use super::{MemoryStore, Recorded, write::stopped};
 use crate::{
     cart::{
+        claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
         model::{CartRef, LineId},
         rules::{self, AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
         write::{RECENT_OPS, Version, Write, Written},
@@ -179,6 +180,12 @@ impl CartStore for MemoryStore {
             .cart(guest.no)
             .map(|c| c.lines.lines.clone())
             .unwrap_or_default();
+        if !guest_lines.is_empty() && state.claim_holds(user.no) {
+            return Ok(MergeReport {
+                claimed: true,
+                ..MergeReport::default()
+            });
+        }
         state.carts.remove(&guest.no);
         let target = state.cart_or_new(user, policy.ttl);
         let report = rules::merge(&mut target.lines, &guest_lines, rule, &policy.limits);
@@ -192,6 +199,25 @@ impl CartStore for MemoryStore {
             (user.no, guest.id.clone(), Instant::now() + policy.ttl),
         );
         Ok(report)
+    }
+
+    async fn claim_cart(&self, cart: &CartRef, claim: &NewClaim) -> StoreResult<ClaimStart> {
+        Ok(self.claim(cart, claim))
+    }
+
+    async fn end_claim(
+        &self,
+        cart: &CartRef,
+        claim: &ClaimId,
+        end: &ClaimEnd,
+        policy: CartPolicy,
+        op: &Version,
+    ) -> StoreResult<ClaimEnded> {
+        Ok(self.end(cart, claim, end, policy, op))
+    }
+
+    async fn active_claim(&self, cart: &CartRef) -> StoreResult<Option<Claim>> {
+        Ok(self.holding_claim(cart))
     }
 
     async fn ready(&self) -> StoreResult<()> {

@@ -1,7 +1,7 @@
 //! The embedded store's half of a cart change's [`Write`]: the same gate as
 //! `write_gate` in `lua/prelude.lua` (another session's or a merged cart, a
-//! recorded Idempotency-Key decision, an operation already applied, the
-//! precondition) and the recording of a decision, inside the change's critical
+//! recorded Idempotency-Key decision, an operation already applied, a checkout
+//! claim holding the cart, the precondition) and the recording of a decision, inside the change's critical
 //! section.
 
 use std::time::Instant;
@@ -65,6 +65,9 @@ impl State {
             return Some(Stop::Written(Written::AlreadyApplied {
                 version: self.version(cart.no),
             }));
+        }
+        if self.claim_holds(cart.no) {
+            return Some(Stop::Written(Written::Claimed));
         }
         let current = self.version(cart.no);
         let holds = match &write.expect {
@@ -131,6 +134,7 @@ pub(super) fn stopped<T>(
         },
         Stop::Written(Written::KeyReused) => Written::KeyReused,
         Stop::Written(Written::Stale) => Written::Stale,
+        Stop::Written(Written::Claimed) => Written::Claimed,
         Stop::Written(Written::AlreadyApplied { version }) => Written::AlreadyApplied { version },
     }
 }
