@@ -41,6 +41,9 @@ pub(crate) enum CartError {
     /// No account has this username (the service API's `user/{username}`).
     #[error("user not found")]
     UserNotFound,
+    /// A guest cart id that names no live cart.
+    #[error("cart not found")]
+    CartNotFound,
     /// A checkout of a cart without lines.
     #[error("cart empty")]
     CartEmpty,
@@ -76,7 +79,9 @@ impl CartError {
             | CartError::CheckoutCompleted
             | CartError::ClaimReleased
             | CartError::ClaimExpired => "conflict",
-            CartError::ClaimNotFound | CartError::UserNotFound => "not_found",
+            CartError::ClaimNotFound | CartError::UserNotFound | CartError::CartNotFound => {
+                "not_found"
+            }
             CartError::Replayed(refusal) => refusal.outcome(),
             CartError::Store(_) => "unavailable",
         }

@@ -174,6 +174,7 @@ impl From<CartError> for ApiError {
             }
             CartError::CartChanged => ApiError::PreconditionFailed,
             CartError::CartClaimed => ApiError::Conflict("Cart is being checked out".into()),
+            CartError::CartNotFound => ApiError::NotFound("Cart not found".into()),
             CartError::UserNotFound => ApiError::NotFound("User not found".into()),
             CartError::CartEmpty => ApiError::Conflict("Cart is empty".into()),
             CartError::ClaimNotFound => ApiError::NotFound("Checkout claim not found".into()),

@@ -115,7 +115,7 @@ pub(super) async fn add_to_cart(
                     retry_after_secs: retry_after.as_secs_f64().ceil() as u64,
                 });
             }
-            let cart = add::new_cart(state.carts(), &write).await?;
+            let cart = add::new_cart(state.carts(), &write, state.settings.session_max_age).await?;
             session.start_new_cart(&cart).await?;
             cart
         }

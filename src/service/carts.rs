@@ -69,19 +69,32 @@ struct Changed {
     version: String,
 }
 
-/// Service carts live as long as a signed-in user's.
-pub(super) fn policy(state: &AppState) -> CartPolicy {
-    state.cart.policy(true)
+/// A user's and another system's carts live as long as a signed-in user's; a
+/// guest cart as long as its session.
+pub(super) fn policy(state: &AppState, owner: &Owner) -> CartPolicy {
+    state.cart.policy(owner.long_lived())
 }
 
 /// The owner's cart if it has one (an unknown user → 404).
 pub(super) async fn find(state: &AppState, owner: &Owner) -> ApiResult<Option<CartRef>> {
-    Ok(owner::find(state.stores.accounts.as_ref(), owner, policy(state).ttl).await?)
+    Ok(owner::find(
+        state.carts(),
+        state.stores.accounts.as_ref(),
+        owner,
+        policy(state, owner).ttl,
+    )
+    .await?)
 }
 
 pub(super) async fn get_cart(State(state): State<AppState>, named: Named) -> ApiResult<Response> {
     let cart = find(&state, &named.owner).await?;
-    let view = ops::view(state.carts(), &state.catalog, cart.as_ref(), policy(&state)).await?;
+    let view = ops::view(
+        state.carts(),
+        &state.catalog,
+        cart.as_ref(),
+        policy(&state, &named.owner),
+    )
+    .await?;
     let claim = checkout::active(state.carts(), cart.as_ref()).await?;
     let headers = etag(&view.version);
     let body = CartBody {
@@ -104,7 +117,7 @@ pub(super) async fn add_item(
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
     let (product, quantity) = parse_add(&body, &state)?;
     let (snapshot, product) = add::product_to_add(&state.catalog, &product).await?;
-    let policy = policy(&state);
+    let policy = policy(&state, &named.owner);
     let cart = owner::find_or_create(
         state.carts(),
         state.stores.accounts.as_ref(),
@@ -193,7 +206,7 @@ pub(super) async fn update_item(
         LineRequest {
             cart: cart.as_ref(),
             line,
-            policy: policy(&state),
+            policy: policy(&state, &named.owner),
             write: &write,
         },
         quantity,
@@ -220,7 +233,7 @@ pub(super) async fn remove_item(
         LineRequest {
             cart: cart.as_ref(),
             line,
-            policy: policy(&state),
+            policy: policy(&state, &named.owner),
             write: &write,
         },
     )
@@ -235,6 +248,12 @@ pub(super) async fn clear_cart(
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
     let cart = find(&state, &named.owner).await?;
     let (write, _hold) = write.begin(cart.as_ref(), b"")?;
-    let cleared = ops::clear(state.carts(), cart.as_ref(), policy(&state), &write).await?;
+    let cleared = ops::clear(
+        state.carts(),
+        cart.as_ref(),
+        policy(&state, &named.owner),
+        &write,
+    )
+    .await?;
     Ok(answer(&cleared, None))
 }

@@ -211,7 +211,7 @@ async fn end(state: &AppState, named: &Named, claim: &ClaimId, how: ClaimEnd) ->
         cart.as_ref(),
         claim,
         how,
-        carts::policy(state),
+        carts::policy(state, &named.owner),
     )
     .await?)
 }

@@ -30,7 +30,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Named {
         let segment = |name: &str| segments.get(name).map(String::as_str).unwrap_or_default();
         let owner = Owner::parse(segment("kind"), segment("id")).ok_or_else(|| {
             ApiError::BadRequest(
-                "The owner must be user/{username} or ext/{id} (1 to 128 visible ASCII characters)"
+                "The owner must be user/{username}, guest/{cartId} or ext/{id} (1 to 128 visible ASCII characters)"
                     .into(),
             )
         })?;

@@ -131,6 +131,14 @@ pub trait CartStore: Send + Sync + 'static {
         policy: CartPolicy,
     ) -> StoreResult<MergeReport>;
 
+    /// Remembers the number of a guest cart by its public id, for the service
+    /// API's `guest/{cartId}`, for `ttl` (a session's longest life, so as long
+    /// as any session can hold the cart). Written once when the cart is made.
+    async fn index_guest_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<()>;
+
+    /// The guest cart a public id names, if it was remembered.
+    async fn guest_cart(&self, id: &str) -> StoreResult<Option<CartRef>>;
+
     /// Claims a cart for a checkout, in one atomic step with reading the lines
     /// it freezes; from then on every change of the cart is refused by its
     /// write gate (`Written::Claimed`) until the claim ends.

@@ -36,6 +36,10 @@ pub fn trials() -> Vec<Trial> {
         a_user_cart_is_the_one_the_shopper_sees_both_ways,
     ));
     trials.extend(both(
+        "a_guest_cart_is_reached_by_its_cart_id_and_frozen_by_a_claim",
+        a_guest_cart_is_reached_by_its_cart_id_and_frozen_by_a_claim,
+    ));
+    trials.extend(both(
         "malformed_owners_ids_and_bodies_are_400_and_write_nothing",
         malformed_owners_ids_and_bodies_are_400_and_write_nothing,
     ));
@@ -733,4 +737,58 @@ async fn a_complete_after_redis_lost_the_claim_removes_nothing() {
     let reply = caller.complete("ext/lost", id, "o-1").await;
     assert_refused(&reply, StatusCode::NOT_FOUND, "Checkout claim not found");
     assert_eq!(quantity_of(&caller.cart("ext/lost").await, 7), 1);
+}
+
+async fn a_guest_cart_is_reached_by_its_cart_id_and_frozen_by_a_claim(backend: Backend) {
+    let (app, _redis) = TestApp::on(backend).await;
+    let caller = Caller::of(&app);
+    app.add_user("gina", PASSWORD);
+    let mut guest = app.browser();
+    guest.add(42, 1).await;
+    let cart_id = guest.cart().await["cartId"]
+        .as_str()
+        .expect("cart id")
+        .to_string();
+    let owner = format!("guest/{cart_id}");
+    let seen = caller.cart(&owner).await;
+    assert_eq!(seen["cartId"], cart_id.as_str());
+    assert_eq!(quantity_of(&seen, 42), 1);
+    let added = caller
+        .post(&format!("/v1/carts/{owner}/items"), r#"{"sku": "apple"}"#)
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.text);
+    assert_eq!(items(&guest.cart().await).len(), 2, "the shopper sees it");
+
+    let claim = caller.checkout(&owner).await;
+    assert_refused(
+        &guest
+            .post("/api/cart/add", r#"{"productId": 7, "quantity": 1}"#)
+            .await,
+        StatusCode::CONFLICT,
+        CLAIMED,
+    );
+    let cookie = guest.cookie.clone();
+    assert_refused(
+        &guest.login_reply("gina", PASSWORD).await,
+        StatusCode::CONFLICT,
+        CLAIMED,
+    );
+    assert_eq!(guest.cookie, cookie, "the guest session is as it was");
+    let id = claim["claimId"].as_str().expect("claim");
+    assert_eq!(
+        caller.complete(&owner, id, "g-1").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(items(&guest.cart().await).len(), 0);
+    guest.add(7, 1).await;
+
+    // An id that names no cart reads as empty and cannot be written.
+    let nobody = caller.cart("guest/cNoSuchCart0").await;
+    assert_eq!(nobody["version"], "0");
+    let reply = caller
+        .post("/v1/carts/guest/cNoSuchCart0/items", r#"{"sku": "apple"}"#)
+        .await;
+    assert_refused(&reply, StatusCode::NOT_FOUND, "Cart not found");
+    let reply = caller.get("/v1/carts/guest/not.an.id").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
 }

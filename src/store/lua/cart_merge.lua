@@ -10,7 +10,7 @@
 -- ARGV[7]  the guest cart's public id (the session's)
 -- ARGV[8]  the user cart's new version, if the merge changes it
 -- Returns  {'already'} | {'foreign'} (the guest hash is another session's: untouched)
---          | {'claimed'} (a checkout claim holds the user's cart: untouched)
+--          | {'claimed'} (a checkout claim holds either cart: untouched)
 --          | {'merged', lines moved, lines combined, 'clamped,ids', 'dropped,ids'}
 --
 -- Why this cannot lose or double-count a line:
@@ -31,8 +31,12 @@ elseif state == 'merged' then
   return {'already'}
 end
 local guest = redis.call('HGETALL', KEYS[1])
--- A checkout claim freezes the user's cart: a guest cart with lines is not
--- merged into it, and stays as it is (the login is refused).
+-- A checkout claim freezes its cart: a claimed guest cart is not merged, nor
+-- is a guest cart with lines merged into a claimed user cart; the guest cart
+-- stays as it is (the login is refused).
+if claim_holds(field_in(guest, 'co')) then
+  return {'claimed'}
+end
 if claim_holds(redis.call('HGET', KEYS[3], 'co')) then
   for i = 1, #guest, 2 do
     if string.sub(guest[i], 1, 2) == 'l:' then

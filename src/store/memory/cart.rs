@@ -180,7 +180,7 @@ impl CartStore for MemoryStore {
             .cart(guest.no)
             .map(|c| c.lines.lines.clone())
             .unwrap_or_default();
-        if !guest_lines.is_empty() && state.claim_holds(user.no) {
+        if state.claim_holds(guest.no) || (!guest_lines.is_empty() && state.claim_holds(user.no)) {
             return Ok(MergeReport {
                 claimed: true,
                 ..MergeReport::default()
@@ -199,6 +199,25 @@ impl CartStore for MemoryStore {
             (user.no, guest.id.clone(), Instant::now() + policy.ttl),
         );
         Ok(report)
+    }
+
+    async fn index_guest_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<()> {
+        self.state()
+            .guests
+            .insert(cart.id.clone(), (cart.no, Instant::now() + ttl));
+        Ok(())
+    }
+
+    async fn guest_cart(&self, id: &str) -> StoreResult<Option<CartRef>> {
+        let state = self.state();
+        Ok(state
+            .guests
+            .get(id)
+            .filter(|(_, expires)| *expires > Instant::now())
+            .map(|(no, _)| CartRef {
+                no: *no,
+                id: id.to_string(),
+            }))
     }
 
     async fn claim_cart(&self, cart: &CartRef, claim: &NewClaim) -> StoreResult<ClaimStart> {

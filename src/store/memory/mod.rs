@@ -104,6 +104,8 @@ struct State {
     records: HashMap<(u64, String), Record>,
     /// Checkout claims' records, by (cart number, claim id).
     claims: HashMap<(u64, String), MemClaim>,
+    /// Guest carts' numbers by public id, and when each entry expires.
+    guests: HashMap<String, (u64, Instant)>,
     /// The carts of `ext/{id}` owners: the cart, and when the entry expires.
     owners: HashMap<String, (CartRef, Instant)>,
     last_cart_no: u64,
@@ -200,6 +202,7 @@ impl State {
         self.records.retain(|_, record| record.expires > now);
         self.claims.retain(|_, claim| claim.expires > now);
         self.owners.retain(|_, (_, expires)| *expires > now);
+        self.guests.retain(|_, (_, expires)| *expires > now);
     }
 }
 

@@ -334,6 +334,14 @@ impl CartStore for RedisStore {
         merge_report(&reply)
     }
 
+    async fn index_guest_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<()> {
+        self.index_guest(cart, ttl).await
+    }
+
+    async fn guest_cart(&self, id: &str) -> StoreResult<Option<CartRef>> {
+        self.guest_by_id(id).await
+    }
+
     async fn claim_cart(&self, cart: &CartRef, claim: &NewClaim) -> StoreResult<ClaimStart> {
         self.claim(cart, claim).await
     }

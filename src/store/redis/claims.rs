@@ -1,7 +1,10 @@
 //! Checkout claims on Redis: claiming, ending and reading one are one script
 //! each (`lua/cart_claim.lua`, `cart_claim_end.lua`, `cart_claim_read.lua`),
 //! all in the cart's slot; the claim itself is the cart hash's `co` field, which
-//! every cart change's write gate reads with its own fields.
+//! every cart change's write gate reads with its own fields. Also the service
+//! API's owners: the guest-cart index and `ext/{id}` records.
+
+use fred::prelude::*;
 
 use super::{
     RedisStore, keys,
@@ -146,6 +149,36 @@ impl RedisStore {
             })),
             _ => Err(corrupt("cart_claim_read reply")),
         }
+    }
+
+    pub(super) async fn index_guest(
+        &self,
+        cart: &CartRef,
+        ttl: std::time::Duration,
+    ) -> StoreResult<()> {
+        let _: Option<String> = self
+            .call(
+                "guest_index",
+                self.pool.next().set(
+                    keys::guest_index(&cart.id),
+                    cart.no.to_string(),
+                    Some(fred::types::Expiration::PX(ttl.as_millis() as i64)),
+                    None,
+                    false,
+                ),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn guest_by_id(&self, id: &str) -> StoreResult<Option<CartRef>> {
+        let no: Option<u64> = self
+            .call("guest_index", self.pool.next().get(keys::guest_index(id)))
+            .await?;
+        Ok(no.map(|no| CartRef {
+            no,
+            id: id.to_string(),
+        }))
     }
 
     pub(super) async fn owner_cart(

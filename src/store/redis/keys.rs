@@ -10,6 +10,7 @@
 //! | `trolley:{cart:<no>}:idem:<key>` | string | the decision recorded under a client's `Idempotency-Key`: `<cart id> <request fingerprint>\n<reply as JSON>`, PX min(`TROLLEY_IDEMPOTENCY_TTL`, cart TTL) |
 //! | `trolley:{cart:<no>}:absorbed` | set | guest cart numbers a Cluster merge applied to this user cart |
 //! | `trolley:{cart:<no>}:claim:<claim id>` | hash | a checkout claim's record (see `claim`) |
+//! | `trolley:{guest:<cart id>}` | string | a guest cart's number by its public id, PX `TROLLEY_SESSION_MAX_AGE` |
 //! | `trolley:{ext:<id>}` | hash | the cart of an `ext/{id}` owner: `cart_no`, `cart_id` |
 //! | `trolley:cart-seq` | string | the cart-number counter (allocated in blocks) |
 //! | `trolley:{catalog}:products`, `trolley:{catalog}:version` | hash, string | the catalog |
@@ -36,6 +37,11 @@ pub(super) fn absorbed(no: u64) -> String {
 /// and once completed `order` and `version`.
 pub(super) fn claim(no: u64, id: &str) -> String {
     format!("trolley:{{cart:{no}}}:claim:{id}")
+}
+
+/// A guest cart's number by its public id (the service API's `guest/{cartId}`).
+pub(super) fn guest_index(id: &str) -> String {
+    format!("trolley:{{guest:{id}}}")
 }
 
 /// An `ext/{id}` owner's record: `cart_no`, `cart_id`.
