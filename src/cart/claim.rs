@@ -29,6 +29,20 @@ impl ClaimId {
         ClaimId(format!("k{}", URL_SAFE_NO_PAD.encode(bits.to_le_bytes())))
     }
 
+    /// The claim id of a checkout sent with an `Idempotency-Key`: the same
+    /// key on the same cart names the same claim, so a retry is answered from
+    /// that claim's record instead of claiming again.
+    pub fn for_key(cart_id: &str, key: &str) -> ClaimId {
+        use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(cart_id.as_bytes())
+            .chain_update(b"\n")
+            .chain_update(key.as_bytes())
+            .finalize();
+        ClaimId(format!("k{}", URL_SAFE_NO_PAD.encode(&digest[..16])))
+    }
+
     /// A path segment that a claim id could be: 1–64 letters, digits, `-` or `_`.
     pub fn parse(text: &str) -> Option<ClaimId> {
         let ok = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';

@@ -60,6 +60,11 @@ impl FromRequestParts<AppState> for CartWrite {
 }
 
 impl CartWrite {
+    /// The request's `Idempotency-Key`.
+    pub(crate) fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
     /// The request's `If-Match`.
     pub(crate) fn expect(&self) -> &Expect {
         &self.expect

@@ -108,7 +108,10 @@ pub(super) async fn claim(
         &state.catalog,
         cart.as_ref(),
         NewClaim {
-            id: ClaimId::fresh(),
+            id: match (write.key(), &cart) {
+                (Some(key), Some(cart)) => ClaimId::for_key(&cart.id, key),
+                _ => ClaimId::fresh(),
+            },
             ttl,
             keep: state.settings.idempotency_ttl,
             expect: write.expect().clone(),

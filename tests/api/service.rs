@@ -67,6 +67,10 @@ pub fn trials() -> Vec<Trial> {
         "a_409_during_a_claim_is_not_recorded_under_its_idempotency_key",
         a_409_during_a_claim_is_not_recorded_under_its_idempotency_key,
     ));
+    trials.extend(both(
+        "a_checkout_retried_with_its_idempotency_key_answers_the_same_claim",
+        a_checkout_retried_with_its_idempotency_key_answers_the_same_claim,
+    ));
     trials.push(trial(
         "adds_racing_a_claim_across_replicas_are_claimed_or_kept_never_lost",
         adds_racing_a_claim_across_replicas_are_claimed_or_kept_never_lost,
@@ -791,4 +795,43 @@ async fn a_guest_cart_is_reached_by_its_cart_id_and_frozen_by_a_claim(backend: B
     assert_refused(&reply, StatusCode::NOT_FOUND, "Cart not found");
     let reply = caller.get("/v1/carts/guest/not.an.id").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+}
+
+async fn a_checkout_retried_with_its_idempotency_key_answers_the_same_claim(backend: Backend) {
+    let (app, _redis) = TestApp::on(backend).await;
+    let caller = Caller::of(&app);
+    caller
+        .post("/v1/carts/ext/idem/items", r#"{"productId": 42}"#)
+        .await;
+    let key = [("idempotency-key", "checkout-1")];
+    let path = "/v1/carts/ext/idem/checkout";
+    let first = caller.send(Method::POST, path, None, &key).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let again = caller.send(Method::POST, path, None, &key).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    assert_eq!(again.json(), first.json(), "the same claim, answered again");
+    let other = caller.send(Method::POST, path, None, &[]).await;
+    assert_refused(&other, StatusCode::CONFLICT, CLAIMED);
+    let id = first.json()["claimId"].as_str().expect("claim").to_string();
+    assert_eq!(
+        caller.complete("ext/idem", &id, "o-1").await.status,
+        StatusCode::OK
+    );
+    let late = caller.send(Method::POST, path, None, &key).await;
+    assert_eq!(late.status, StatusCode::CREATED, "{}", late.text);
+    assert_eq!(late.json()["claimId"], id.as_str());
+    assert_eq!(
+        caller.cart("ext/idem").await["itemCount"],
+        0,
+        "claimed nothing again"
+    );
+    let fresh = caller
+        .send(
+            Method::POST,
+            path,
+            None,
+            &[("idempotency-key", "checkout-2")],
+        )
+        .await;
+    assert_refused(&fresh, StatusCode::CONFLICT, "Cart is empty");
 }

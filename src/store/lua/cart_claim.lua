@@ -26,16 +26,18 @@ elseif state == 'foreign' then
 end
 local ops = field_in(fields, 'v') or ''
 local version = newest_op(ops)
-local holding = field_in(fields, 'co')
-if claim_holds(holding) then
-  if string.sub(holding, 1, #ARGV[2] + 1) == ARGV[2] .. ' ' then
-    -- This very claim, run again after its reply was lost: answered again.
-    local reply = {'ok', version, string.match(holding, ' (%d+)$')}
-    for part in string.gmatch(redis.call('HGET', KEYS[3], 'lines') or '', '[^\n]+') do
-      reply[#reply + 1] = part
-    end
-    return reply
+-- This very claim again (a re-run after a lost reply, or a retry with the
+-- same Idempotency-Key, whose claim id is derived from it): answered from its
+-- record, whatever became of it since.
+local record = redis.call('HMGET', KEYS[3], 'cart', 'until', 'claimed', 'lines')
+if record[1] == ARGV[1] then
+  local reply = {'ok', record[3], record[2]}
+  for part in string.gmatch(record[4] or '', '[^\n]+') do
+    reply[#reply + 1] = part
   end
+  return reply
+end
+if claim_holds(field_in(fields, 'co')) then
   return {'claimed', version}
 end
 if not expect_holds(ARGV[4], KEYS[1], ops) then
@@ -60,7 +62,7 @@ if ttl >= 0 and ttl < tonumber(ARGV[3]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 redis.call('HSET', KEYS[3], 'cart', ARGV[1], 'until', until_ms, 'state', 'active',
-  'lines', table.concat(lines, '\n'))
+  'claimed', version, 'lines', table.concat(lines, '\n'))
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[5]))
 local reply = {'ok', version, until_ms}
 for i = 1, #lines do

@@ -10,7 +10,7 @@ use crate::{
     cart::{
         claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim, take_claimed},
         model::{CartRef, now_ms},
-        write::{Expect, RECENT_OPS, Version},
+        write::{RECENT_OPS, Version},
     },
     store::CartPolicy,
 };
@@ -76,32 +76,29 @@ impl MemoryStore {
         if state.is_foreign(cart) {
             return ClaimStart::Empty;
         }
-        let holding = state.cart(cart.no).and_then(|c| c.claim.clone());
-        if state.claim_holds(cart.no) {
-            let slot = (cart.no, claim.id.0.clone());
-            return match (holding, state.claims.get(&slot)) {
-                // This very claim, asked again: answered again.
-                (Some((id, until_ms)), Some(record)) if id == claim.id.0 => ClaimStart::Claimed {
-                    claim: Claim {
-                        id: claim.id.clone(),
-                        until_ms,
-                    },
-                    lines: record.lines.clone(),
-                    version: state.version(cart.no),
+        // This very claim again (a retry with the same Idempotency-Key):
+        // answered from its record, whatever became of it since.
+        if let Some(record) = state
+            .claims
+            .get(&(cart.no, claim.id.0.clone()))
+            .filter(|record| record.cart_id == cart.id)
+        {
+            return ClaimStart::Claimed {
+                claim: Claim {
+                    id: claim.id.clone(),
+                    until_ms: record.until_ms,
                 },
-                _ => ClaimStart::Busy,
+                lines: record.lines.clone(),
+                version: record.claimed.clone(),
             };
         }
-        let version = state.version(cart.no);
-        let exists = state.cart(cart.no).is_some();
-        let holds = match &claim.expect {
-            Expect::Anything => true,
-            Expect::Exists => exists,
-            Expect::OneOf(versions) => versions.contains(&version),
-        };
-        if !holds {
+        if state.claim_holds(cart.no) {
+            return ClaimStart::Busy;
+        }
+        if !state.expect_holds(cart.no, &claim.expect) {
             return ClaimStart::Stale;
         }
+        let version = state.version(cart.no);
         let Some(stored) = state.cart(cart.no).filter(|c| !c.lines.lines.is_empty()) else {
             return ClaimStart::Empty;
         };
@@ -115,6 +112,7 @@ impl MemoryStore {
                 cart_id: cart.id.clone(),
                 until_ms,
                 state: ClaimState::Active,
+                claimed: version.clone(),
                 lines: lines.clone(),
                 expires: Instant::now() + claim.ttl + claim.keep,
             },

@@ -66,6 +66,8 @@ struct MemClaim {
     cart_id: String,
     until_ms: i64,
     state: ClaimState,
+    /// The cart's version when it was claimed.
+    claimed: Version,
     lines: Vec<crate::cart::model::Line>,
     expires: Instant,
 }

@@ -56,7 +56,6 @@ impl State {
                 }));
             }
         }
-        let exists = self.cart(cart.no).is_some();
         let ops = self
             .cart(cart.no)
             .map(|stored| stored.ops.clone())
@@ -69,13 +68,16 @@ impl State {
         if self.claim_holds(cart.no) {
             return Some(Stop::Written(Written::Claimed));
         }
-        let current = self.version(cart.no);
-        let holds = match &write.expect {
+        (!self.expect_holds(cart.no, &write.expect)).then_some(Stop::Written(Written::Stale))
+    }
+
+    /// Whether a cart is where a precondition (`If-Match`) wants it.
+    pub(super) fn expect_holds(&mut self, no: u64, expect: &Expect) -> bool {
+        match expect {
             Expect::Anything => true,
-            Expect::Exists => exists,
-            Expect::OneOf(versions) => versions.contains(&current),
-        };
-        (!holds).then_some(Stop::Written(Written::Stale))
+            Expect::Exists => self.cart(no).is_some(),
+            Expect::OneOf(versions) => versions.contains(&self.version(no)),
+        }
     }
 
     /// Records a decision of the cart: a change makes the operation the cart's

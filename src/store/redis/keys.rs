@@ -33,7 +33,8 @@ pub(super) fn absorbed(no: u64) -> String {
 }
 
 /// A checkout claim's record: `cart` (the cart's public id), `until` (ms),
-/// `state` (`active` | `released` | `completed`), `lines` (the claimed lines),
+/// `state` (`active` | `released` | `completed`), `claimed` (the cart's
+/// version when claimed), `lines` (the claimed lines),
 /// and once completed `order` and `version`.
 pub(super) fn claim(no: u64, id: &str) -> String {
     format!("trolley:{{cart:{no}}}:claim:{id}")
