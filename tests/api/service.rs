@@ -451,6 +451,15 @@ async fn a_claim_freezes_the_cart_on_every_route_until_it_is_completed(backend: 
     assert_refused(&reply, StatusCode::CONFLICT, CLAIMED);
     let reply = shopper.delete(&format!("/api/cart/item/{line}")).await;
     assert_refused(&reply, StatusCode::CONFLICT, CLAIMED);
+    // A line that is not in the cart is 404 before the claim is 409.
+    let reply = shopper
+        .delete(&format!("/api/cart/item/{}", line + 1))
+        .await;
+    assert_refused(
+        &reply,
+        StatusCode::NOT_FOUND,
+        &format!("Cart item not found: {}", line + 1),
+    );
     assert_refused(
         &shopper.delete("/api/cart").await,
         StatusCode::CONFLICT,

@@ -13,7 +13,9 @@ end
 -- The fields the script needs, and the gate's, in one call.
 local owner, ops, raw, claim = unpack(redis.call('HMGET', KEYS[1], 'id', 'v', 'l:' .. ARGV[7], 'co'))
 local stop
-stop, ops = write_gate(owner, ops, claim)
+-- A line that is not in the cart is 404 before a claim is 409 (API.md's order):
+-- the claim only stops a change that would apply.
+stop, ops = write_gate(owner, ops, raw and claim)
 if stop then
   return stop
 end

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{MemoryStore, Recorded, write::stopped};
+use super::{
+    MemoryStore, Recorded,
+    write::{Stop, stopped},
+};
 use crate::{
     cart::{
         claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
@@ -101,7 +104,7 @@ impl CartStore for MemoryStore {
         policy: CartPolicy,
         write: &Write,
     ) -> StoreResult<Written<LineOutcome>> {
-        self.change_line(cart, policy, write, |lines| {
+        self.change_line(cart, (line, policy), write, |lines| {
             rules::set_quantity(lines, line, quantity)
         })
     }
@@ -113,7 +116,9 @@ impl CartStore for MemoryStore {
         policy: CartPolicy,
         write: &Write,
     ) -> StoreResult<Written<LineOutcome>> {
-        self.change_line(cart, policy, write, |lines| rules::remove(lines, line))
+        self.change_line(cart, (line, policy), write, |lines| {
+            rules::remove(lines, line)
+        })
     }
 
     async fn clear_cart(
@@ -249,12 +254,18 @@ impl MemoryStore {
     fn change_line(
         &self,
         cart: &CartRef,
-        policy: CartPolicy,
+        (line, policy): (LineId, CartPolicy),
         write: &Write,
         change: impl FnOnce(&mut rules::CartLines) -> LineOutcome,
     ) -> StoreResult<Written<LineOutcome>> {
         let mut state = self.state();
-        if let Some(stop) = state.write_gate(cart, write) {
+        let stop = match state.write_gate(cart, write) {
+            // A line that is not in the cart is 404 before a claim is 409
+            // (API.md's order): the claim only stops a change that would apply.
+            Some(Stop::Written(Written::Claimed)) if !state.holds_line(cart.no, line) => None,
+            stop => stop,
+        };
+        if let Some(stop) = stop {
             return Ok(stopped(
                 stop,
                 LineOutcome::Foreign,

@@ -71,6 +71,12 @@ impl State {
         (!self.expect_holds(cart.no, &write.expect)).then_some(Stop::Written(Written::Stale))
     }
 
+    /// Whether a live cart holds a line.
+    pub(super) fn holds_line(&mut self, no: u64, line: crate::cart::model::LineId) -> bool {
+        self.cart(no)
+            .is_some_and(|cart| cart.lines.lines.iter().any(|l| l.id == line))
+    }
+
     /// Whether a cart is where a precondition (`If-Match`) wants it.
     pub(super) fn expect_holds(&mut self, no: u64, expect: &Expect) -> bool {
         match expect {
