@@ -24,6 +24,10 @@ pub fn trials() -> Vec<Trial> {
         the_service_port_answers_401_without_a_valid_token,
     ));
     trials.push(trial(
+        "the_checkout_counters_are_exported_from_start_up",
+        the_checkout_counters_are_exported_from_start_up,
+    ));
+    trials.push(trial(
         "without_a_token_the_service_port_stays_closed",
         without_a_token_the_service_port_stays_closed,
     ));
@@ -843,4 +847,24 @@ async fn a_checkout_retried_with_its_idempotency_key_answers_the_same_claim(back
         )
         .await;
     assert_refused(&fresh, StatusCode::CONFLICT, "Cart is empty");
+}
+
+async fn the_checkout_counters_are_exported_from_start_up() {
+    let app = TestApp::spawn(settings(Backend::Embedded, None)).await;
+    let metrics = reqwest::get(format!("{}/metrics", app.admin))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    for series in [
+        r#"trolley_checkout_claims_total{outcome="claimed"}"#,
+        r#"trolley_checkout_claims_total{outcome="busy"}"#,
+        r#"trolley_checkout_completions_total{outcome="completed"}"#,
+        r#"trolley_checkout_completions_total{outcome="expired"}"#,
+        r#"trolley_checkout_releases_total{outcome="released"}"#,
+        "trolley_checkout_expiries_total",
+    ] {
+        assert!(metrics.contains(series), "{series} missing");
+    }
 }
