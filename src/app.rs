@@ -8,15 +8,18 @@ use std::{
 };
 
 use axum::Router;
-use tokio::{net::TcpListener, sync::watch};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     accounts::{error::LoginError, login::MERGE_OUTCOMES},
     cart::{error::CartError, model::Product, ops::CartSettings},
     catalog::{self, Catalog},
     config::Settings,
-    http::{admin, routes},
-    metrics,
+    http::{
+        admin, routes,
+        serve::{Timeouts, serve},
+    },
+    metrics, service,
     sessions::SessionBackend,
     state::AppState,
     store::{
@@ -29,6 +32,8 @@ use crate::{
 pub struct App {
     public: TcpListener,
     admin: TcpListener,
+    /// The service port, when callers are configured (API.md v1.2).
+    service: Option<(TcpListener, Router)>,
     router: Router,
     admin_router: Router,
     state: AppState,
@@ -66,11 +71,27 @@ impl App {
             .map_err(|e| format!("cannot listen on {}: {e}", state.settings.admin_listen))?;
         // The document names the admin port its probes and metrics are on.
         let admin_port = admin.local_addr().map_err(|e| e.to_string())?.port();
+        let service = match service::Callers::from_settings(&state.settings) {
+            Some(callers) => {
+                let listen = state.settings.service_listen;
+                let listener = TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                Some((listener, service::router(state.clone(), callers)))
+            }
+            None => {
+                tracing::warn!(
+                    "the service port stays closed: no TROLLEY_SERVICE_TOKENS (set TROLLEY_SERVICE_AUTH=none to open it without tokens)"
+                );
+                None
+            }
+        };
         let router = routes::router(state.clone(), sessions, admin_port);
         let admin_router = admin::router(state.clone(), metrics_handle);
         Ok(App {
             public,
             admin,
+            service,
             router,
             admin_router,
             state,
@@ -80,6 +101,14 @@ impl App {
     /// The bound public port (useful when configured as port 0).
     pub fn port(&self) -> u16 {
         self.public.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The bound service port; 0 when it is closed (no token configured).
+    pub fn service_port(&self) -> u16 {
+        self.service
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+            .map_or(0, |a| a.port())
     }
 
     /// The bound admin port.
@@ -102,16 +131,19 @@ impl App {
             admin = %self.admin.local_addr()?,
             "trolley is serving"
         );
-        let timeouts = crate::http::serve::Timeouts {
+        let timeouts = Timeouts {
             header: self.state.settings.header_timeout,
             idle: self.state.settings.idle_timeout,
         };
-        let mut public = tokio::spawn(crate::http::serve::serve(
+        let mut public = tokio::spawn(serve(
             self.public,
             self.router,
             timeouts,
             stopped(stop_rx.clone()),
         ));
+        let service = self.service.map(|(listener, router)| {
+            tokio::spawn(serve(listener, router, timeouts, stopped(stop_rx.clone())))
+        });
         let admin = tokio::spawn(
             axum::serve(self.admin, self.admin_router)
                 .with_graceful_shutdown(stopped(stop_rx))
@@ -121,6 +153,7 @@ impl App {
             () = shutdown => {}
             result = &mut public => {
                 admin.abort();
+        service.inspect(JoinHandle::abort);
                 return result.map_err(std::io::Error::other)?;
             }
         }
@@ -139,6 +172,7 @@ impl App {
             }
         };
         admin.abort();
+        service.inspect(JoinHandle::abort);
         tracing::info!("trolley stopped");
         result
     }
@@ -172,6 +206,14 @@ fn register_counters() {
     metrics::register_counter(metrics::LOGIN_MERGES, &[("outcome", &MERGE_OUTCOMES)]);
     metrics::register_counter(metrics::LOGINS, &[("outcome", &LoginError::OUTCOMES)]);
     metrics::register_counter(metrics::REDIS_ERRORS, &[("kind", &StoreError::KINDS)]);
+    metrics::register_counter(
+        metrics::CHECKOUT_CLAIMS,
+        &[("outcome", &metrics::CHECKOUT_CLAIM_OUTCOMES)],
+    );
+    for name in [metrics::CHECKOUT_COMPLETIONS, metrics::CHECKOUT_RELEASES] {
+        metrics::register_counter(name, &[("outcome", &metrics::CHECKOUT_END_OUTCOMES)]);
+    }
+    metrics::register_counter(metrics::CHECKOUT_EXPIRIES, &[]);
     metrics::register_counter(metrics::MERGE_LINES_MOVED, &[]);
     metrics::register_counter(metrics::SESSIONS_CREATED, &[]);
     metrics::register_counter(metrics::IDEMPOTENT_REPLAYS, &[]);

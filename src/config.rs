@@ -25,6 +25,31 @@ pub struct Settings {
     #[arg(long, env = "TROLLEY_ADMIN_LISTEN", default_value = "0.0.0.0:9464")]
     pub admin_listen: SocketAddr,
 
+    /// Address of the service API (other services: carts by owner, checkout
+    /// claims); never the public port. Opens only with TROLLEY_SERVICE_TOKENS
+    /// or TROLLEY_SERVICE_AUTH=none.
+    #[arg(long, env = "TROLLEY_SERVICE_LISTEN", default_value = "0.0.0.0:9090")]
+    pub service_listen: SocketAddr,
+
+    /// Bearer tokens the service API accepts (comma-separated: several, so a
+    /// token can be rotated).
+    #[arg(
+        long,
+        env = "TROLLEY_SERVICE_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub service_tokens: Vec<String>,
+
+    /// `token` (callers need one of TROLLEY_SERVICE_TOKENS) or `none` (for a
+    /// mesh that authenticates callers itself).
+    #[arg(long, env = "TROLLEY_SERVICE_AUTH", default_value = "token", value_parser = ["token", "none"])]
+    pub service_auth: String,
+
+    /// How long a checkout claim holds a cart unless the request asks (at most 1h).
+    #[arg(long, env = "TROLLEY_CHECKOUT_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub checkout_ttl: Duration,
+
     #[command(flatten)]
     pub redis: RedisSettings,
 
@@ -309,6 +334,14 @@ impl Settings {
         if self.listen == self.admin_listen && self.listen.port() != 0 {
             return Err("TROLLEY_LISTEN and TROLLEY_ADMIN_LISTEN must differ: metrics never share the public port".into());
         }
+        if self.service_listen == self.listen && self.listen.port() != 0 {
+            return Err("TROLLEY_SERVICE_LISTEN must differ from TROLLEY_LISTEN: the service API never shares the public port".into());
+        }
+        if self.checkout_ttl < Duration::from_secs(1)
+            || self.checkout_ttl > crate::cart::claim::MAX_CLAIM_TTL
+        {
+            return Err("TROLLEY_CHECKOUT_TTL must be from 1s to 1h".into());
+        }
         if self.session_ttl < Duration::from_secs(1) {
             return Err("TROLLEY_SESSION_TTL must be at least 1s".into());
         }
@@ -347,29 +380,4 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 fn merge_rule_parser() -> impl TypedValueParser<Value = MergeRule> {
     PossibleValuesParser::new(MergeRule::ALL.map(MergeRule::as_str))
         .try_map(|name| name.parse::<MergeRule>())
-}
-
-#[cfg(test)]
-mod access_log_tests {
-    use std::time::Duration;
-
-    use super::{AccessLog, LogFormat, LogSettings};
-
-    #[test]
-    fn errors_logs_a_5xx_or_a_slow_request_and_all_logs_every_one() {
-        let mut logs = LogSettings {
-            format: LogFormat::Json,
-            access_log: AccessLog::Errors,
-            access_log_slow: Duration::from_millis(500),
-        };
-        let fast = Duration::from_millis(3);
-        assert!(!logs.logs_access(200, fast));
-        assert!(!logs.logs_access(404, fast));
-        assert!(logs.logs_access(503, fast));
-        assert!(logs.logs_access(200, Duration::from_millis(500)));
-        logs.access_log = AccessLog::All;
-        assert!(logs.logs_access(200, fast));
-        logs.access_log = AccessLog::Off;
-        assert!(!logs.logs_access(503, Duration::from_secs(5)));
-    }
 }

@@ -14,6 +14,9 @@
 //!   domain outcomes onto statuses), `extract` (JSON bodies, the typed session),
 //!   `observe` (request telemetry), and thin handlers: `perfshop`, `minimal`,
 //!   `auth`, `products`, `admin`.
+//! * `service/`: **the second edge**, the service port (API.md v1.2): carts by
+//!   owner and checkout claims for other services, behind bearer tokens; thin
+//!   mappings onto the same domain operations.
 //! * `cart/` and `accounts/`: **the domain**. `cart::ops` and `accounts::login`
 //!   take explicit inputs and return their own errors (`CartError`,
 //!   `LoginError`); `catalog` is the in-process catalog copy.
@@ -42,6 +45,7 @@ pub(crate) mod accounts;
 pub(crate) mod cart;
 pub(crate) mod catalog;
 pub(crate) mod http;
+pub(crate) mod service;
 pub(crate) mod sessions;
 pub(crate) mod state;
 pub(crate) mod store;

@@ -28,6 +28,23 @@ pub(crate) const CART_CHANGE_RERUNS: &str = "trolley_cart_change_reruns_total";
 pub(crate) const IDEMPOTENT_REPLAYS: &str = "trolley_idempotent_replays_total";
 pub(crate) const SESSION_SLIDE_FAILURES: &str = "trolley_session_slide_failures_total";
 pub(crate) const SESSION_COPIES: &str = "trolley_session_copies_total";
+pub(crate) const CHECKOUT_CLAIMS: &str = "trolley_checkout_claims_total";
+pub(crate) const CHECKOUT_COMPLETIONS: &str = "trolley_checkout_completions_total";
+pub(crate) const CHECKOUT_RELEASES: &str = "trolley_checkout_releases_total";
+pub(crate) const CHECKOUT_EXPIRIES: &str = "trolley_checkout_expiries_total";
+
+/// `trolley_checkout_claims_total` outcomes.
+pub(crate) const CHECKOUT_CLAIM_OUTCOMES: [&str; 5] =
+    ["claimed", "empty", "busy", "refused", "unavailable"];
+/// `trolley_checkout_completions_total` and `…_releases_total` outcomes.
+pub(crate) const CHECKOUT_END_OUTCOMES: [&str; 6] = [
+    "completed",
+    "released",
+    "expired",
+    "not_found",
+    "conflict",
+    "unavailable",
+];
 
 /// `trolley_session_copies_total` outcomes: a copy served, a record read from
 /// Redis instead, a served copy a cart script found stale.
@@ -100,6 +117,7 @@ fn describe() {
         SESSIONS_CREATED,
         "Sessions created (first write of a guest, or a login)."
     );
+    describe_checkout();
     describe_counter!(LOGINS, "Login attempts, by outcome.");
     describe_gauge!(BUILD_INFO, "Build information; always 1.");
     describe_counter!(
@@ -142,6 +160,42 @@ pub(crate) fn redis_error(kind: &'static str) {
 }
 
 /// Counts a cart operation by its outcome (labels from `cart::CartError`).
+fn describe_checkout() {
+    describe_counter!(CHECKOUT_CLAIMS, "Checkout claims asked for, by outcome.");
+    describe_counter!(
+        CHECKOUT_COMPLETIONS,
+        "Checkout completions asked for, by outcome."
+    );
+    describe_counter!(
+        CHECKOUT_RELEASES,
+        "Checkout releases asked for, by outcome."
+    );
+    describe_counter!(
+        CHECKOUT_EXPIRIES,
+        "Checkout claims found expired when completed or released."
+    );
+}
+
+/// A checkout claim asked for, by outcome.
+pub(crate) fn checkout_claim(outcome: &'static str) {
+    counter!(CHECKOUT_CLAIMS, "outcome" => outcome).increment(1);
+}
+
+/// A checkout completion asked for, by outcome.
+pub(crate) fn checkout_completion(outcome: &'static str) {
+    counter!(CHECKOUT_COMPLETIONS, "outcome" => outcome).increment(1);
+}
+
+/// A checkout release asked for, by outcome.
+pub(crate) fn checkout_release(outcome: &'static str) {
+    counter!(CHECKOUT_RELEASES, "outcome" => outcome).increment(1);
+}
+
+/// A claim found past its end when it was completed or released.
+pub(crate) fn checkout_expiry() {
+    counter!(CHECKOUT_EXPIRIES).increment(1);
+}
+
 pub(crate) fn cart_operation(operation: &'static str, outcome: &'static str) {
     counter!(CART_OPERATIONS, "operation" => operation, "outcome" => outcome).increment(1);
 }

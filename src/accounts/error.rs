@@ -16,6 +16,10 @@ pub(crate) enum LoginError {
     /// The password check itself could not run.
     #[error("password check: {0}")]
     PasswordCheck(String),
+    /// A checkout claim holds the user's cart and the guest cart has lines to
+    /// merge into it: the login is refused, the guest session left as it was.
+    #[error("user cart claimed by a checkout")]
+    CartClaimed,
     /// Storage trouble.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -27,7 +31,7 @@ impl LoginError {
         match self {
             LoginError::InvalidCredentials => Some("invalid"),
             LoginError::RateLimited { .. } => Some("rate_limited"),
-            LoginError::PasswordCheck(_) | LoginError::Store(_) => None,
+            LoginError::PasswordCheck(_) | LoginError::Store(_) | LoginError::CartClaimed => None,
         }
     }
 

@@ -167,6 +167,10 @@ async fn merge_guest_cart(
             return Err(error.into());
         }
     };
+    if report.claimed {
+        metrics::login_merge("failed", 0);
+        return Err(LoginError::CartClaimed);
+    }
     let outcome = if report.already_merged {
         "retried"
     } else {

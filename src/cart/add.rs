@@ -3,7 +3,7 @@
 //! remembers before the add), and the add is one atomic step that renumbers the
 //! cart once if its number turned out to hold another session's cart.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use super::{
     error::CartError,
@@ -56,7 +56,14 @@ pub(crate) async fn product_to_add(
 
 /// A new cart for a session that has none, if the change's precondition allows
 /// one (`If-Match` naming a version the session cannot be at → 412).
-pub(crate) async fn new_cart(carts: &dyn CartStore, write: &Write) -> Result<CartRef, CartError> {
+///
+/// The cart is indexed by its public id for `index_ttl` (the service API's
+/// `guest/{cartId}`): one write per new cart, none per request.
+pub(crate) async fn new_cart(
+    carts: &dyn CartStore,
+    write: &Write,
+    index_ttl: Duration,
+) -> Result<CartRef, CartError> {
     if !write.expect.holds_without_cart() {
         metrics::cart_operation("add", CartError::CartChanged.outcome());
         return Err(CartError::CartChanged);
@@ -65,7 +72,12 @@ pub(crate) async fn new_cart(carts: &dyn CartStore, write: &Write) -> Result<Car
         .allocate_cart_no()
         .await
         .inspect_err(|_| metrics::cart_operation("add", "unavailable"))?;
-    Ok(CartRef::new(no))
+    let cart = CartRef::new(no);
+    carts
+        .index_guest_cart(&cart, index_ttl)
+        .await
+        .inspect_err(|_| metrics::cart_operation("add", "unavailable"))?;
+    Ok(cart)
 }
 
 /// What an add is asked to do.

@@ -35,6 +35,30 @@ pub(crate) enum CartError {
     /// Idempotency-Key record.
     #[error("replayed: {0}")]
     Replayed(Box<CartError>),
+    /// A checkout claim holds the cart: it takes no changes until the claim ends.
+    #[error("cart claimed by a checkout")]
+    CartClaimed,
+    /// No account has this username (the service API's `user/{username}`).
+    #[error("user not found")]
+    UserNotFound,
+    /// A guest cart id that names no live cart.
+    #[error("cart not found")]
+    CartNotFound,
+    /// A checkout of a cart without lines.
+    #[error("cart empty")]
+    CartEmpty,
+    /// No such checkout claim of this cart.
+    #[error("checkout claim not found")]
+    ClaimNotFound,
+    /// The checkout was completed already (with another order id).
+    #[error("checkout already completed")]
+    CheckoutCompleted,
+    /// The checkout claim was released.
+    #[error("checkout claim released")]
+    ClaimReleased,
+    /// The checkout claim ran out of time.
+    #[error("checkout claim expired")]
+    ClaimExpired,
     /// Storage trouble.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -49,7 +73,15 @@ impl CartError {
             CartError::LineOfAnotherCart => "forbidden",
             CartError::CartFull(_) | CartError::CartMerged => "limit",
             CartError::KeyReused => "invalid",
-            CartError::CartChanged => "conflict",
+            CartError::CartChanged
+            | CartError::CartClaimed
+            | CartError::CartEmpty
+            | CartError::CheckoutCompleted
+            | CartError::ClaimReleased
+            | CartError::ClaimExpired => "conflict",
+            CartError::ClaimNotFound | CartError::UserNotFound | CartError::CartNotFound => {
+                "not_found"
+            }
             CartError::Replayed(refusal) => refusal.outcome(),
             CartError::Store(_) => "unavailable",
         }

@@ -169,6 +169,7 @@ pub(super) fn settle<T>(written: Written<T>) -> Result<Result<Changed<T>, Versio
         }
         Written::KeyReused => Err(CartError::KeyReused),
         Written::Stale => Err(CartError::CartChanged),
+        Written::Claimed => Err(CartError::CartClaimed),
         Written::AlreadyApplied { version } => Ok(Err(version)),
     }
 }

@@ -169,6 +169,9 @@ pub struct MergeReport {
     pub clamped: Vec<LineId>,
     /// Guest lines that did not fit under the max lines and were dropped.
     pub dropped: Vec<LineId>,
+    /// A checkout claim holds the user's cart and the guest cart has lines:
+    /// nothing was merged, the guest cart is as it was.
+    pub claimed: bool,
 }
 
 impl MergeReport {

@@ -130,6 +130,10 @@ pub enum Written<T> {
     KeyReused,
     /// The precondition does not hold; nothing changed.
     Stale,
+    /// A checkout claim holds the cart; nothing changed and nothing was
+    /// recorded under the request's `Idempotency-Key`, so a retry after the
+    /// claim ends is applied.
+    Claimed,
     /// This very operation had already been applied (a re-run after a lost
     /// reply); `version` is the cart's version now.
     AlreadyApplied { version: Version },

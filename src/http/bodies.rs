@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::cart::{
     model::{Line, format_timestamp, money},
-    ops::CartView,
+    ops::{CartView, PricedLine},
 };
 
 /// `GET /api/cart` (and the login's `cart`).
@@ -30,7 +30,7 @@ pub(crate) struct CartBody {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = CartItem)]
-struct CartItemBody {
+pub(crate) struct CartItemBody {
     #[schema(minimum = 1, example = 1048577)]
     id: u64,
     #[schema(example = 42)]
@@ -122,36 +122,41 @@ impl From<CartView> for CartBody {
         let item_count = view.lines.len();
         CartBody {
             cart_id: view.cart_id,
-            items: view
-                .lines
-                .into_iter()
-                .map(|priced| {
-                    // The view is consumed: its product's strings move into the
-                    // body instead of being copied again.
-                    let (sku, name, image, price_now) = match priced.product {
-                        Some(product) => (
-                            Some(product.sku),
-                            Some(product.name),
-                            Some(product.image),
-                            Some(product.price),
-                        ),
-                        None => (None, None, None, None),
-                    };
-                    CartItemBody {
-                        id: priced.line.id.0,
-                        product_id: priced.line.product_id.0,
-                        sku,
-                        quantity: priced.line.quantity,
-                        price: priced.line.price,
-                        added_at: format_timestamp(priced.line.added_at_ms),
-                        product_name: name,
-                        product_image: image,
-                        product_price: price_now,
-                    }
-                })
-                .collect(),
+            items: item_bodies(view.lines),
             total: view.total,
             item_count,
+        }
+    }
+}
+
+/// Lines in the `GET /api/cart` item shape (the service API's `line` too).
+pub(crate) fn item_bodies(lines: Vec<PricedLine>) -> Vec<CartItemBody> {
+    lines.into_iter().map(CartItemBody::from).collect()
+}
+
+impl From<PricedLine> for CartItemBody {
+    fn from(priced: PricedLine) -> Self {
+        // The line is consumed: its product's strings move into the body
+        // instead of being copied again.
+        let (sku, name, image, price_now) = match priced.product {
+            Some(product) => (
+                Some(product.sku),
+                Some(product.name),
+                Some(product.image),
+                Some(product.price),
+            ),
+            None => (None, None, None, None),
+        };
+        CartItemBody {
+            id: priced.line.id.0,
+            product_id: priced.line.product_id.0,
+            sku,
+            quantity: priced.line.quantity,
+            price: priced.line.price,
+            added_at: format_timestamp(priced.line.added_at_ms),
+            product_name: name,
+            product_image: image,
+            product_price: price_now,
         }
     }
 }

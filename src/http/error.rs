@@ -60,6 +60,9 @@ pub(crate) enum ApiError {
     /// did not arrive within `TROLLEY_BODY_TIMEOUT`.
     #[error("request timeout")]
     RequestTimeout,
+    /// 410 `{"error": …}`: a checkout claim that ended without completing.
+    #[error("gone: {0}")]
+    Gone(String),
     /// 412 `{"error": "The cart has changed"}`: `If-Match` does not hold.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -113,6 +116,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -169,6 +173,14 @@ impl From<CartError> for ApiError {
                 ApiError::Unprocessable("Idempotency-Key reused with a different request".into())
             }
             CartError::CartChanged => ApiError::PreconditionFailed,
+            CartError::CartClaimed => ApiError::Conflict("Cart is being checked out".into()),
+            CartError::CartNotFound => ApiError::NotFound("Cart not found".into()),
+            CartError::UserNotFound => ApiError::NotFound("User not found".into()),
+            CartError::CartEmpty => ApiError::Conflict("Cart is empty".into()),
+            CartError::ClaimNotFound => ApiError::NotFound("Checkout claim not found".into()),
+            CartError::CheckoutCompleted => ApiError::Conflict("Checkout already completed".into()),
+            CartError::ClaimReleased => ApiError::Gone("Checkout claim released".into()),
+            CartError::ClaimExpired => ApiError::Gone("Checkout claim expired".into()),
             CartError::Replayed(refusal) => ApiError::Replayed(Box::new((*refusal).into())),
             CartError::Store(error) => ApiError::Unavailable(error),
         }
@@ -185,6 +197,7 @@ impl From<LoginError> for ApiError {
             LoginError::PasswordCheck(cause) => {
                 ApiError::Internal(format!("password check: {cause}"))
             }
+            LoginError::CartClaimed => ApiError::Conflict("Cart is being checked out".into()),
             LoginError::Store(error) => ApiError::Unavailable(error),
         }
     }
@@ -200,6 +213,7 @@ impl ApiError {
             | ApiError::Forbidden(message)
             | ApiError::NotFound(message)
             | ApiError::Conflict(message)
+            | ApiError::Gone(message)
             | ApiError::Unprocessable(message) => json!({ "error": message }),
             ApiError::PreconditionFailed => json!({ "error": "The cart has changed" }),
             ApiError::RequestTimeout => json!({ "error": "Request timeout" }),

@@ -118,3 +118,25 @@ pub(crate) async fn observe_request(logs: &LogSettings, request: Request, next: 
     });
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::{AccessLog, LogFormat, LogSettings};
+
+    #[test]
+    fn errors_logs_a_5xx_or_a_slow_request_and_all_logs_every_one() {
+        let logs = |access_log| LogSettings {
+            format: LogFormat::Json,
+            access_log,
+            access_log_slow: Duration::from_millis(500),
+        };
+        let (fast, slow) = (Duration::from_millis(3), Duration::from_millis(500));
+        let errors = logs(AccessLog::Errors);
+        assert!(!errors.logs_access(200, fast) && !errors.logs_access(404, fast));
+        assert!(errors.logs_access(503, fast) && errors.logs_access(200, slow));
+        assert!(logs(AccessLog::All).logs_access(200, fast));
+        assert!(!logs(AccessLog::Off).logs_access(503, slow));
+    }
+}

@@ -115,7 +115,7 @@ pub(super) async fn add_to_cart(
                     retry_after_secs: retry_after.as_secs_f64().ceil() as u64,
                 });
             }
-            let cart = add::new_cart(state.carts(), &write).await?;
+            let cart = add::new_cart(state.carts(), &write, state.settings.session_max_age).await?;
             session.start_new_cart(&cart).await?;
             cart
         }
@@ -278,7 +278,7 @@ fn parse_line_id(text: &str) -> ApiResult<LineId> {
 }
 
 /// The `quantity` query parameter: missing or below 1 → "at least 1".
-fn parse_quantity_param(query: Option<&str>, state: &AppState) -> ApiResult<u32> {
+pub(crate) fn parse_quantity_param(query: Option<&str>, state: &AppState) -> ApiResult<u32> {
     let raw = query
         .into_iter()
         .flat_map(|q| url::form_urlencoded::parse(q.as_bytes()))

@@ -60,6 +60,16 @@ impl FromRequestParts<AppState> for CartWrite {
 }
 
 impl CartWrite {
+    /// The request's `Idempotency-Key`.
+    pub(crate) fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// The request's `If-Match`.
+    pub(crate) fn expect(&self) -> &Expect {
+        &self.expect
+    }
+
     /// The domain's write for this request with `body`, and the guard that
     /// holds its key on this replica until the answer is written. A key already
     /// held here → 409: the first request with it is still being applied.

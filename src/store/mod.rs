@@ -27,6 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::cart::{
+    claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
     model::{CartRef, Line, LineId, Product},
     rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
     write::{Version, Write, Written},
@@ -130,6 +131,34 @@ pub trait CartStore: Send + Sync + 'static {
         policy: CartPolicy,
     ) -> StoreResult<MergeReport>;
 
+    /// Remembers the number of a guest cart by its public id, for the service
+    /// API's `guest/{cartId}`, for `ttl` (a session's longest life, so as long
+    /// as any session can hold the cart). Written once when the cart is made.
+    async fn index_guest_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<()>;
+
+    /// The guest cart a public id names, if it was remembered.
+    async fn guest_cart(&self, id: &str) -> StoreResult<Option<CartRef>>;
+
+    /// Claims a cart for a checkout, in one atomic step with reading the lines
+    /// it freezes; from then on every change of the cart is refused by its
+    /// write gate (`Written::Claimed`) until the claim ends.
+    async fn claim_cart(&self, cart: &CartRef, claim: &NewClaim) -> StoreResult<ClaimStart>;
+
+    /// Completes (removing exactly the claimed lines, the cart's version
+    /// becoming `op`) or releases a claim, in one atomic step answered from the
+    /// claim's record, so a repeat answers the same and changes nothing.
+    async fn end_claim(
+        &self,
+        cart: &CartRef,
+        claim: &ClaimId,
+        end: &ClaimEnd,
+        policy: CartPolicy,
+        op: &Version,
+    ) -> StoreResult<ClaimEnded>;
+
+    /// The claim holding a cart now, if any.
+    async fn active_claim(&self, cart: &CartRef) -> StoreResult<Option<Claim>>;
+
     /// Answers when cart storage is reachable and takes writes (readiness): on
     /// Redis, the node answers as a primary (a demoted or read-only replica is not
     /// ready), on Cluster `cluster_state:ok`.
@@ -182,6 +211,16 @@ pub trait AccountStore: Send + Sync + 'static {
     /// The user's cart, given `candidate` if the user has none yet (atomic, so two
     /// concurrent first logins agree on one cart).
     async fn ensure_user_cart(&self, username: &str, candidate: &CartRef) -> StoreResult<CartRef>;
+
+    /// The cart of an owner named by another system (`ext/{id}`): read only
+    /// without `candidate`; with one, given `candidate` if the owner has none
+    /// (atomic, as `ensure_user_cart`), and kept `ttl` longer.
+    async fn owner_cart(
+        &self,
+        id: &str,
+        candidate: Option<&CartRef>,
+        ttl: Duration,
+    ) -> StoreResult<Option<CartRef>>;
 
     /// Remembers a session of a user, so removing the user can end it. Called by
     /// the session store when it writes a signed-in session's first record.

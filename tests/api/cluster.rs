@@ -40,6 +40,10 @@ use crate::{
 pub fn trials() -> Vec<Trial> {
     vec![
         trial(
+            "cluster::a_login_merge_into_a_claimed_cart_is_refused_across_slots",
+            a_login_merge_into_a_claimed_cart_is_refused_across_slots,
+        ),
+        trial(
             "cluster::the_cart_contract_holds_on_a_redis_cluster",
             the_cart_contract_holds_on_a_redis_cluster,
         ),
@@ -656,4 +660,49 @@ async fn a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login() {
     let mut absorbed_carts: Vec<u64> = client.smembers(absorbed_key(alice.no)).await.expect("set");
     absorbed_carts.sort();
     assert_eq!(absorbed_carts, [sealed.no, absorbed.no, other.no]);
+}
+
+/// A checkout claim freezes the user's cart on Cluster too: a login that would
+/// merge a guest cart with lines into it is refused before the guest cart is
+/// sealed, so the guest session and its cart stay as they were.
+async fn a_login_merge_into_a_claimed_cart_is_refused_across_slots() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let app = cluster.app().await;
+    user_with_cart(&app, "alice", &[(42, 1)]).await;
+    let service = reqwest::Client::new();
+    let token = format!("Bearer {}", crate::helpers::SERVICE_TOKEN);
+    let claim: serde_json::Value = service
+        .post(format!("{}/v1/carts/user/alice/checkout", app.service))
+        .header("authorization", &token)
+        .send()
+        .await
+        .expect("checkout")
+        .json()
+        .await
+        .expect("json");
+    let claim_id = claim["claimId"].as_str().expect("claim id").to_string();
+    let mut guest = app.browser();
+    guest.add(3, 2).await;
+    let reply = guest.login_reply("alice", PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text);
+    assert_eq!(
+        quantity_of(&guest.cart().await, 3),
+        2,
+        "the guest cart is as it was"
+    );
+    guest.add(4, 1).await;
+    let released = service
+        .post(format!(
+            "{}/v1/carts/user/alice/checkout/{claim_id}/release",
+            app.service
+        ))
+        .header("authorization", &token)
+        .send()
+        .await
+        .expect("release");
+    assert_eq!(released.status(), StatusCode::OK);
+    let body = guest.login("alice", PASSWORD).await;
+    assert_eq!(body["merge"]["linesMoved"], 2);
 }

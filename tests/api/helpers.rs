@@ -228,6 +228,8 @@ pub fn settings(backend: Backend, redis: Option<&RedisServer>) -> Settings {
     let mut settings = Wrapper::parse_from(["trolley"]).settings;
     settings.listen = "127.0.0.1:0".parse().expect("addr");
     settings.admin_listen = "127.0.0.1:0".parse().expect("addr");
+    settings.service_listen = "127.0.0.1:0".parse().expect("addr");
+    settings.service_tokens = vec![SERVICE_TOKEN.to_string(), ROTATED_TOKEN.to_string()];
     settings.redis.url = match backend {
         Backend::Redis => Some(redis.expect("a redis server").url.clone()),
         Backend::Embedded => None,
@@ -240,10 +242,16 @@ pub fn settings(backend: Backend, redis: Option<&RedisServer>) -> Settings {
     settings
 }
 
+/// The service API's bearer tokens in tests (two, as during a rotation).
+pub const SERVICE_TOKEN: &str = "test-service-token";
+pub const ROTATED_TOKEN: &str = "next-service-token";
+
 /// The real app, serving on ephemeral ports in this process.
 pub struct TestApp {
     pub base: String,
     pub admin: String,
+    /// The service port's base URL; empty when it is closed.
+    pub service: String,
     redis_url: Option<String>,
     users_file: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -260,6 +268,10 @@ impl TestApp {
             .expect("app builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let admin = format!("http://127.0.0.1:{}", app.admin_port());
+        let service = match app.service_port() {
+            0 => String::new(),
+            port => format!("http://127.0.0.1:{port}"),
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
@@ -267,6 +279,7 @@ impl TestApp {
         TestApp {
             base,
             admin,
+            service,
             redis_url,
             users_file,
             stop: Some(stop),

@@ -25,6 +25,7 @@ mod retries;
 mod round_trips;
 mod rules;
 mod sentinel;
+mod service;
 mod session_copies;
 mod stored_formats;
 mod storefront;
@@ -170,5 +171,6 @@ fn main() -> ExitCode {
     trials.extend(tls::trials());
     trials.extend(sentinel::trials());
     trials.extend(cluster::trials());
+    trials.extend(service::trials());
     libtest_mimic::run(&args, trials).exit_code()
 }

@@ -7,7 +7,7 @@
 -- ARGV[13] max lines of a cart        ARGV[14] '1': also return the cart's fields
 -- Returns  {'ok', version, line id, product id, quantity, price, added ms
 --           [, the cart hash as a flat field/value array]}
---          | {'too_many' | 'full' | 'merged' | 'foreign' | 'stale' | 'again' | 'key_reused', version}
+--          | {'too_many' | 'full' | 'merged' | 'foreign' | 'stale' | 'claimed' | 'again' | 'key_reused', version}
 --          | {'replay', ...a recorded reply}
 --
 -- Atomic, so concurrent adds never lose an increment and the limits hold: the
@@ -22,7 +22,7 @@ if not change_session_is_current(14) then
 end
 local fields = redis.call('HGETALL', KEYS[1])
 local cart = find_product(fields, ARGV[8])
-local stop, ops = write_gate(cart.id, cart.v)
+local stop, ops = write_gate(cart.id, cart.v, cart.co)
 if stop then
   return stop
 end

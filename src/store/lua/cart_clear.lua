@@ -3,7 +3,7 @@
 --
 -- KEYS, ARGV[1..6]: those of every cart change (write_gate in prelude.lua).
 -- Returns  {'ok', version}
---          | {'merged' | 'foreign' | 'stale' | 'again' | 'key_reused', version}
+--          | {'merged' | 'foreign' | 'stale' | 'claimed' | 'again' | 'key_reused', version}
 --          | {'replay', ...a recorded reply}
 --
 -- Atomic: no add can slip in between listing the lines and deleting them. A cart
@@ -12,7 +12,7 @@ if not change_session_is_current(6) then
   return redis.error_reply('STALE_SESSION')
 end
 local fields = redis.call('HGETALL', KEYS[1])
-local stop, ops = write_gate(field_in(fields, 'id'), field_in(fields, 'v'))
+local stop, ops = write_gate(field_in(fields, 'id'), field_in(fields, 'v'), field_in(fields, 'co'))
 if stop then
   return stop
 end

@@ -10,6 +10,7 @@
 -- ARGV[7]  the guest cart's public id (the session's)
 -- ARGV[8]  the user cart's new version, if the merge changes it
 -- Returns  {'already'} | {'foreign'} (the guest hash is another session's: untouched)
+--          | {'claimed'} (a checkout claim holds either cart: untouched)
 --          | {'merged', lines moved, lines combined, 'clamped,ids', 'dropped,ids'}
 --
 -- Why this cannot lose or double-count a line:
@@ -29,8 +30,22 @@ if state == 'foreign' then
 elseif state == 'merged' then
   return {'already'}
 end
+local guest = redis.call('HGETALL', KEYS[1])
+-- A checkout claim freezes its cart: a claimed guest cart is not merged, nor
+-- is a guest cart with lines merged into a claimed user cart; the guest cart
+-- stays as it is (the login is refused).
+if claim_holds(field_in(guest, 'co')) then
+  return {'claimed'}
+end
+if claim_holds(redis.call('HGET', KEYS[3], 'co')) then
+  for i = 1, #guest, 2 do
+    if string.sub(guest[i], 1, 2) == 'l:' then
+      return {'claimed'}
+    end
+  end
+end
 redis.call('HSETNX', KEYS[3], 'id', ARGV[2])
-local moved, combined, clamped, dropped = merge_lines(KEYS[3], redis.call('HGETALL', KEYS[1]), 1,
+local moved, combined, clamped, dropped = merge_lines(KEYS[3], guest, 1,
   ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 if moved + combined > 0 then
   bump_version(KEYS[3], ARGV[8])

@@ -3,7 +3,7 @@
 -- KEYS, ARGV[1..6]: those of every cart change (write_gate in prelude.lua).
 -- ARGV[7]  line id
 -- Returns  {'ok', version, line id, product id, quantity, price, added ms}
---          | {'missing' | 'merged' | 'foreign' | 'stale' | 'again' | 'key_reused', version}
+--          | {'missing' | 'merged' | 'foreign' | 'stale' | 'claimed' | 'again' | 'key_reused', version}
 --          | {'replay', ...a recorded reply}
 --
 -- Atomic: the line and the version change together.
@@ -11,9 +11,11 @@ if not change_session_is_current(7) then
   return redis.error_reply('STALE_SESSION')
 end
 -- The fields the script needs, and the gate's, in one call.
-local owner, ops, raw = unpack(redis.call('HMGET', KEYS[1], 'id', 'v', 'l:' .. ARGV[7]))
+local owner, ops, raw, claim = unpack(redis.call('HMGET', KEYS[1], 'id', 'v', 'l:' .. ARGV[7], 'co'))
 local stop
-stop, ops = write_gate(owner, ops)
+-- A line that is not in the cart is 404 before a claim is 409 (API.md's order):
+-- the claim only stops a change that would apply.
+stop, ops = write_gate(owner, ops, raw and claim)
 if stop then
   return stop
 end

@@ -11,7 +11,8 @@
 -- the embedded store runs); the differential property test checks both agree.
 --
 -- Hash layout: 'id' public id, 'seq' last line sequence, 'v' the last
--- operations that changed it (newest first: the version), and one field per line:
+-- operations that changed it (newest first: the version), 'co' the checkout
+-- claim holding it if any ('<claim id> <until ms>'), and one field per line:
 -- 'l:<line id>' = 'product|quantity|price|added s'. There is no product index
 -- and no line count: carts written before held 'p:<product>' and 'n' fields,
 -- which the scripts now ignore (clear and remove delete them).
@@ -69,17 +70,17 @@ end
 
 -- What an add needs of a cart hash read whole (HGETALL's flat field/value
 -- array): the line of `product` (its id and value) if it has one, how many
--- lines it has, and its 'id', 'v' and 'seq' (false when absent). No product
+-- lines it has, and its 'id', 'v', 'seq' and 'co' (false when absent). No product
 -- index is stored: scanning at most the max lines inside Redis costs less than
 -- the bytes an index would cost every cart. The scan compares bytes in place
 -- (string.byte, a plain find) instead of cutting strings: in Redis's Lua every
 -- new string is allocated and hashed, and that was most of an add's time.
 local function find_product(fields, product)
-  local cart = {count = 0, id = false, v = false, seq = false}
+  local cart = {count = 0, id = false, v = false, seq = false, co = false}
   local prefix = product .. '|'
   for i = 1, #fields, 2 do
     local field = fields[i]
-    if field == 'id' or field == 'v' or field == 'seq' then
+    if field == 'id' or field == 'v' or field == 'seq' or field == 'co' then
       cart[field] = fields[i + 1]
     else
       -- Both bytes in one call: each call into a C function costs about as
@@ -314,13 +315,48 @@ local function refused(status, ops)
   return {status, newest_op(ops)}
 end
 
+-- A checkout claim (API.md v1.2) is the cart hash's 'co' field, '<claim id>
+-- <until ms>': read by every change with the fields it reads anyway, so a cart
+-- without one pays nothing but a comparison. A claim past its 'until' holds
+-- nothing (it ended by itself); only then is Redis's clock asked.
+local function now_ms()
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+end
+
+local function claim_holds(claim)
+  if not claim then
+    return false
+  end
+  local until_ms = tonumber(string.match(claim, ' (%d+)$'))
+  return until_ms ~= nil and now_ms() < until_ms
+end
+
+-- Whether the precondition ARGV-style text `expect` ('' none, '*' the cart
+-- exists, else versions) holds for a cart at `ops`.
+local function expect_holds(expect, cart_key, ops)
+  if expect == '*' then
+    return redis.call('EXISTS', cart_key) == 1
+  elseif expect ~= '' then
+    for version in string.gmatch(expect, '%S+') do
+      if version == newest_op(ops) then
+        return true
+      end
+    end
+    return false
+  end
+  return true
+end
+
 -- Returns a reply to answer instead of applying the change, or nil and the
 -- cart's recent operations. In order: another session's or a merged cart; a
 -- recorded decision for this Idempotency-Key (the same request: replayed; another
--- request: 'key_reused'); this operation already applied ('again'); the
--- precondition ('stale'). owner and ops: the hash's 'id' and 'v' as the script
--- read them with its own fields (false when absent).
-local function write_gate(owner, ops)
+-- request: 'key_reused'); this operation already applied ('again'); a checkout
+-- claim holding the cart ('claimed', recorded nowhere, so a retry after the
+-- claim is applied); the precondition ('stale'). owner, ops and claim: the
+-- hash's 'id', 'v' and 'co' as the script read them with its own fields (false
+-- when absent).
+local function write_gate(owner, ops, claim)
   local state = cart_state(KEYS[1], KEYS[2], ARGV[1], owner)
   if state ~= 'own' then
     return {state, '0'}
@@ -343,20 +379,11 @@ local function write_gate(owner, ops)
       return {'again', newest_op(ops)}
     end
   end
-  if ARGV[5] == '*' then
-    if redis.call('EXISTS', KEYS[1]) == 0 then
-      return {'stale', '0'}
-    end
-  elseif ARGV[5] ~= '' then
-    local found = false
-    for version in string.gmatch(ARGV[5], '%S+') do
-      if version == newest_op(ops) then
-        found = true
-      end
-    end
-    if not found then
-      return {'stale', newest_op(ops)}
-    end
+  if claim and claim_holds(claim) then
+    return {'claimed', newest_op(ops)}
+  end
+  if ARGV[5] ~= '' and not expect_holds(ARGV[5], KEYS[1], ops) then
+    return {'stale', newest_op(ops)}
   end
   return nil, ops
 end

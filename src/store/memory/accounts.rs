@@ -145,6 +145,15 @@ impl AccountStore for MemoryStore {
         Ok(cart)
     }
 
+    async fn owner_cart(
+        &self,
+        id: &str,
+        candidate: Option<&CartRef>,
+        ttl: Duration,
+    ) -> StoreResult<Option<CartRef>> {
+        Ok(self.owner(id, candidate, ttl))
+    }
+
     async fn track_session(
         &self,
         username: &str,

@@ -5,9 +5,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{MemoryStore, Recorded, write::stopped};
+use super::{
+    MemoryStore, Recorded,
+    write::{Stop, stopped},
+};
 use crate::{
     cart::{
+        claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
         model::{CartRef, LineId},
         rules::{self, AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
         write::{RECENT_OPS, Version, Write, Written},
@@ -100,7 +104,7 @@ impl CartStore for MemoryStore {
         policy: CartPolicy,
         write: &Write,
     ) -> StoreResult<Written<LineOutcome>> {
-        self.change_line(cart, policy, write, |lines| {
+        self.change_line(cart, (line, policy), write, |lines| {
             rules::set_quantity(lines, line, quantity)
         })
     }
@@ -112,7 +116,9 @@ impl CartStore for MemoryStore {
         policy: CartPolicy,
         write: &Write,
     ) -> StoreResult<Written<LineOutcome>> {
-        self.change_line(cart, policy, write, |lines| rules::remove(lines, line))
+        self.change_line(cart, (line, policy), write, |lines| {
+            rules::remove(lines, line)
+        })
     }
 
     async fn clear_cart(
@@ -179,6 +185,12 @@ impl CartStore for MemoryStore {
             .cart(guest.no)
             .map(|c| c.lines.lines.clone())
             .unwrap_or_default();
+        if state.claim_holds(guest.no) || (!guest_lines.is_empty() && state.claim_holds(user.no)) {
+            return Ok(MergeReport {
+                claimed: true,
+                ..MergeReport::default()
+            });
+        }
         state.carts.remove(&guest.no);
         let target = state.cart_or_new(user, policy.ttl);
         let report = rules::merge(&mut target.lines, &guest_lines, rule, &policy.limits);
@@ -194,6 +206,44 @@ impl CartStore for MemoryStore {
         Ok(report)
     }
 
+    async fn index_guest_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<()> {
+        self.state()
+            .guests
+            .insert(cart.id.clone(), (cart.no, Instant::now() + ttl));
+        Ok(())
+    }
+
+    async fn guest_cart(&self, id: &str) -> StoreResult<Option<CartRef>> {
+        let state = self.state();
+        Ok(state
+            .guests
+            .get(id)
+            .filter(|(_, expires)| *expires > Instant::now())
+            .map(|(no, _)| CartRef {
+                no: *no,
+                id: id.to_string(),
+            }))
+    }
+
+    async fn claim_cart(&self, cart: &CartRef, claim: &NewClaim) -> StoreResult<ClaimStart> {
+        Ok(self.claim(cart, claim))
+    }
+
+    async fn end_claim(
+        &self,
+        cart: &CartRef,
+        claim: &ClaimId,
+        end: &ClaimEnd,
+        policy: CartPolicy,
+        op: &Version,
+    ) -> StoreResult<ClaimEnded> {
+        Ok(self.end(cart, claim, end, policy, op))
+    }
+
+    async fn active_claim(&self, cart: &CartRef) -> StoreResult<Option<Claim>> {
+        Ok(self.holding_claim(cart))
+    }
+
     async fn ready(&self) -> StoreResult<()> {
         Ok(())
     }
@@ -204,12 +254,18 @@ impl MemoryStore {
     fn change_line(
         &self,
         cart: &CartRef,
-        policy: CartPolicy,
+        (line, policy): (LineId, CartPolicy),
         write: &Write,
         change: impl FnOnce(&mut rules::CartLines) -> LineOutcome,
     ) -> StoreResult<Written<LineOutcome>> {
         let mut state = self.state();
-        if let Some(stop) = state.write_gate(cart, write) {
+        let stop = match state.write_gate(cart, write) {
+            // A line that is not in the cart is 404 before a claim is 409
+            // (API.md's order): the claim only stops a change that would apply.
+            Some(Stop::Written(Written::Claimed)) if !state.holds_line(cart.no, line) => None,
+            stop => stop,
+        };
+        if let Some(stop) = stop {
             return Ok(stopped(
                 stop,
                 LineOutcome::Foreign,

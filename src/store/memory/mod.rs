@@ -10,6 +10,7 @@
 mod accounts;
 mod cart;
 mod catalog;
+mod claims;
 mod session_records;
 mod write;
 
@@ -55,6 +56,27 @@ struct MemCart {
     /// The last operations that changed it, newest first (its version).
     ops: Vec<crate::cart::write::Version>,
     expires: Instant,
+    /// The checkout claim holding it: its id and end (ms since the epoch).
+    claim: Option<(String, i64)>,
+}
+
+/// A checkout claim's record (see `lua/cart_claim.lua`).
+#[derive(Debug)]
+struct MemClaim {
+    cart_id: String,
+    until_ms: i64,
+    state: ClaimState,
+    /// The cart's version when it was claimed.
+    claimed: Version,
+    lines: Vec<crate::cart::model::Line>,
+    expires: Instant,
+}
+
+#[derive(Debug, Clone)]
+enum ClaimState {
+    Active,
+    Released,
+    Completed { order: String, version: Version },
 }
 
 /// A decision kept under a client's Idempotency-Key.
@@ -82,6 +104,12 @@ struct State {
     tombstones: HashMap<u64, (u64, String, Instant)>,
     /// Decisions recorded under Idempotency-Keys, by (cart number, key).
     records: HashMap<(u64, String), Record>,
+    /// Checkout claims' records, by (cart number, claim id).
+    claims: HashMap<(u64, String), MemClaim>,
+    /// Guest carts' numbers by public id, and when each entry expires.
+    guests: HashMap<String, (u64, Instant)>,
+    /// The carts of `ext/{id}` owners: the cart, and when the entry expires.
+    owners: HashMap<String, (CartRef, Instant)>,
     last_cart_no: u64,
     catalog: StoredCatalog,
     users: HashMap<String, MemUser>,
@@ -111,11 +139,13 @@ impl State {
             lines: CartLines::default(),
             ops: Vec::new(),
             expires: now + ttl,
+            claim: None,
         });
         if stored.expires <= now {
             stored.id = cart.id.clone();
             stored.lines = CartLines::default();
             stored.ops.clear();
+            stored.claim = None;
         }
         stored
     }
@@ -172,6 +202,9 @@ impl State {
             !attempts.is_empty()
         });
         self.records.retain(|_, record| record.expires > now);
+        self.claims.retain(|_, claim| claim.expires > now);
+        self.owners.retain(|_, (_, expires)| *expires > now);
+        self.guests.retain(|_, (_, expires)| *expires > now);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The embedded store's half of a cart change's [`Write`]: the same gate as
 //! `write_gate` in `lua/prelude.lua` (another session's or a merged cart, a
-//! recorded Idempotency-Key decision, an operation already applied, the
-//! precondition) and the recording of a decision, inside the change's critical
+//! recorded Idempotency-Key decision, an operation already applied, a checkout
+//! claim holding the cart, the precondition) and the recording of a decision, inside the change's critical
 //! section.
 
 use std::time::Instant;
@@ -56,7 +56,6 @@ impl State {
                 }));
             }
         }
-        let exists = self.cart(cart.no).is_some();
         let ops = self
             .cart(cart.no)
             .map(|stored| stored.ops.clone())
@@ -66,13 +65,25 @@ impl State {
                 version: self.version(cart.no),
             }));
         }
-        let current = self.version(cart.no);
-        let holds = match &write.expect {
+        if self.claim_holds(cart.no) {
+            return Some(Stop::Written(Written::Claimed));
+        }
+        (!self.expect_holds(cart.no, &write.expect)).then_some(Stop::Written(Written::Stale))
+    }
+
+    /// Whether a live cart holds a line.
+    pub(super) fn holds_line(&mut self, no: u64, line: crate::cart::model::LineId) -> bool {
+        self.cart(no)
+            .is_some_and(|cart| cart.lines.lines.iter().any(|l| l.id == line))
+    }
+
+    /// Whether a cart is where a precondition (`If-Match`) wants it.
+    pub(super) fn expect_holds(&mut self, no: u64, expect: &Expect) -> bool {
+        match expect {
             Expect::Anything => true,
-            Expect::Exists => exists,
-            Expect::OneOf(versions) => versions.contains(&current),
-        };
-        (!holds).then_some(Stop::Written(Written::Stale))
+            Expect::Exists => self.cart(no).is_some(),
+            Expect::OneOf(versions) => versions.contains(&self.version(no)),
+        }
     }
 
     /// Records a decision of the cart: a change makes the operation the cart's
@@ -131,6 +142,7 @@ pub(super) fn stopped<T>(
         },
         Stop::Written(Written::KeyReused) => Written::KeyReused,
         Stop::Written(Written::Stale) => Written::Stale,
+        Stop::Written(Written::Claimed) => Written::Claimed,
         Stop::Written(Written::AlreadyApplied { version }) => Written::AlreadyApplied { version },
     }
 }

@@ -40,6 +40,15 @@ impl AccountStore for RedisStore {
         Ok(added == 1)
     }
 
+    async fn owner_cart(
+        &self,
+        id: &str,
+        candidate: Option<&CartRef>,
+        ttl: Duration,
+    ) -> StoreResult<Option<CartRef>> {
+        self.owner_cart(id, candidate, ttl).await
+    }
+
     async fn remove_user(&self, username: &str) -> StoreResult<bool> {
         let client = self.pool.next();
         let Some(record) = self.user(username).await? else {

@@ -14,9 +14,10 @@ use super::{
 };
 use crate::{
     cart::{
+        claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
         model::{CartRef, LineId, MAX_CART_NO},
         rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
-        write::{Expect, Version, Write, Written},
+        write::{Version, Write, Written},
     },
     store::{AddDecision, CartPolicy, CartRead, CartStore, StoreError, StoreResult, session_check},
 };
@@ -81,24 +82,7 @@ fn change_keys(cart: &CartRef, write: &Write) -> Vec<String> {
 
 /// The arguments every cart change starts with (see `write_gate`).
 fn change_args(cart: &CartRef, policy: CartPolicy, write: &Write) -> Vec<String> {
-    let expect = match &write.expect {
-        Expect::Anything => String::new(),
-        Expect::Exists => "*".to_string(),
-        // Versions never hold a space (see `Version::fresh`); one that a client
-        // sent with one cannot match, and is dropped.
-        Expect::OneOf(versions) => {
-            let listed: Vec<&str> = versions
-                .iter()
-                .map(Version::as_str)
-                .filter(|v| !v.is_empty() && !v.contains(' '))
-                .collect();
-            if listed.is_empty() {
-                "!".to_string()
-            } else {
-                listed.join(" ")
-            }
-        }
-    };
+    let expect = super::claims::expect_arg(&write.expect);
     vec![
         cart.id.clone(),
         write.op.0.clone(),
@@ -348,6 +332,33 @@ impl CartStore for RedisStore {
             )
             .await?;
         merge_report(&reply)
+    }
+
+    async fn index_guest_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<()> {
+        self.index_guest(cart, ttl).await
+    }
+
+    async fn guest_cart(&self, id: &str) -> StoreResult<Option<CartRef>> {
+        self.guest_by_id(id).await
+    }
+
+    async fn claim_cart(&self, cart: &CartRef, claim: &NewClaim) -> StoreResult<ClaimStart> {
+        self.claim(cart, claim).await
+    }
+
+    async fn end_claim(
+        &self,
+        cart: &CartRef,
+        claim: &ClaimId,
+        end: &ClaimEnd,
+        policy: CartPolicy,
+        op: &Version,
+    ) -> StoreResult<ClaimEnded> {
+        self.end(cart, claim, end, policy, op).await
+    }
+
+    async fn active_claim(&self, cart: &CartRef) -> StoreResult<Option<Claim>> {
+        self.holding_claim(cart).await
     }
 
     async fn ready(&self) -> StoreResult<()> {

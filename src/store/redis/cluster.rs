@@ -51,12 +51,11 @@ impl RedisStore {
         stop: Option<MergeStop>,
     ) -> StoreResult<MergeReport> {
         let ttl = ttl_ms(policy.ttl);
-        let Some((target, lines)) = self.seal(guest, user, &ttl).await? else {
-            return Ok(MergeReport::already_merged());
+        let (target, lines) = match self.seal(guest, user, &ttl).await? {
+            Sealed::Lines(target, lines) if stop != Some(MergeStop::AfterSeal) => (target, lines),
+            Sealed::Lines(..) => return Ok(MergeReport::already_merged()),
+            unsealed => return Ok(unsealed.report()),
         };
-        if stop == Some(MergeStop::AfterSeal) {
-            return Ok(MergeReport::already_merged());
-        }
         // A seal keeps the cart of the login that made it. If that login (of
         // another account, with the same guest session) was interrupted, its merge
         // is finished into its cart, where the lines may be already; this login
@@ -103,30 +102,34 @@ impl RedisStore {
         Ok(report)
     }
 
-    /// Step 1: seals the guest cart; its target cart and lines, or `None` when an
-    /// earlier login merged it already.
-    async fn seal(
-        &self,
-        guest: &CartRef,
-        user: &CartRef,
-        ttl: &str,
-    ) -> StoreResult<Option<(u64, Vec<String>)>> {
+    /// Step 1: seals the guest cart; its target cart and lines, unless an
+    /// earlier login merged it already or a checkout claim holds either cart
+    /// (the user's is read from its slot first: one more round trip, on
+    /// Cluster logins only).
+    async fn seal(&self, guest: &CartRef, user: &CartRef, ttl: &str) -> StoreResult<Sealed> {
+        let user_claimed = self.holding_claim(user).await?.is_some();
         let sealed: Vec<String> = self
             .eval(
                 "cart_seal",
                 &self.scripts.cart_seal,
                 keys::cart_and_tombstone(guest.no),
-                vec![user.no.to_string(), ttl.to_string(), guest.id.clone()],
+                vec![
+                    user.no.to_string(),
+                    ttl.to_string(),
+                    guest.id.clone(),
+                    if user_claimed { "1" } else { "0" }.to_string(),
+                ],
             )
             .await?;
         match sealed.as_slice() {
             // Another session's cart under the guest's number: nothing to merge.
-            [status] if status == "already" || status == "foreign" => Ok(None),
+            [status] if status == "already" || status == "foreign" => Ok(Sealed::Already),
+            [status] if status == "claimed" => Ok(Sealed::Claimed),
             [status, target, lines @ ..] if status == "sealed" && lines.len() % 2 == 0 => {
-                Ok(Some((
+                Ok(Sealed::Lines(
                     target.parse::<u64>().map_err(|_| corrupt("seal reply"))?,
                     lines.to_vec(),
-                )))
+                ))
             }
             _ => Err(corrupt("seal reply")),
         }
@@ -145,5 +148,27 @@ impl RedisStore {
     ) -> StoreResult<MergeReport> {
         self.merge_on_cluster(guest, user, rule, policy, Some(stop))
             .await
+    }
+}
+
+/// What sealing a guest cart found.
+enum Sealed {
+    /// Sealed (now or by an earlier login): the target user cart and the lines.
+    Lines(u64, Vec<String>),
+    /// Merged by an earlier login, or another session's cart: nothing to merge.
+    Already,
+    /// A checkout claim holds the guest cart, or the user's while the guest
+    /// cart has lines: nothing sealed.
+    Claimed,
+}
+
+impl Sealed {
+    /// The login's report when nothing was sealed.
+    fn report(self) -> MergeReport {
+        MergeReport {
+            already_merged: matches!(self, Sealed::Already),
+            claimed: matches!(self, Sealed::Claimed),
+            ..MergeReport::default()
+        }
     }
 }

@@ -9,6 +9,9 @@
 //! | `trolley:{cart:<no>}:merged` | string | tombstone of a guest cart merged at login: `<user cart no>\|<guest cart id>`; `sealed:<user cart no>\|<guest cart id>` while a Cluster merge is under way |
 //! | `trolley:{cart:<no>}:idem:<key>` | string | the decision recorded under a client's `Idempotency-Key`: `<cart id> <request fingerprint>\n<reply as JSON>`, PX min(`TROLLEY_IDEMPOTENCY_TTL`, cart TTL) |
 //! | `trolley:{cart:<no>}:absorbed` | set | guest cart numbers a Cluster merge applied to this user cart |
+//! | `trolley:{cart:<no>}:claim:<claim id>` | hash | a checkout claim's record (see `claim`) |
+//! | `trolley:{guest:<cart id>}` | string | a guest cart's number by its public id, PX `TROLLEY_SESSION_MAX_AGE` |
+//! | `trolley:{ext:<id>}` | hash | the cart of an `ext/{id}` owner: `cart_no`, `cart_id` |
 //! | `trolley:cart-seq` | string | the cart-number counter (allocated in blocks) |
 //! | `trolley:{catalog}:products`, `trolley:{catalog}:version` | hash, string | the catalog |
 //! | `trolley:{user:<name>}` | hash | an account: `password`, `cart_no`, `cart_id` |
@@ -27,6 +30,24 @@ pub(super) fn tombstone(no: u64) -> String {
 
 pub(super) fn absorbed(no: u64) -> String {
     format!("trolley:{{cart:{no}}}:absorbed")
+}
+
+/// A checkout claim's record: `cart` (the cart's public id), `until` (ms),
+/// `state` (`active` | `released` | `completed`), `claimed` (the cart's
+/// version when claimed), `lines` (the claimed lines),
+/// and once completed `order` and `version`.
+pub(super) fn claim(no: u64, id: &str) -> String {
+    format!("trolley:{{cart:{no}}}:claim:{id}")
+}
+
+/// A guest cart's number by its public id (the service API's `guest/{cartId}`).
+pub(super) fn guest_index(id: &str) -> String {
+    format!("trolley:{{guest:{id}}}")
+}
+
+/// An `ext/{id}` owner's record: `cart_no`, `cart_id`.
+pub(super) fn ext_owner(id: &str) -> String {
+    format!("trolley:{{ext:{id}}}")
 }
 
 pub(super) const CART_SEQ: &str = "trolley:cart-seq";

@@ -11,6 +11,7 @@
 mod accounts;
 mod cart;
 mod catalog;
+mod claims;
 pub(crate) mod cluster;
 pub(crate) mod connect;
 pub(crate) mod failover;

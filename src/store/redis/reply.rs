@@ -98,6 +98,7 @@ pub(super) fn written<T>(
     Ok(match status.as_str() {
         "key_reused" => Written::KeyReused,
         "stale" => Written::Stale,
+        "claimed" => Written::Claimed,
         "again" => Written::AlreadyApplied { version },
         _ => Written::Decided {
             outcome: outcome(status, payload)?,
@@ -130,6 +131,10 @@ fn parse_ids(list: &str) -> StoreResult<Vec<LineId>> {
 pub(super) fn merge_report(reply: &[String]) -> StoreResult<MergeReport> {
     match reply {
         [status] if status == "already" => Ok(MergeReport::already_merged()),
+        [status] if status == "claimed" => Ok(MergeReport {
+            claimed: true,
+            ..MergeReport::default()
+        }),
         // The guest cart's number holds another session's cart: nothing of it is
         // this session's to merge, and it is left untouched.
         [status] if status == "foreign" => Ok(MergeReport::default()),
@@ -139,6 +144,7 @@ pub(super) fn merge_report(reply: &[String]) -> StoreResult<MergeReport> {
             lines_combined: combined.parse().map_err(|_| corrupt("merge reply"))?,
             clamped: parse_ids(clamped)?,
             dropped: parse_ids(dropped)?,
+            claimed: false,
         }),
         _ => Err(corrupt("merge reply")),
     }

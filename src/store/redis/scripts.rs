@@ -36,6 +36,10 @@ pub(super) struct Scripts {
     pub(super) cart_seal: Script,
     pub(super) cart_absorb: Script,
     pub(super) cart_seal_done: Script,
+    pub(super) cart_claim: Script,
+    pub(super) cart_claim_end: Script,
+    pub(super) cart_claim_read: Script,
+    pub(super) ext_cart: Script,
     pub(super) cart_seq: Script,
     pub(super) line_owner: Script,
     pub(super) user_cart: Script,
@@ -58,6 +62,10 @@ impl Scripts {
             cart_seal: cart_script(include_str!("../lua/cart_seal.lua")),
             cart_absorb: cart_script(include_str!("../lua/cart_absorb.lua")),
             cart_seal_done: cart_script(include_str!("../lua/cart_seal_done.lua")),
+            cart_claim: cart_script(include_str!("../lua/cart_claim.lua")),
+            cart_claim_end: cart_script(include_str!("../lua/cart_claim_end.lua")),
+            cart_claim_read: cart_script(include_str!("../lua/cart_claim_read.lua")),
+            ext_cart: Script::from_lua(include_str!("../lua/ext_cart.lua")),
             cart_seq: Script::from_lua(include_str!("../lua/cart_seq.lua")),
             line_owner: Script::from_lua(include_str!("../lua/line_owner.lua")),
             user_cart: Script::from_lua(include_str!("../lua/user_cart.lua")),
@@ -69,7 +77,7 @@ impl Scripts {
         }
     }
 
-    pub(super) fn all(&self) -> [&Script; 17] {
+    pub(super) fn all(&self) -> [&Script; 21] {
         [
             &self.cart_read,
             &self.cart_add,
@@ -80,6 +88,10 @@ impl Scripts {
             &self.cart_seal,
             &self.cart_absorb,
             &self.cart_seal_done,
+            &self.cart_claim,
+            &self.cart_claim_end,
+            &self.cart_claim_read,
+            &self.ext_cart,
             &self.cart_seq,
             &self.line_owner,
             &self.user_cart,

@@ -1,0 +1,220 @@
+//! The service API's checkout claims: claim a cart, then complete or release
+//! the claim (`cart::checkout`).
+
+use std::time::Duration;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{carts, path::Named};
+use crate::{
+    cart::{
+        checkout::{self, Ended, Warning},
+        claim::{ClaimEnd, ClaimId, MAX_CLAIM_TTL, NewClaim, OrderId},
+        model::{format_timestamp, money},
+        ops::CartView,
+    },
+    http::{
+        bodies::{CartItemBody, item_bodies},
+        error::{ApiError, ApiResult},
+        extract::JsonObject,
+        write::{CartWrite, etag},
+    },
+    state::AppState,
+};
+
+/// `POST …/checkout` → 201.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClaimedBody {
+    claim_id: String,
+    until: String,
+    version: String,
+    items: Vec<CartItemBody>,
+    #[serde(serialize_with = "money::serialize")]
+    total: Decimal,
+    item_count: usize,
+    warnings: Vec<WarningBody>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+enum WarningBody {
+    #[serde(rename = "price_changed", rename_all = "camelCase")]
+    PriceChanged {
+        line_id: u64,
+        product_id: i64,
+        #[serde(serialize_with = "money::serialize")]
+        price: Decimal,
+        #[serde(serialize_with = "money::serialize")]
+        product_price: Decimal,
+    },
+    #[serde(rename = "unavailable", rename_all = "camelCase")]
+    Unavailable { line_id: u64, product_id: i64 },
+}
+
+impl From<Warning> for WarningBody {
+    fn from(warning: Warning) -> Self {
+        match warning {
+            Warning::PriceChanged {
+                line,
+                product,
+                price,
+                product_price,
+            } => WarningBody::PriceChanged {
+                line_id: line.0,
+                product_id: product.0,
+                price,
+                product_price,
+            },
+            Warning::Unavailable { line, product } => WarningBody::Unavailable {
+                line_id: line.0,
+                product_id: product.0,
+            },
+        }
+    }
+}
+
+/// `POST …/complete` → 200.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CompletedBody {
+    order_id: String,
+    claim_id: String,
+    items: Vec<CartItemBody>,
+    #[serde(serialize_with = "money::serialize")]
+    total: Decimal,
+    item_count: usize,
+}
+
+/// `POST /v1/carts/{owner}/checkout`, optional body `{"ttl": "10m"}`.
+pub(super) async fn claim(
+    State(state): State<AppState>,
+    named: Named,
+    write: CartWrite,
+    body: Bytes,
+) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
+    let ttl = parse_ttl(&body, state.settings.checkout_ttl)?;
+    let cart = carts::find(&state, &named.owner).await?;
+    let claimed = checkout::checkout(
+        state.carts(),
+        &state.catalog,
+        cart.as_ref(),
+        NewClaim {
+            id: match (write.key(), &cart) {
+                (Some(key), Some(cart)) => ClaimId::for_key(&cart.id, key),
+                _ => ClaimId::fresh(),
+            },
+            ttl,
+            keep: state.settings.idempotency_ttl,
+            expect: write.expect().clone(),
+        },
+    )
+    .await?;
+    let view = claimed.view;
+    let body = ClaimedBody {
+        claim_id: claimed.claim.id.0,
+        until: format_timestamp(claimed.claim.until_ms),
+        version: view.version.0.clone(),
+        item_count: view.lines.len(),
+        total: view.total,
+        warnings: claimed
+            .warnings
+            .into_iter()
+            .map(WarningBody::from)
+            .collect(),
+        items: item_bodies(view.lines),
+    };
+    Ok((
+        StatusCode::CREATED,
+        etag(&crate::cart::write::Version(body.version.clone())),
+        Json(serde_json::to_value(body).unwrap_or_default()),
+    ))
+}
+
+/// The claim's ttl: absent → the default; a duration up to an hour, else 400.
+fn parse_ttl(body: &[u8], default: Duration) -> ApiResult<Duration> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(default);
+    }
+    let invalid =
+        || ApiError::BadRequest("ttl must be a duration from 1s to 1h, e.g. \"10m\"".into());
+    let object = match crate::http::strict_json::parse(body) {
+        Ok(Value::Object(object)) => object,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "Request body must be a JSON object".into(),
+            ));
+        }
+    };
+    match object.get("ttl") {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::String(text)) => {
+            let ttl = humantime::parse_duration(text).map_err(|_| invalid())?;
+            if ttl < Duration::from_secs(1) || ttl > MAX_CLAIM_TTL {
+                return Err(invalid());
+            }
+            Ok(ttl)
+        }
+        Some(_) => Err(invalid()),
+    }
+}
+
+/// `POST /v1/carts/{owner}/checkout/{claimId}/complete` `{"orderId": "…"}`.
+pub(super) async fn complete(
+    State(state): State<AppState>,
+    named: Named,
+    JsonObject(body, _): JsonObject,
+) -> ApiResult<Json<Value>> {
+    let order = match body.get("orderId") {
+        Some(Value::String(text)) => OrderId::parse(text),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::BadRequest("orderId must be 1 to 128 visible ASCII characters".into())
+    })?;
+    let claim = named.claim.clone().ok_or(ApiError::MethodNotAllowed)?;
+    let view = match end(&state, &named, &claim, ClaimEnd::Complete(order.clone())).await? {
+        Ended::Completed(view) => view,
+        Ended::Released => return Err(ApiError::Internal("a complete answered released".into())),
+    };
+    let body = completed_body(order, claim, view);
+    Ok(Json(serde_json::to_value(body).unwrap_or_default()))
+}
+
+fn completed_body(order: OrderId, claim: ClaimId, view: CartView) -> CompletedBody {
+    CompletedBody {
+        order_id: order.0,
+        claim_id: claim.0,
+        item_count: view.lines.len(),
+        total: view.total,
+        items: item_bodies(view.lines),
+    }
+}
+
+/// `POST /v1/carts/{owner}/checkout/{claimId}/release`.
+pub(super) async fn release(State(state): State<AppState>, named: Named) -> ApiResult<Json<Value>> {
+    let claim = named.claim.clone().ok_or(ApiError::MethodNotAllowed)?;
+    end(&state, &named, &claim, ClaimEnd::Release).await?;
+    Ok(Json(serde_json::json!({ "released": true })))
+}
+
+async fn end(state: &AppState, named: &Named, claim: &ClaimId, how: ClaimEnd) -> ApiResult<Ended> {
+    let cart = carts::find(state, &named.owner).await?;
+    Ok(checkout::end(
+        state.carts(),
+        &state.catalog,
+        cart.as_ref(),
+        claim,
+        how,
+        carts::policy(state, &named.owner),
+    )
+    .await?)
+}

@@ -1,0 +1,116 @@
+//! THE SECOND EDGE (API.md v1.2): the service port, where other services
+//! (checkout, support, a demo front end) reach carts by their owner, with
+//! bearer tokens instead of a session cookie. Thin mappings onto the same
+//! domain operations as the public routes (`cart::ops`, `cart::add`), plus
+//! checkout claims (`cart::checkout`).
+//!
+//! Every route and the middleware order are here. Middleware, outermost first:
+//! request telemetry (`http::observe`) → panic → 500 JSON → the bearer token
+//! (401 before anything of the request is looked at) → body limit → the route.
+
+mod carts;
+mod checkout;
+mod path;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::header,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+};
+use subtle::ConstantTimeEq;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::{
+    config::Settings,
+    http::{error::ApiError, guard::BODY_LIMIT, observe},
+    state::AppState,
+};
+
+/// Who may call the service port.
+#[derive(Clone)]
+pub(crate) enum Callers {
+    /// Any of these bearer tokens (several, so one can be rotated).
+    Tokens(Arc<Vec<Vec<u8>>>),
+    /// Anyone: a mesh authenticates callers itself (`TROLLEY_SERVICE_AUTH=none`).
+    Anyone,
+}
+
+impl Callers {
+    /// Who may call the service port; `None`: it stays closed (no token configured).
+    pub(crate) fn from_settings(settings: &Settings) -> Option<Callers> {
+        if settings.service_auth == "none" {
+            return Some(Callers::Anyone);
+        }
+        let tokens: Vec<Vec<u8>> = settings
+            .service_tokens
+            .iter()
+            .map(|token| token.trim())
+            .filter(|token| !token.is_empty())
+            .map(|token| token.as_bytes().to_vec())
+            .collect();
+        (!tokens.is_empty()).then(|| Callers::Tokens(Arc::new(tokens)))
+    }
+}
+
+/// The service router.
+pub(crate) fn router(state: AppState, callers: Callers) -> Router {
+    Router::new()
+        .route(
+            "/v1/carts/{kind}/{id}",
+            get(carts::get_cart).delete(carts::clear_cart),
+        )
+        .route("/v1/carts/{kind}/{id}/items", post(carts::add_item))
+        .route(
+            "/v1/carts/{kind}/{id}/items/{line}",
+            put(carts::update_item).delete(carts::remove_item),
+        )
+        .route("/v1/carts/{kind}/{id}/checkout", post(checkout::claim))
+        .route(
+            "/v1/carts/{kind}/{id}/checkout/{claim}/complete",
+            post(checkout::complete),
+        )
+        .route(
+            "/v1/carts/{kind}/{id}/checkout/{claim}/release",
+            post(checkout::release),
+        )
+        .fallback(|| async { ApiError::NotFound("Not found".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(callers, authorize))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("service handler panicked".into()).into_response()
+        }))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// The request's telemetry, as on the public port (`http::observe`).
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    observe::observe_request(&state.settings.log, request, next).await
+}
+
+/// `Authorization: Bearer <token>`, compared in constant time with every
+/// configured token; anything else → 401 before the request is looked at.
+async fn authorize(State(callers): State<Callers>, request: Request, next: Next) -> Response {
+    let Callers::Tokens(tokens) = &callers else {
+        return next.run(request).await;
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+        .unwrap_or_default();
+    // Every token is compared, so the time taken does not tell which one matched.
+    let known = tokens.iter().fold(0u8, |found, token| {
+        found | u8::from(bool::from(token.as_slice().ct_eq(presented)))
+    });
+    if presented.is_empty() || known == 0 {
+        return ApiError::Unauthorized("Unauthorized".into()).into_response();
+    }
+    next.run(request).await
+}

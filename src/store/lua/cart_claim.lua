@@ -1,0 +1,71 @@
+-- Claims a cart for a checkout (API.md v1.2): freezes its lines until the claim
+-- is completed, released or runs out.
+--
+-- KEYS[1]  the cart hash              trolley:{cart:<no>}
+-- KEYS[2]  the cart's merge tombstone trolley:{cart:<no>}:merged
+-- KEYS[3]  the claim's record         trolley:{cart:<no>}:claim:<claim id>
+-- ARGV[1]  the cart's public id       ARGV[2]  the claim id
+-- ARGV[3]  how long the claim holds, ms
+-- ARGV[4]  the precondition (If-Match): as write_gate's ARGV[5]
+-- ARGV[5]  how long the record outlives the claim, ms
+-- Returns  {'ok', version, until ms, the claimed lines as 'l:<id>', value, ...}
+--          | {'empty' | 'claimed' | 'merged' | 'stale', version}
+--
+-- Atomic, so no change slips in between the snapshot and the claim: the lines
+-- answered are exactly the lines the record keeps and `complete` removes, and
+-- every change after this step meets the claim in its write gate. The cart's
+-- version does not change (its lines did not). Redis's clock sets `until`, and
+-- every gate reads the same clock.
+local fields = redis.call('HGETALL', KEYS[1])
+local state = cart_state(KEYS[1], KEYS[2], ARGV[1], field_in(fields, 'id'))
+if state == 'merged' then
+  return {'merged', '0'}
+elseif state == 'foreign' then
+  -- The number holds another session's cart: this owner's cart is gone.
+  return {'empty', '0'}
+end
+local ops = field_in(fields, 'v') or ''
+local version = newest_op(ops)
+-- This very claim again (a re-run after a lost reply, or a retry with the
+-- same Idempotency-Key, whose claim id is derived from it): answered from its
+-- record, whatever became of it since.
+local record = redis.call('HMGET', KEYS[3], 'cart', 'until', 'claimed', 'lines')
+if record[1] == ARGV[1] then
+  local reply = {'ok', record[3], record[2]}
+  for part in string.gmatch(record[4] or '', '[^\n]+') do
+    reply[#reply + 1] = part
+  end
+  return reply
+end
+if claim_holds(field_in(fields, 'co')) then
+  return {'claimed', version}
+end
+if not expect_holds(ARGV[4], KEYS[1], ops) then
+  return {'stale', version}
+end
+local lines = {}
+for i = 1, #fields, 2 do
+  if string.byte(fields[i], 1) == 108 and string.sub(fields[i], 1, 2) == 'l:' then
+    lines[#lines + 1] = fields[i]
+    lines[#lines + 1] = fields[i + 1]
+  end
+end
+if #lines == 0 then
+  return {'empty', version}
+end
+local now = now_ms()
+local until_ms = string.format('%.0f', now + tonumber(ARGV[3]))
+redis.call('HSET', KEYS[1], 'co', ARGV[2] .. ' ' .. until_ms)
+-- The cart outlives its claim.
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl >= 0 and ttl < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+redis.call('HSET', KEYS[3], 'cart', ARGV[1], 'until', until_ms, 'state', 'active',
+  'claimed', version, 'lines', table.concat(lines, '\n'))
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[5]))
+local reply = {'ok', version, until_ms}
+for i = 1, #lines do
+  reply[#reply + 1] = lines[i]
+end
+return reply

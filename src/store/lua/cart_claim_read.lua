@@ -1,0 +1,13 @@
+-- The checkout claim holding a cart, if any.
+--
+-- KEYS[1]  the cart hash              trolley:{cart:<no>}
+-- ARGV[1]  the cart's public id
+-- Returns  {claim id, until ms} | {}
+--
+-- One script so that 'now' is Redis's clock, the one every write gate reads.
+local owner, claim = unpack(redis.call('HMGET', KEYS[1], 'id', 'co'))
+if owner ~= ARGV[1] or not claim_holds(claim) then
+  return {}
+end
+local id, until_ms = string.match(claim, '^(%S+) (%d+)$')
+return {id, until_ms}
