@@ -36,6 +36,7 @@ pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod metrics;
+pub mod proto;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tracing_otlp;
