@@ -219,6 +219,13 @@ fn register_counters() {
         metrics::register_counter(name, &[("outcome", &metrics::CHECKOUT_END_OUTCOMES)]);
     }
     metrics::register_counter(metrics::CHECKOUT_EXPIRIES, &[]);
+    metrics::register_counter(
+        metrics::GRPC_HANDLED,
+        &[
+            ("grpc_method", &service::GRPC_METHODS),
+            ("grpc_code", &metrics::GRPC_CODES),
+        ],
+    );
     metrics::register_counter(metrics::MERGE_LINES_MOVED, &[]);
     metrics::register_counter(metrics::SESSIONS_CREATED, &[]);
     metrics::register_counter(metrics::IDEMPOTENT_REPLAYS, &[]);

@@ -15,6 +15,8 @@ mod checkout;
 mod grpc;
 mod path;
 
+pub(crate) use grpc::METHODS as GRPC_METHODS;
+
 use std::sync::Arc;
 
 use axum::{

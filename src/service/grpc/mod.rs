@@ -59,7 +59,78 @@ pub(super) async fn routes(json: Router) -> Router {
         Ok(reflection) => routes = routes.add_service(reflection),
         Err(error) => tracing::warn!(%error, "gRPC server reflection is off"),
     }
-    routes.prepare().into_axum_router()
+    routes
+        .prepare()
+        .into_axum_router()
+        .layer(axum::middleware::from_fn(observe_call))
+}
+
+/// Every method the port serves, as the `grpc_method` label (`service/method`).
+pub(crate) const METHODS: [&str; 16] = [
+    "trolley.cart.v1.CartService/GetCart",
+    "trolley.cart.v1.CartService/AddItem",
+    "trolley.cart.v1.CartService/SetQuantity",
+    "trolley.cart.v1.CartService/RemoveItem",
+    "trolley.cart.v1.CartService/ClearCart",
+    "trolley.cart.v1.CartService/Checkout",
+    "trolley.cart.v1.CartService/CompleteCheckout",
+    "trolley.cart.v1.CartService/ReleaseCheckout",
+    "hipstershop.CartService/AddItem",
+    "hipstershop.CartService/GetCart",
+    "hipstershop.CartService/EmptyCart",
+    "oteldemo.CartService/AddItem",
+    "oteldemo.CartService/GetCart",
+    "oteldemo.CartService/EmptyCart",
+    "grpc.health.v1.Health/Check",
+    "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+];
+
+/// The RED metrics of a gRPC call: its method, and its status code (in the
+/// headers when the call failed, trailers-only; a unary call that answered a
+/// message ended OK).
+async fn observe_call(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path().trim_start_matches('/');
+    let method = METHODS
+        .iter()
+        .find(|method| **method == path)
+        .copied()
+        .unwrap_or("_OTHER");
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let code = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok()?.parse::<i32>().ok())
+        .map_or("OK", |code| code_name(tonic::Code::from_i32(code)));
+    crate::metrics::grpc_call(method, code, started.elapsed());
+    response
+}
+
+/// A status code's canonical name, as gRPC writes it.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
 }
 
 /// Whether a request is a gRPC call (`content-type: application/grpc…`).
