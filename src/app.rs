@@ -77,7 +77,7 @@ impl App {
                 let listener = TcpListener::bind(listen)
                     .await
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-                Some((listener, service::router(state.clone(), callers)))
+                Some((listener, service::router(state.clone(), callers).await))
             }
             None => {
                 tracing::warn!(
@@ -141,8 +141,13 @@ impl App {
             timeouts,
             stopped(stop_rx.clone()),
         ));
+        // HTTP/1.1 and h2c (gRPC) on the one service port: axum::serve speaks both.
         let service = self.service.map(|(listener, router)| {
-            tokio::spawn(serve(listener, router, timeouts, stopped(stop_rx.clone())))
+            tokio::spawn(
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped(stop_rx.clone()))
+                    .into_future(),
+            )
         });
         let admin = tokio::spawn(
             axum::serve(self.admin, self.admin_router)
@@ -214,6 +219,13 @@ fn register_counters() {
         metrics::register_counter(name, &[("outcome", &metrics::CHECKOUT_END_OUTCOMES)]);
     }
     metrics::register_counter(metrics::CHECKOUT_EXPIRIES, &[]);
+    metrics::register_counter(
+        metrics::GRPC_HANDLED,
+        &[
+            ("grpc_method", &service::GRPC_METHODS),
+            ("grpc_code", &metrics::GRPC_CODES),
+        ],
+    );
     metrics::register_counter(metrics::MERGE_LINES_MOVED, &[]);
     metrics::register_counter(metrics::SESSIONS_CREATED, &[]);
     metrics::register_counter(metrics::IDEMPOTENT_REPLAYS, &[]);

@@ -32,6 +32,23 @@ pub(crate) const CHECKOUT_CLAIMS: &str = "trolley_checkout_claims_total";
 pub(crate) const CHECKOUT_COMPLETIONS: &str = "trolley_checkout_completions_total";
 pub(crate) const CHECKOUT_RELEASES: &str = "trolley_checkout_releases_total";
 pub(crate) const CHECKOUT_EXPIRIES: &str = "trolley_checkout_expiries_total";
+pub(crate) const GRPC_HANDLED: &str = "trolley_grpc_server_handled_total";
+pub(crate) const GRPC_DURATION: &str = "trolley_grpc_server_handling_seconds";
+
+/// The gRPC status codes registered at 0 for every method: the ones API.md
+/// maps trolley's answers to, and the two any server may end a call with.
+pub(crate) const GRPC_CODES: [&str; 10] = [
+    "OK",
+    "INVALID_ARGUMENT",
+    "UNAUTHENTICATED",
+    "PERMISSION_DENIED",
+    "NOT_FOUND",
+    "FAILED_PRECONDITION",
+    "RESOURCE_EXHAUSTED",
+    "UNAVAILABLE",
+    "INTERNAL",
+    "UNKNOWN",
+];
 
 /// `trolley_checkout_claims_total` outcomes.
 pub(crate) const CHECKOUT_CLAIM_OUTCOMES: [&str; 5] =
@@ -67,6 +84,9 @@ pub(crate) fn install() -> PrometheusHandle {
                 .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), LATENCY_BUCKETS)
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Full(REDIS_DURATION.into()), LATENCY_BUCKETS)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(GRPC_DURATION.into()), LATENCY_BUCKETS)
                 })
                 .map(|b| b.build_recorder());
             let recorder = match recorder {
@@ -118,6 +138,15 @@ fn describe() {
         "Sessions created (first write of a guest, or a login)."
     );
     describe_checkout();
+    describe_counter!(
+        GRPC_HANDLED,
+        "gRPC calls on the service port, by method and status code."
+    );
+    describe_histogram!(
+        GRPC_DURATION,
+        Unit::Seconds,
+        "Duration of gRPC calls on the service port, by method."
+    );
     describe_counter!(LOGINS, "Login attempts, by outcome.");
     describe_gauge!(BUILD_INFO, "Build information; always 1.");
     describe_counter!(
@@ -198,6 +227,12 @@ pub(crate) fn checkout_expiry() {
 
 pub(crate) fn cart_operation(operation: &'static str, outcome: &'static str) {
     counter!(CART_OPERATIONS, "operation" => operation, "outcome" => outcome).increment(1);
+}
+
+/// One gRPC call ended.
+pub(crate) fn grpc_call(method: &'static str, code: &'static str, elapsed: Duration) {
+    counter!(GRPC_HANDLED, "grpc_method" => method, "grpc_code" => code).increment(1);
+    histogram!(GRPC_DURATION, "grpc_method" => method).record(elapsed.as_secs_f64());
 }
 
 /// Registers a counter at 0 for every combination of its known label values, so

@@ -6,11 +6,16 @@
 //!
 //! Every route and the middleware order are here. Middleware, outermost first:
 //! request telemetry (`http::observe`) → panic → 500 JSON → the bearer token
-//! (401 before anything of the request is looked at) → body limit → the route.
+//! (401, or gRPC `UNAUTHENTICATED`, before anything of the request is looked
+//! at; gRPC health checks need none) → body limit → the route. gRPC calls
+//! (`grpc.rs`) are told apart by their paths and run the JSON routes.
 
 mod carts;
 mod checkout;
+mod grpc;
 mod path;
+
+pub(crate) use grpc::METHODS as GRPC_METHODS;
 
 use std::sync::Arc;
 
@@ -57,8 +62,25 @@ impl Callers {
     }
 }
 
-/// The service router.
-pub(crate) fn router(state: AppState, callers: Callers) -> Router {
+/// The service router: the JSON routes and the gRPC services (which run those
+/// routes in process) on one port, behind one bearer-token check.
+pub(crate) async fn router(state: AppState, callers: Callers) -> Router {
+    let json = json_routes()
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state.clone());
+    let grpc = grpc::routes(json.clone()).await;
+    json.merge(grpc)
+        .fallback(|| async { ApiError::NotFound("Not found".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(callers, authorize))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("service handler panicked".into()).into_response()
+        }))
+        .layer(middleware::from_fn_with_state(state, observe))
+}
+
+/// Every JSON route of the service port.
+fn json_routes() -> Router<AppState> {
     Router::new()
         .route(
             "/v1/carts/{kind}/{id}",
@@ -78,15 +100,6 @@ pub(crate) fn router(state: AppState, callers: Callers) -> Router {
             "/v1/carts/{kind}/{id}/checkout/{claim}/release",
             post(checkout::release),
         )
-        .fallback(|| async { ApiError::NotFound("Not found".into()) })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(callers, authorize))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("service handler panicked".into()).into_response()
-        }))
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .with_state(state)
 }
 
 /// The request's telemetry, as on the public port (`http::observe`).
@@ -110,6 +123,12 @@ async fn authorize(State(callers): State<Callers>, request: Request, next: Next)
         found | u8::from(bool::from(token.as_slice().ct_eq(presented)))
     });
     if presented.is_empty() || known == 0 {
+        if grpc::is_health_check(&request) {
+            return next.run(request).await;
+        }
+        if grpc::is_grpc(&request) {
+            return grpc::unauthenticated();
+        }
         return ApiError::Unauthorized("Unauthorized".into()).into_response();
     }
     next.run(request).await

@@ -13,6 +13,7 @@ mod catalog;
 mod cluster;
 mod contract;
 mod faults;
+mod grpc;
 mod headers;
 mod helpers;
 mod hostile;
@@ -172,5 +173,6 @@ fn main() -> ExitCode {
     trials.extend(sentinel::trials());
     trials.extend(cluster::trials());
     trials.extend(service::trials());
+    trials.extend(grpc::trials());
     libtest_mimic::run(&args, trials).exit_code()
 }
