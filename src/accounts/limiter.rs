@@ -39,9 +39,12 @@ impl LimiterKeys {
 /// client that hangs up) frees it after this.
 const LEASE: Duration = Duration::from_secs(5);
 /// How long an attempt past the limit waits while none of the attempts being
-/// checked ends; it waits on as long as they do, up to [`WAIT_AT_MOST`].
-const WAIT_WITHOUT_PROGRESS: Duration = Duration::from_secs(1);
-const WAIT_AT_MOST: Duration = Duration::from_secs(5);
+/// checked ends; it waits on as long as they do, up to [`WAIT_AT_MOST`]. One
+/// argon2id check takes tens of milliseconds, but on a loaded machine with many
+/// in parallel it can take over a second, and a correct password must not be
+/// refused for that.
+const WAIT_WITHOUT_PROGRESS: Duration = Duration::from_secs(2);
+const WAIT_AT_MOST: Duration = Duration::from_secs(10);
 /// How often a waiting attempt asks again.
 const POLL: Duration = Duration::from_millis(20);
 
