@@ -14,6 +14,9 @@
 #   compose ARGS…          docker-compose on the stack
 #   prom_query EXPR        instant query; prints the result vector as JSON
 #   redis_outage_begins / redis_outage_ends / alert_firing NAME / every_replica_ready
+#   check_alerts_and_expressions   fires one alert on purpose (Redis stopped), sees the
+#                          replicas recover, then checks every dashboard and alert
+#                          expression returns data
 #   check NAME COMMAND…    runs COMMAND quietly: "ok NAME", or "FAIL NAME" and its output;
 #                          counts them in passed / failed
 # Sets: LB_URL, PROM_URL, AM_URL, spans (the sink's JSON lines), state (a run directory).
@@ -250,4 +253,17 @@ redis_outage_ends() { compose start redis >>"$state/compose.log" 2>&1 || die "co
 
 prom_query() {
     curl -sf --max-time 10 "$PROM_URL/api/v1/query" --data-urlencode "query=$1" | jq -c '.data.result'
+}
+
+check_alerts_and_expressions() {
+    # The outage's 503s also give the error-ratio expressions their data.
+    redis_outage_begins
+    # for: 1m, plus a scrape and an evaluation (15s each).
+    check "TrolleyRedisUnreachable fires with Redis stopped, Alertmanager has it" wait_until 150 "alert firing" alert_firing TrolleyRedisUnreachable
+    redis_outage_ends
+    check "every replica ready again once Redis is back" wait_until 60 "replicas ready" every_replica_ready
+    # Two scrapes after the last request, so every rate() has its points.
+    sleep 20
+    check "every dashboard and alert expression returns data" \
+        "$venv/bin/python" scripts/promql_has_data.py "$PROM_URL" deploy/grafana/dashboards/*.json deploy/prometheus/alerts.yml
 }

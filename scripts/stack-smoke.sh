@@ -61,18 +61,7 @@ traces_from_every_replica() {
 # The exporter batches for up to 5s.
 check "traces from every replica reached the OTLP sink" wait_until 30 "traces" traces_from_every_replica
 
-# One alert fired on purpose; the outage's 503s also give the error-ratio
-# expressions their data.
-redis_outage_begins
-# for: 1m, plus a scrape and an evaluation (15s each).
-check "TrolleyRedisUnreachable fires with Redis stopped, Alertmanager has it" wait_until 150 "alert firing" alert_firing TrolleyRedisUnreachable
-redis_outage_ends
-check "every replica ready again once Redis is back" wait_until 60 "replicas ready" every_replica_ready
-
-# Two scrapes after the last request, so every rate() has its points.
-sleep 20
-check "every dashboard and alert expression returns data" \
-    "$venv/bin/python" scripts/promql_has_data.py "$PROM_URL" deploy/grafana/dashboards/*.json deploy/prometheus/alerts.yml
+check_alerts_and_expressions
 
 stack_down
 echo "stack-smoke: $passed passed, $failed failed"

@@ -2,12 +2,11 @@
 //! demo's `oteldemo`: the same messages in both packages) on `ext/{user_id}` carts.
 
 use axum::http::Method;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::json;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
-use super::json::Json;
+use super::json::{Json, cart_path};
 use crate::proto::{hipstershop, oteldemo};
 
 /// The demos' `CartService` (the same messages in both packages): carts of
@@ -32,11 +31,9 @@ struct DemoLineJson {
 }
 
 impl Demo {
-    fn path(user_id: &str) -> String {
-        format!(
-            "/v1/carts/ext/{}",
-            utf8_percent_encode(user_id, NON_ALPHANUMERIC)
-        )
+    /// The `ext/{user_id}` cart's route.
+    fn path(user_id: &str) -> Result<String, Status> {
+        cart_path(&format!("ext/{user_id}"))
     }
 
     /// Adds `quantity` of the product whose sku (or else numeric id) is `product`.
@@ -50,7 +47,7 @@ impl Demo {
         if quantity < 1 {
             return Err(Status::invalid_argument("Quantity must be at least 1"));
         }
-        let path = format!("{}/items", Demo::path(user_id));
+        let path = format!("{}/items", Demo::path(user_id)?);
         let by_sku = json!({"sku": product, "quantity": quantity});
         match self
             .0
@@ -80,7 +77,7 @@ impl Demo {
     ) -> Result<Option<Vec<(String, i32)>>, Status> {
         let cart: DemoCartJson = self
             .0
-            .call_as(Method::GET, &Demo::path(user_id), metadata, None)
+            .call_as(Method::GET, &Demo::path(user_id)?, metadata, None)
             .await?;
         if cart.cart_id.is_none() {
             return Ok(None);
@@ -101,7 +98,7 @@ impl Demo {
 
     async fn empty(&self, metadata: &MetadataMap, user_id: &str) -> Result<(), Status> {
         self.0
-            .call(Method::DELETE, &Demo::path(user_id), metadata, None)
+            .call(Method::DELETE, &Demo::path(user_id)?, metadata, None)
             .await
             .map(drop)
     }

@@ -109,6 +109,15 @@ pub(super) fn cart_path(owner: &str) -> Result<String, Status> {
     ))
 }
 
+/// `…/checkout/{claim}/{action}` of an owner's cart.
+pub(super) fn claim_path(owner: &str, claim: &str, action: &str) -> Result<String, Status> {
+    Ok(format!(
+        "{}/checkout/{}/{action}",
+        cart_path(owner)?,
+        utf8_percent_encode(claim, NON_ALPHANUMERIC)
+    ))
+}
+
 /// Money as the JSON route wrote it (exact decimal text).
 pub(super) fn money(raw: &RawValue) -> String {
     raw.get().to_string()

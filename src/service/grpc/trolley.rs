@@ -1,12 +1,11 @@
 //! `trolley.cart.v1.CartService`: each call on its JSON route of the service port.
 
 use axum::http::Method;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::{Value, json, value::RawValue};
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
-use super::json::{Json, cart_path, money};
+use super::json::{Json, cart_path, claim_path, money};
 use crate::proto::trolley::cart::v1 as pb;
 
 /// A line as the JSON routes write it.
@@ -248,11 +247,7 @@ impl pb::cart_service_server::CartService for Trolley {
         request: Request<pb::CompleteCheckoutRequest>,
     ) -> Result<Response<pb::Completed>, Status> {
         let message = request.get_ref();
-        let path = format!(
-            "{}/checkout/{}/complete",
-            cart_path(&message.owner)?,
-            utf8_percent_encode(&message.claim_id, NON_ALPHANUMERIC)
-        );
+        let path = claim_path(&message.owner, &message.claim_id, "complete")?;
         let body = json!({"orderId": message.order_id});
         let completed: CompletedJson = self
             .0
@@ -272,11 +267,7 @@ impl pb::cart_service_server::CartService for Trolley {
         request: Request<pb::ReleaseCheckoutRequest>,
     ) -> Result<Response<pb::Released>, Status> {
         let message = request.get_ref();
-        let path = format!(
-            "{}/checkout/{}/release",
-            cart_path(&message.owner)?,
-            utf8_percent_encode(&message.claim_id, NON_ALPHANUMERIC)
-        );
+        let path = claim_path(&message.owner, &message.claim_id, "release")?;
         let released: ReleasedJson = self
             .0
             .call_as(Method::POST, &path, request.metadata(), None)
