@@ -142,7 +142,7 @@ impl App {
             stopped(stop_rx.clone()),
         ));
         // HTTP/1.1 and h2c (gRPC) on the one service port: axum::serve speaks both.
-        let service = self.service.map(|(listener, router)| {
+        let mut service = self.service.map(|(listener, router)| {
             tokio::spawn(
                 axum::serve(listener, router)
                     .with_graceful_shutdown(stopped(stop_rx.clone()))
@@ -158,14 +158,24 @@ impl App {
             () = shutdown => {}
             result = &mut public => {
                 admin.abort();
-        service.inspect(JoinHandle::abort);
+                service.inspect(JoinHandle::abort);
                 return result.map_err(std::io::Error::other)?;
             }
         }
         self.state.start_draining();
         let _ = stop_tx.send(true);
+        // Both request ports stop accepting and finish what is in flight,
+        // within one timeout.
         let drain = self.state.settings.shutdown_timeout;
-        let result = match tokio::time::timeout(drain, &mut public).await {
+        let drained = tokio::time::timeout(drain, async {
+            let public = (&mut public).await;
+            if let Some(service) = service.as_mut() {
+                let _ = service.await;
+            }
+            public
+        })
+        .await;
+        let result = match drained {
             Ok(result) => result.map_err(std::io::Error::other)?,
             Err(_) => {
                 tracing::warn!(

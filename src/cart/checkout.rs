@@ -22,6 +22,8 @@ pub(crate) struct Checkout {
     pub(crate) claim: Claim,
     pub(crate) view: CartView,
     pub(crate) warnings: Vec<Warning>,
+    /// This claim had been taken before: the answer is its record's.
+    pub(crate) again: bool,
 }
 
 /// What the caller should know before charging a claimed line.
@@ -48,12 +50,13 @@ pub(crate) async fn checkout(
         let Some(cart) = cart else {
             return Err(CartError::CartEmpty);
         };
-        let (claim, lines, version) = match carts.claim_cart(cart, &claim).await? {
+        let (claim, lines, version, again) = match carts.claim_cart(cart, &claim).await? {
             ClaimStart::Claimed {
                 claim,
                 lines,
                 version,
-            } => (claim, lines, version),
+                again,
+            } => (claim, lines, version, again),
             ClaimStart::Empty => return Err(CartError::CartEmpty),
             ClaimStart::Busy => return Err(CartError::CartClaimed),
             ClaimStart::Merged => return Err(CartError::CartMerged),
@@ -82,6 +85,7 @@ pub(crate) async fn checkout(
             claim,
             view,
             warnings,
+            again,
         })
     }
     .await;

@@ -86,10 +86,13 @@ pub struct NewClaim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimStart {
     /// The cart is claimed: these lines, at this version, until `claim.until_ms`.
+    /// `again`: this claim id had claimed it before, and the answer is that
+    /// claim's record (a retry with the same Idempotency-Key, or a re-run).
     Claimed {
         claim: Claim,
         lines: Vec<Line>,
         version: Version,
+        again: bool,
     },
     /// The cart has no lines.
     Empty,

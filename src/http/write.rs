@@ -259,8 +259,13 @@ pub(crate) fn etag(version: &Version) -> HeaderMap {
 /// The headers of a change's answer: its `ETag`, and `Idempotent-Replayed: true`
 /// when it was answered from its Idempotency-Key record.
 pub(crate) fn changed_headers<T>(changed: &Changed<T>) -> HeaderMap {
-    let mut headers = etag(&changed.version);
-    if changed.replayed {
+    answer_headers(&changed.version, changed.replayed)
+}
+
+/// An answer's `ETag`, and `Idempotent-Replayed: true` when `replayed`.
+pub(crate) fn answer_headers(version: &Version, replayed: bool) -> HeaderMap {
+    let mut headers = etag(version);
+    if replayed {
         headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     headers

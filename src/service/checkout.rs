@@ -20,13 +20,15 @@ use crate::{
         claim::{ClaimEnd, ClaimId, MAX_CLAIM_TTL, NewClaim, OrderId},
         model::{format_timestamp, money},
         ops::CartView,
+        write::Version,
     },
     http::{
         bodies::{CartItemBody, item_bodies},
         error::{ApiError, ApiResult},
         extract::JsonObject,
-        write::{CartWrite, etag},
+        write::{CartWrite, answer_headers},
     },
+    metrics,
     state::AppState,
 };
 
@@ -118,6 +120,12 @@ pub(super) async fn claim(
         },
     )
     .await?;
+    // A checkout's Idempotency-Key names its claim (`ClaimId::for_key`): a
+    // claim taken before under the key is a replay.
+    let replayed = claimed.again && write.key().is_some();
+    if replayed {
+        metrics::idempotent_replay();
+    }
     let view = claimed.view;
     let body = ClaimedBody {
         claim_id: claimed.claim.id.0,
@@ -134,7 +142,7 @@ pub(super) async fn claim(
     };
     Ok((
         StatusCode::CREATED,
-        etag(&crate::cart::write::Version(body.version.clone())),
+        answer_headers(&Version(body.version.clone()), replayed),
         Json(serde_json::to_value(body).unwrap_or_default()),
     ))
 }

@@ -38,6 +38,10 @@ pub fn trials() -> Vec<Trial> {
             sigterm_lets_in_flight_requests_finish_and_exits_zero,
         ),
         trial(
+            "sigterm_lets_a_service_port_request_in_flight_finish",
+            sigterm_lets_a_service_port_request_in_flight_finish,
+        ),
+        trial(
             "scripts_flushed_from_redis_are_reloaded_on_noscript",
             scripts_flushed_from_redis_are_reloaded_on_noscript,
         ),
@@ -271,6 +275,52 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_zero() {
         .send()
         .await;
     assert!(refused.is_err(), "still accepting after shutdown");
+}
+
+async fn sigterm_lets_a_service_port_request_in_flight_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let service_port = free_port();
+    let mut process = Process::spawn(&[
+        ("TROLLEY_SERVICE_AUTH", "none".to_string()),
+        (
+            "TROLLEY_SERVICE_LISTEN",
+            format!("127.0.0.1:{service_port}"),
+        ),
+    ])
+    .await;
+    // An add whose body is half sent when SIGTERM arrives: in flight.
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", service_port))
+        .await
+        .expect("connect");
+    let body = json!({"sku": "apple", "quantity": 2}).to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let request = format!(
+        "POST /v1/carts/ext/draining/items HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    process.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    socket
+        .write_all(tail.as_bytes())
+        .await
+        .expect("send the rest");
+    let mut response = String::new();
+    socket
+        .read_to_string(&mut response)
+        .await
+        .expect("the in-flight request was answered");
+    let status = response.split_whitespace().nth(1).unwrap_or_default();
+    assert_eq!(status, StatusCode::OK.as_str(), "{response}");
+    assert!(response.contains(r#""quantity":2"#), "{response}");
+    let exit = process.wait_exit(Duration::from_secs(30)).await;
+    assert!(exit.success(), "exit status {exit:?}");
+    let refused = tokio::net::TcpStream::connect(("127.0.0.1", service_port)).await;
+    assert!(
+        refused.is_err(),
+        "the service port still accepts after shutdown"
+    );
 }
 
 async fn scripts_flushed_from_redis_are_reloaded_on_noscript() {

@@ -820,9 +820,19 @@ async fn a_checkout_retried_with_its_idempotency_key_answers_the_same_claim(back
     let path = "/v1/carts/ext/idem/checkout";
     let first = caller.send(Method::POST, path, None, &key).await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert!(first.headers.get("idempotent-replayed").is_none());
     let again = caller.send(Method::POST, path, None, &key).await;
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
     assert_eq!(again.json(), first.json(), "the same claim, answered again");
+    assert_eq!(
+        again
+            .headers
+            .get("idempotent-replayed")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..]),
+        "a replay says so"
+    );
+    assert_eq!(again.headers.get("etag"), first.headers.get("etag"));
     let other = caller.send(Method::POST, path, None, &[]).await;
     assert_refused(&other, StatusCode::CONFLICT, CLAIMED);
     let id = first.json()["claimId"].as_str().expect("claim").to_string();
@@ -833,6 +843,7 @@ async fn a_checkout_retried_with_its_idempotency_key_answers_the_same_claim(back
     let late = caller.send(Method::POST, path, None, &key).await;
     assert_eq!(late.status, StatusCode::CREATED, "{}", late.text);
     assert_eq!(late.json()["claimId"], id.as_str());
+    assert!(late.headers.get("idempotent-replayed").is_some());
     assert_eq!(
         caller.cart("ext/idem").await["itemCount"],
         0,

@@ -8,7 +8,8 @@
 -- ARGV[3]  how long the claim holds, ms
 -- ARGV[4]  the precondition (If-Match): as write_gate's ARGV[5]
 -- ARGV[5]  how long the record outlives the claim, ms
--- Returns  {'ok', version, until ms, the claimed lines as 'l:<id>', value, ...}
+-- Returns  {'ok' | 'again', version, until ms, the claimed lines as 'l:<id>', value, ...}
+--          ('again': this claim id had claimed the cart before; answered from its record)
 --          | {'empty' | 'claimed' | 'merged' | 'stale', version}
 --
 -- Atomic, so no change slips in between the snapshot and the claim: the lines
@@ -31,7 +32,7 @@ local version = newest_op(ops)
 -- record, whatever became of it since.
 local record = redis.call('HMGET', KEYS[3], 'cart', 'until', 'claimed', 'lines')
 if record[1] == ARGV[1] then
-  local reply = {'ok', record[3], record[2]}
+  local reply = {'again', record[3], record[2]}
   for part in string.gmatch(record[4] or '', '[^\n]+') do
     reply[#reply + 1] = part
   end

@@ -90,6 +90,7 @@ impl MemoryStore {
                 },
                 lines: record.lines.clone(),
                 version: record.claimed.clone(),
+                again: true,
             };
         }
         if state.claim_holds(cart.no) {
@@ -124,6 +125,7 @@ impl MemoryStore {
             },
             lines,
             version,
+            again: false,
         }
     }
 

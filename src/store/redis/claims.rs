@@ -67,14 +67,17 @@ impl RedisStore {
             )
             .await?;
         match reply.as_slice() {
-            [status, version, until_ms, lines @ ..] if status == "ok" => Ok(ClaimStart::Claimed {
-                claim: Claim {
-                    id: claim.id.clone(),
-                    until_ms: until(until_ms)?,
-                },
-                lines: parse_lines(lines)?,
-                version: Version(version.clone()),
-            }),
+            [status, version, until_ms, lines @ ..] if status == "ok" || status == "again" => {
+                Ok(ClaimStart::Claimed {
+                    claim: Claim {
+                        id: claim.id.clone(),
+                        until_ms: until(until_ms)?,
+                    },
+                    lines: parse_lines(lines)?,
+                    version: Version(version.clone()),
+                    again: status == "again",
+                })
+            }
             [status, _] => match status.as_str() {
                 "empty" => Ok(ClaimStart::Empty),
                 "claimed" => Ok(ClaimStart::Busy),
