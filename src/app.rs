@@ -142,7 +142,7 @@ impl App {
             stopped(stop_rx.clone()),
         ));
         // HTTP/1.1 and h2c (gRPC) on the one service port: axum::serve speaks both.
-        let mut service = self.service.map(|(listener, router)| {
+        let service = self.service.map(|(listener, router)| {
             tokio::spawn(
                 axum::serve(listener, router)
                     .with_graceful_shutdown(stopped(stop_rx.clone()))
@@ -164,32 +164,39 @@ impl App {
         }
         self.state.start_draining();
         let _ = stop_tx.send(true);
-        // Both request ports stop accepting and finish what is in flight,
-        // within one timeout.
-        let drain = self.state.settings.shutdown_timeout;
-        let drained = tokio::time::timeout(drain, async {
-            let public = (&mut public).await;
-            if let Some(service) = service.as_mut() {
-                let _ = service.await;
-            }
-            public
-        })
-        .await;
-        let result = match drained {
-            Ok(result) => result.map_err(std::io::Error::other)?,
-            Err(_) => {
-                tracing::warn!(
-                    ?drain,
-                    "in-flight requests did not finish in time; stopping anyway"
-                );
-                public.abort();
-                Ok(())
-            }
-        };
+        let result = drain(self.state.settings.shutdown_timeout, public, service).await;
         admin.abort();
-        service.inspect(JoinHandle::abort);
         tracing::info!("trolley stopped");
         result
+    }
+}
+
+/// Lets both request ports, which stopped accepting, finish what is in flight
+/// within one timeout `within`; past it, stops them anyway.
+async fn drain(
+    within: Duration,
+    mut public: JoinHandle<std::io::Result<()>>,
+    mut service: Option<JoinHandle<std::io::Result<()>>>,
+) -> std::io::Result<()> {
+    let drained = tokio::time::timeout(within, async {
+        let public = (&mut public).await;
+        if let Some(service) = service.as_mut() {
+            let _ = service.await;
+        }
+        public
+    })
+    .await;
+    match drained {
+        Ok(result) => result.map_err(std::io::Error::other)?,
+        Err(_) => {
+            tracing::warn!(
+                ?within,
+                "in-flight requests did not finish in time; stopping anyway"
+            );
+            public.abort();
+            service.inspect(JoinHandle::abort);
+            Ok(())
+        }
     }
 }
 

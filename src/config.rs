@@ -249,12 +249,12 @@ pub enum AccessLog {
 }
 
 impl LogSettings {
-    /// Whether a request that ended with `status` after `elapsed` gets an
-    /// access-log line.
-    pub(crate) fn logs_access(&self, status: u16, elapsed: Duration) -> bool {
+    /// Whether a request that ended after `elapsed`, failed on the server's
+    /// side (an HTTP 5xx, a gRPC server error) or not, gets an access-log line.
+    pub(crate) fn logs_access(&self, server_error: bool, elapsed: Duration) -> bool {
         match self.access_log {
             AccessLog::All => true,
-            AccessLog::Errors => status >= 500 || elapsed >= self.access_log_slow,
+            AccessLog::Errors => server_error || elapsed >= self.access_log_slow,
             AccessLog::Off => false,
         }
     }

@@ -103,7 +103,7 @@ pub(crate) async fn observe_request(logs: &LogSettings, request: Request, next: 
         span.record("otel.status_code", "ERROR");
     }
     metrics::http_request(method, route, status, elapsed);
-    if !logs.logs_access(status, elapsed) {
+    if !logs.logs_access(status >= 500, elapsed) {
         return response;
     }
     span.in_scope(|| {
@@ -126,7 +126,7 @@ mod tests {
     use crate::config::{AccessLog, LogFormat, LogSettings};
 
     #[test]
-    fn errors_logs_a_5xx_or_a_slow_request_and_all_logs_every_one() {
+    fn errors_logs_a_server_error_or_a_slow_request_and_all_logs_every_one() {
         let logs = |access_log| LogSettings {
             format: LogFormat::Json,
             access_log,
@@ -134,9 +134,9 @@ mod tests {
         };
         let (fast, slow) = (Duration::from_millis(3), Duration::from_millis(500));
         let errors = logs(AccessLog::Errors);
-        assert!(!errors.logs_access(200, fast) && !errors.logs_access(404, fast));
-        assert!(errors.logs_access(503, fast) && errors.logs_access(200, slow));
-        assert!(logs(AccessLog::All).logs_access(200, fast));
-        assert!(!logs(AccessLog::Off).logs_access(503, slow));
+        assert!(!errors.logs_access(false, fast));
+        assert!(errors.logs_access(true, fast) && errors.logs_access(false, slow));
+        assert!(logs(AccessLog::All).logs_access(false, fast));
+        assert!(!logs(AccessLog::Off).logs_access(true, slow));
     }
 }

@@ -5,7 +5,8 @@
 //! checkout claims (`cart::checkout`).
 //!
 //! Every route and the middleware order are here. Middleware, outermost first:
-//! request telemetry (`http::observe`) → panic → 500 JSON → the bearer token
+//! request telemetry (`http::observe`, or `grpc::observe_call` for a gRPC
+//! call) → panic → 500 JSON → the bearer token
 //! (401, or gRPC `UNAUTHENTICATED`, before anything of the request is looked
 //! at; gRPC health checks need none) → body limit → the route. gRPC calls
 //! (`grpc.rs`) are told apart by their paths and run the JSON routes.
@@ -102,8 +103,12 @@ fn json_routes() -> Router<AppState> {
         )
 }
 
-/// The request's telemetry, as on the public port (`http::observe`).
+/// The request's telemetry: a gRPC call's (`grpc::observe_call`), else the
+/// public port's (`http::observe`).
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if grpc::is_grpc(&request) {
+        return grpc::observe_call(&state.settings.log, request, next).await;
+    }
     observe::observe_request(&state.settings.log, request, next).await
 }
 

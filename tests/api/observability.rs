@@ -42,6 +42,10 @@ pub fn trials() -> Vec<Trial> {
             an_incoming_traceparent_is_continued_by_the_exported_server_span_and_its_redis_spans,
         ),
         trial(
+            "observability::a_grpc_call_is_a_server_span_under_the_rpc_conventions_continuing_its_metadata",
+            a_grpc_call_is_a_server_span_under_the_rpc_conventions_continuing_its_metadata,
+        ),
+        trial(
             "observability::requests_succeed_when_the_http_collector_port_is_closed",
             || requests_succeed_when_the_collector_port_is_closed("http/protobuf"),
         ),
@@ -533,6 +537,115 @@ async fn an_incoming_traceparent_is_continued_by_the_exported_server_span_and_it
         "{:?}",
         redis_spans.iter().map(|s| &s.name).collect::<Vec<_>>()
     );
+}
+
+async fn a_grpc_call_is_a_server_span_under_the_rpc_conventions_continuing_its_metadata() {
+    use trolley::proto::trolley::cart::v1::{self as pb, cart_service_client::CartServiceClient};
+    let (collector, endpoint) = Collector::start().await;
+    let service_port = free_port();
+    let process = Process::spawn(&[
+        ("TROLLEY_SERVICE_AUTH", "none".into()),
+        (
+            "TROLLEY_SERVICE_LISTEN",
+            format!("127.0.0.1:{service_port}"),
+        ),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".into()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "200".into()),
+    ])
+    .await;
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{service_port}"))
+            .expect("url")
+            .connect()
+            .await
+            .expect("h2c connection to the service port");
+    let mut client = CartServiceClient::new(channel);
+    let (added_trace, added_parent) = trace_ids();
+    client
+        .add_item(traced(
+            pb::AddItemRequest {
+                owner: "ext/traced".into(),
+                product: Some(pb::add_item_request::Product::Sku("apple".into())),
+                quantity: 1,
+            },
+            &added_trace,
+            &added_parent,
+        ))
+        .await
+        .expect("added");
+    let (missing_trace, missing_parent) = trace_ids();
+    let missing = client
+        .complete_checkout(traced(
+            pb::CompleteCheckoutRequest {
+                owner: "ext/traced".into(),
+                claim_id: "kNoSuchClaim".into(),
+                order_id: "o-1".into(),
+            },
+            &missing_trace,
+            &missing_parent,
+        ))
+        .await
+        .expect_err("no such claim");
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    let span_of = |trace_id: &str| {
+        collector
+            .spans()
+            .into_iter()
+            .map(|(_, span)| span)
+            .find(|span| hex(&span.trace_id) == trace_id && span.kind == SpanKind::Server as i32)
+    };
+    let exported = eventually(Duration::from_secs(15), || async {
+        span_of(&added_trace).is_some() && span_of(&missing_trace).is_some()
+    })
+    .await;
+    assert!(exported, "no gRPC server spans exported");
+    for (trace_id, parent_id, method, code) in [
+        (&added_trace, &added_parent, "AddItem", 0),
+        (&missing_trace, &missing_parent, "CompleteCheckout", 5),
+    ] {
+        let span = span_of(trace_id).expect("span");
+        assert_eq!(span.name, format!("trolley.cart.v1.CartService/{method}"));
+        assert_eq!(
+            hex(&span.parent_span_id),
+            *parent_id,
+            "continues the caller's span"
+        );
+        let attributes = &span.attributes;
+        assert_eq!(string_attribute(attributes, "rpc.system"), Some("grpc"));
+        assert_eq!(
+            string_attribute(attributes, "rpc.service"),
+            Some("trolley.cart.v1.CartService")
+        );
+        assert_eq!(string_attribute(attributes, "rpc.method"), Some(method));
+        assert_eq!(
+            attribute(attributes, "rpc.grpc.status_code"),
+            Some(&any_value::Value::IntValue(code))
+        );
+        // NOT_FOUND is the caller's error, not the server's.
+        assert_eq!(
+            span.status.as_ref().map_or(0, |status| status.code),
+            0,
+            "{span:?}"
+        );
+        assert!(
+            attribute(attributes, "http.route").is_none(),
+            "one span, not an HTTP one too"
+        );
+    }
+    drop(process);
+}
+
+/// A gRPC request carrying a W3C `traceparent` in its metadata.
+fn traced<T>(message: T, trace_id: &str, parent_id: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "traceparent",
+        tonic::metadata::MetadataValue::try_from(format!("00-{trace_id}-{parent_id}-01"))
+            .expect("ascii"),
+    );
+    request
 }
 
 async fn requests_succeed_when_the_collector_port_is_closed(protocol: &str) {

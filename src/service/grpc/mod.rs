@@ -11,7 +11,10 @@
 
 mod demo;
 mod json;
+mod observe;
 mod trolley;
+
+pub(super) use observe::observe_call;
 
 use axum::{Router, body::Body, http::header};
 use tonic::Status;
@@ -59,10 +62,7 @@ pub(super) async fn routes(json: Router) -> Router {
         Ok(reflection) => routes = routes.add_service(reflection),
         Err(error) => tracing::warn!(%error, "gRPC server reflection is off"),
     }
-    routes
-        .prepare()
-        .into_axum_router()
-        .layer(axum::middleware::from_fn(observe_call))
+    routes.prepare().into_axum_router()
 }
 
 /// Every method the port serves, as the `grpc_method` label (`service/method`).
@@ -84,54 +84,6 @@ pub(crate) const METHODS: [&str; 16] = [
     "grpc.health.v1.Health/Check",
     "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
 ];
-
-/// The RED metrics of a gRPC call: its method, and its status code (in the
-/// headers when the call failed, trailers-only; a unary call that answered a
-/// message ended OK).
-async fn observe_call(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let path = request.uri().path().trim_start_matches('/');
-    let method = METHODS
-        .iter()
-        .find(|method| **method == path)
-        .copied()
-        .unwrap_or("_OTHER");
-    let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    let code = response
-        .headers()
-        .get("grpc-status")
-        .and_then(|value| value.to_str().ok()?.parse::<i32>().ok())
-        .map_or("OK", |code| code_name(tonic::Code::from_i32(code)));
-    crate::metrics::grpc_call(method, code, started.elapsed());
-    response
-}
-
-/// A status code's canonical name, as gRPC writes it.
-fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code;
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
 
 /// Whether a request is a gRPC call (`content-type: application/grpc…`).
 pub(super) fn is_grpc<B>(request: &axum::http::Request<B>) -> bool {
