@@ -37,7 +37,9 @@ HISTOGRAMS: dict[str, dict[str, set[str] | None]] = {
         "http_response_status_code": None,
     },
     "trolley_redis_command_duration_seconds": {"operation": None},
+    "trolley_grpc_server_handling_seconds": {"grpc_method": None},
 }
+_CHECKOUT_END = {"completed", "released", "expired", "not_found", "conflict", "unavailable"}
 SERIES: dict[str, dict[str, set[str] | None]] = {
     "http_server_active_requests": {"http_request_method": None},
     "trolley_redis_errors_total": {"kind": {"timeout", "io", "auth", "tls", "session_store", "corrupt", "other"}},
@@ -53,6 +55,11 @@ SERIES: dict[str, dict[str, set[str] | None]] = {
     "trolley_session_copies_total": {"outcome": {"served", "loaded", "stale"}},
     "trolley_logins_total": {"outcome": {"success", "invalid", "rate_limited"}},
     "trolley_build_info": {"version": None, "git_sha": None},
+    "trolley_checkout_claims_total": {"outcome": {"claimed", "empty", "busy", "refused", "unavailable"}},
+    "trolley_checkout_completions_total": {"outcome": _CHECKOUT_END},
+    "trolley_checkout_releases_total": {"outcome": _CHECKOUT_END},
+    "trolley_checkout_expiries_total": {},
+    "trolley_grpc_server_handled_total": {"grpc_method": None, "grpc_code": None},
     "up": {},  # Prometheus' own per-target series
 }
 for _base, _labels in HISTOGRAMS.items():

@@ -16,7 +16,9 @@ use crate::{
     catalog::{self, Catalog},
     config::Settings,
     http::{
-        admin, routes,
+        admin,
+        openapi::OtherPorts,
+        routes,
         serve::{Timeouts, serve},
     },
     metrics, service,
@@ -69,24 +71,18 @@ impl App {
         let admin = TcpListener::bind(state.settings.admin_listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", state.settings.admin_listen))?;
-        // The document names the admin port its probes and metrics are on.
+        // The document names the ports the admin and service routes are on.
         let admin_port = admin.local_addr().map_err(|e| e.to_string())?.port();
-        let service = match service::Callers::from_settings(&state.settings) {
-            Some(callers) => {
-                let listen = state.settings.service_listen;
-                let listener = TcpListener::bind(listen)
-                    .await
-                    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-                Some((listener, service::router(state.clone(), callers).await))
-            }
-            None => {
-                tracing::warn!(
-                    "the service port stays closed: no TROLLEY_SERVICE_TOKENS (set TROLLEY_SERVICE_AUTH=none to open it without tokens)"
-                );
-                None
-            }
+        let service = open_service_port(&state).await?;
+        let ports = OtherPorts {
+            admin: admin_port,
+            service: match &service {
+                Some((listener, _)) => listener.local_addr().map_err(|e| e.to_string())?.port(),
+                None => state.settings.service_listen.port(),
+            },
+            service_paths: service::document(),
         };
-        let router = routes::router(state.clone(), sessions, admin_port);
+        let router = routes::router(state.clone(), sessions, ports);
         let admin_router = admin::router(state.clone(), metrics_handle);
         Ok(App {
             public,
@@ -200,6 +196,25 @@ async fn drain(
     }
 }
 
+/// The service port bound and its router, or `None` when no caller is
+/// configured (the port stays closed; one log line says so).
+async fn open_service_port(state: &AppState) -> Result<Option<(TcpListener, Router)>, String> {
+    let Some(callers) = service::Callers::from_settings(&state.settings) else {
+        tracing::warn!(
+            "the service port stays closed: no TROLLEY_SERVICE_TOKENS (set TROLLEY_SERVICE_AUTH=none to open it without tokens)"
+        );
+        return Ok(None);
+    };
+    let listen = state.settings.service_listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    Ok(Some((
+        listener,
+        service::router(state.clone(), callers).await,
+    )))
+}
+
 /// The demo catalog, when it should be stored into an empty store: always for the
 /// embedded store, per `TROLLEY_SEED_DEMO_CATALOG` for Redis.
 fn demo_seed(settings: &Settings) -> Option<Vec<Product>> {
@@ -242,6 +257,11 @@ fn register_counters() {
             ("grpc_method", &service::GRPC_METHODS),
             ("grpc_code", &metrics::GRPC_CODES),
         ],
+    );
+    metrics::register_histogram(
+        metrics::GRPC_DURATION,
+        "grpc_method",
+        &service::GRPC_METHODS,
     );
     metrics::register_counter(metrics::MERGE_LINES_MOVED, &[]);
     metrics::register_counter(metrics::SESSIONS_CREATED, &[]);

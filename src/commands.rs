@@ -80,15 +80,20 @@ pub async fn remove_user(settings: Settings, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `trolley healthcheck`: exits 0 when the URL answers 200 (default: /readyz).
-/// A minimal HTTP/1.1 GET, so the container image needs no curl.
-/// The OpenAPI document of the public API, pretty-printed JSON.
+/// The OpenAPI document of every port's routes, pretty-printed JSON.
 pub fn openapi(settings: &Settings) -> String {
-    crate::http::routes::document(settings.max_quantity, settings.admin_listen.port())
+    let ports = crate::http::openapi::OtherPorts {
+        admin: settings.admin_listen.port(),
+        service: settings.service_listen.port(),
+        service_paths: crate::service::document(),
+    };
+    crate::http::routes::document(settings.max_quantity, ports)
         .to_pretty_json()
         .unwrap_or_default()
 }
 
+/// `trolley healthcheck`: exits 0 when the URL answers 200 (default: /readyz).
+/// A minimal HTTP/1.1 GET, so the container image needs no curl.
 pub async fn healthcheck(url: &str) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rest = url

@@ -260,6 +260,14 @@ pub(crate) fn register_counter(name: &'static str, labels: &[(&'static str, &[&'
     }
 }
 
+/// Registers a histogram with no observations for each value of its one
+/// label, so its series (at 0) exist before the first event.
+pub(crate) fn register_histogram(name: &'static str, label: &'static str, values: &[&'static str]) {
+    for value in values {
+        let _ = histogram!(name, label => *value);
+    }
+}
+
 /// A cart change re-run after its reply may have been lost.
 pub(crate) fn cart_change_rerun(operation: &'static str) {
     counter!(CART_CHANGE_RERUNS, "operation" => operation).increment(1);

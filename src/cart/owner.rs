@@ -76,6 +76,21 @@ pub(crate) async fn find(
     }
 }
 
+/// The owner's cart for a change of its lines or a checkout: a guest cart
+/// must be live (else `CartNotFound`); a user's or another system's may be
+/// missing (the change finds nothing to change).
+pub(crate) async fn find_to_change(
+    carts: &dyn CartStore,
+    accounts: &dyn AccountStore,
+    owner: &Owner,
+    ttl: std::time::Duration,
+) -> Result<Option<CartRef>, CartError> {
+    match owner {
+        Owner::Guest(_) => find_or_create(carts, accounts, owner, ttl).await.map(Some),
+        Owner::User(_) | Owner::Ext(_) => find(carts, accounts, owner, ttl).await,
+    }
+}
+
 /// The owner's cart, given a new one if it has none (atomic: two first writes
 /// agree on one cart).
 pub(crate) async fn find_or_create(

@@ -2,7 +2,8 @@
 //! `#[utoipa::path]` annotations and their body types (`routes.rs` registers
 //! every route through utoipa-axum, so a route cannot exist undocumented), with
 //! the configured limits (max quantity, page size) written into it at start.
-//! Served at `GET /api/openapi.json`.
+//! The admin and service ports' routes are in it too, each path on its port's
+//! server entry. Served at `GET /api/openapi.json`.
 
 use serde::Serialize;
 use utoipa::{
@@ -120,12 +121,12 @@ pub(crate) struct Limits {
 impl Modify for Limits {
     fn modify(&self, document: &mut Document) {
         let maximum = Some(f64::from(self.max_quantity).into());
-        if let Some(put) = document
+        let puts = document
             .paths
             .paths
-            .get_mut("/api/cart/item/{id}")
-            .and_then(|item| item.put.as_mut())
-        {
+            .values_mut()
+            .filter_map(|item| item.put.as_mut());
+        for put in puts {
             for parameter in put.parameters.iter_mut().flatten() {
                 if let RefOr::T(parameter) = parameter
                     && parameter.name == "quantity"
@@ -138,7 +139,12 @@ impl Modify for Limits {
         let Some(components) = document.components.as_mut() else {
             return;
         };
-        for name in ["AddItem", "MinimalAddItem"] {
+        for name in [
+            "AddItem",
+            "MinimalAddItem",
+            "ServiceAddById",
+            "ServiceAddBySku",
+        ] {
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name)
                 && let Some(RefOr::T(Schema::Object(quantity))) =
                     object.properties.get_mut("quantity")
@@ -149,15 +155,30 @@ impl Modify for Limits {
     }
 }
 
-/// The document for these settings: the public routes, and the admin port's
-/// (on their own server entry).
-pub(crate) fn document(paths: Document, max_quantity: u32, admin_port: u16) -> Document {
+/// The routes of the other ports, each on its own server entry.
+pub(crate) struct OtherPorts {
+    /// The admin port (`TROLLEY_ADMIN_LISTEN`).
+    pub(crate) admin: u16,
+    /// The service port (`TROLLEY_SERVICE_LISTEN`) and its routes' paths.
+    pub(crate) service: u16,
+    pub(crate) service_paths: Document,
+}
+
+/// The document for these settings: the public routes, and the admin and
+/// service ports' (on their own server entries).
+pub(crate) fn document(paths: Document, max_quantity: u32, ports: OtherPorts) -> Document {
     let mut document = ApiDoc::openapi();
     document.merge(paths);
+    on_port(
+        &mut document,
+        super::admin::AdminDoc::openapi(),
+        "The admin port (TROLLEY_ADMIN_LISTEN), never the public one",
+        ports.admin,
+    );
+    service_routes(&mut document, ports.service_paths, ports.service);
     Limits { max_quantity }.modify(&mut document);
     entity_tag_patterns(&mut document);
     link_lines(&mut document);
-    admin_routes(&mut document, admin_port);
     document
 }
 
@@ -184,29 +205,58 @@ fn entity_tag_patterns(document: &mut Document) {
     }
 }
 
-/// The admin port's probes and metrics, on a server entry of their own: they
-/// are never served on the public port.
-fn admin_routes(document: &mut Document, admin_port: u16) {
+/// Routes served on another port than the public one, each path with that
+/// port's server entry (`http://{host}:{port}`, the port's default the bound one).
+fn on_port(document: &mut Document, mut paths: Document, description: &str, port: u16) {
     use utoipa::openapi::server::{ServerBuilder, ServerVariableBuilder};
     let server = ServerBuilder::new()
         .url("http://{host}:{port}")
-        .description(Some(
-            "The admin port (TROLLEY_ADMIN_LISTEN), never the public one",
-        ))
+        .description(Some(description))
         .parameter(
             "host",
             ServerVariableBuilder::new().default_value("localhost"),
         )
         .parameter(
             "port",
-            ServerVariableBuilder::new().default_value(admin_port.to_string()),
+            ServerVariableBuilder::new().default_value(port.to_string()),
         )
         .build();
-    let mut admin = super::admin::AdminDoc::openapi();
-    for item in admin.paths.paths.values_mut() {
+    for item in paths.paths.paths.values_mut() {
         item.servers = Some(vec![server.clone()]);
     }
-    document.merge(admin);
+    document.merge(paths);
+}
+
+/// The service port's routes (API.md v1.2), which every caller reaches with a
+/// bearer token (`TROLLEY_SERVICE_TOKENS`).
+fn service_routes(document: &mut Document, mut paths: Document, port: u16) {
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+    const SCHEME: &str = "serviceToken";
+    let required = SecurityRequirement::new(SCHEME, Vec::<String>::new());
+    for item in paths.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation.security = Some(vec![required.clone()]);
+        }
+    }
+    on_port(
+        document,
+        paths,
+        "The service port (TROLLEY_SERVICE_LISTEN), for other services; never the public one",
+        port,
+    );
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            SCHEME,
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
 }
 
 /// An add's line id leads to updating and removing that line: OpenAPI links, so

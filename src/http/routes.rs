@@ -22,7 +22,9 @@ use super::{
     auth,
     error::ApiError,
     guard::{self, BODY_LIMIT},
-    minimal, observe, openapi, perfshop, products, storefront,
+    minimal, observe,
+    openapi::{self, OtherPorts},
+    perfshop, products, storefront,
 };
 use crate::{
     sessions::{CopyUse, SessionBackend, track_request},
@@ -39,7 +41,7 @@ use crate::{
 /// → sessions (cookie ↔ Redis record) → body limit → the route. Each layer of
 /// its own costs a boxed future and a service clone per request, so what runs
 /// at one place in the order shares one layer.
-pub(crate) fn router(state: AppState, sessions: SessionBackend, admin_port: u16) -> Router {
+pub(crate) fn router(state: AppState, sessions: SessionBackend, ports: OtherPorts) -> Router {
     let settings = &state.settings;
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name(settings.cookie_name.clone())
@@ -59,7 +61,7 @@ pub(crate) fn router(state: AppState, sessions: SessionBackend, admin_port: u16)
     let document = Arc::new(openapi::document(
         paths,
         state.cart.limits.max_quantity,
-        admin_port,
+        ports,
     ));
     // The storefront's pages are not API routes: storefront.rs serves files.
     let routes = if settings.storefront_enabled() {
@@ -102,14 +104,9 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::me))
 }
 
-/// The OpenAPI document of the public and admin routes, with the configured
-/// max quantity and admin port.
-pub(crate) fn document(max_quantity: u32, admin_port: u16) -> utoipa::openapi::OpenApi {
-    openapi::document(
-        documented_routes().split_for_parts().1,
-        max_quantity,
-        admin_port,
-    )
+/// The OpenAPI document of every port's routes, with the configured max quantity.
+pub(crate) fn document(max_quantity: u32, ports: OtherPorts) -> utoipa::openapi::OpenApi {
+    openapi::document(documented_routes().split_for_parts().1, max_quantity, ports)
 }
 
 /// CORS for the listed origins (credentials included, so the session cookie

@@ -10,8 +10,12 @@ use axum::{
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
-use super::path::Named;
+use super::{
+    doc::{CallerAnswers, LinePath, OwnerPath, ServiceAddDoc},
+    path::Named,
+};
 use crate::{
     cart::{
         add::{self, AddRequest},
@@ -25,6 +29,7 @@ use crate::{
         bodies::{CartItemBody, item_bodies},
         error::{ApiError, ApiResult},
         extract::{JsonObject, integer_field},
+        openapi::{ErrorDoc, FieldErrorsDoc, WriteGateAnswers, WriteHeaders},
         write::{CartWrite, changed_headers, etag},
     },
     state::AppState,
@@ -32,23 +37,32 @@ use crate::{
 };
 
 /// `GET /v1/carts/{owner}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CartBody {
+#[schema(as = ServiceCart)]
+pub(super) struct CartBody {
+    #[schema(example = "user/alice")]
     owner: String,
+    /// null while the owner has no cart
     cart_id: Option<String>,
+    /// "0" while the owner has no cart
     version: String,
     items: Vec<CartItemBody>,
     #[serde(serialize_with = "money::serialize")]
+    #[schema(value_type = f64, example = 299.98)]
     total: Decimal,
+    #[schema(minimum = 0)]
     item_count: usize,
+    /// the claim holding the cart, if one does
     checkout: Option<ClaimBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ClaimBody {
+#[schema(as = CheckoutHold)]
+pub(super) struct ClaimBody {
     claim_id: String,
+    #[schema(format = DateTime)]
     until: String,
 }
 
@@ -62,8 +76,9 @@ impl From<Claim> for ClaimBody {
 }
 
 /// A change's answer: the line (if it has one) and the cart's version.
-#[derive(Serialize)]
-struct Changed {
+#[derive(Serialize, ToSchema)]
+#[schema(as = ServiceChanged)]
+pub(super) struct Changed {
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<CartItemBody>,
     version: String,
@@ -86,6 +101,28 @@ pub(super) async fn find(state: &AppState, owner: &Owner) -> ApiResult<Option<Ca
     .await?)
 }
 
+/// The owner's cart to change or claim (an unknown user, or a guest cart that
+/// is not live → 404).
+pub(super) async fn find_to_change(state: &AppState, owner: &Owner) -> ApiResult<Option<CartRef>> {
+    Ok(owner::find_to_change(
+        state.carts(),
+        state.stores.accounts.as_ref(),
+        owner,
+        policy(state, owner).ttl,
+    )
+    .await?)
+}
+
+/// `GET /v1/carts/{owner}`
+#[utoipa::path(get, path = "/v1/carts/{kind}/{id}", tag = "service", operation_id = "service_get_cart",
+    params(OwnerPath),
+    responses(
+        (status = 200, description = "The owner's cart (an empty one, version \"0\", when it has none)", body = CartBody,
+            headers(("ETag" = String, description = "the cart's version"))),
+        (status = 400, description = "Malformed owner", body = ErrorDoc),
+        (status = 404, description = "User not found", body = ErrorDoc),
+        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = ErrorDoc),
+        CallerAnswers))]
 pub(super) async fn get_cart(State(state): State<AppState>, named: Named) -> ApiResult<Response> {
     let cart = find(&state, &named.owner).await?;
     let view = ops::view(
@@ -109,6 +146,19 @@ pub(super) async fn get_cart(State(state): State<AppState>, named: Named) -> Api
     Ok((headers, Json(body)).into_response())
 }
 
+/// `POST /v1/carts/{owner}/items` `{"productId": 42}` or `{"sku": "apple"}`
+#[utoipa::path(post, path = "/v1/carts/{kind}/{id}/items", tag = "service", operation_id = "service_add_item",
+    request_body(content = ServiceAddDoc, content_type = "application/json"),
+    params(OwnerPath, WriteHeaders),
+    responses(
+        (status = 200, description = "Item added (a product already in the cart increments its line)", body = Changed,
+            headers(("ETag" = String), ("Idempotent-Replayed" = Option<String>))),
+        (status = 400, description = "Invalid fields (a map of field to message) or a malformed owner or body ({\"error\"})", body = FieldErrorsDoc),
+        (status = 404, description = "User, cart or product not found", body = ErrorDoc),
+        (status = 409, description = "Cart is full, being checked out, or a request with this key is in progress", body = ErrorDoc),
+        (status = 413, description = "Body over 16 KiB", body = ErrorDoc),
+        (status = 415, description = "Content type is not JSON", body = ErrorDoc),
+        WriteGateAnswers, CallerAnswers))]
 pub(super) async fn add_item(
     State(state): State<AppState>,
     named: Named,
@@ -191,6 +241,18 @@ fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductR
     Ok((product, quantity))
 }
 
+/// `PUT /v1/carts/{owner}/items/{lineId}?quantity=N`
+#[utoipa::path(put, path = "/v1/carts/{kind}/{id}/items/{line}", tag = "service", operation_id = "service_update_item",
+    params(OwnerPath, LinePath,
+        ("quantity" = i64, Query, minimum = 1, maximum = 99, description = "the new quantity"),
+        WriteHeaders),
+    responses(
+        (status = 200, description = "Cart item updated", body = Changed, headers(("ETag" = String))),
+        (status = 400, description = "Malformed owner, line id or quantity", body = ErrorDoc),
+        (status = 403, description = "The line belongs to another cart", body = ErrorDoc),
+        (status = 404, description = "User, guest cart or line not found", body = ErrorDoc),
+        (status = 409, description = "Cart is being checked out, or a request with this key is in progress", body = ErrorDoc),
+        WriteGateAnswers, CallerAnswers))]
 pub(super) async fn update_item(
     State(state): State<AppState>,
     named: Named,
@@ -199,7 +261,7 @@ pub(super) async fn update_item(
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
     let line = named.line.ok_or(ApiError::MethodNotAllowed)?;
     let quantity = crate::http::perfshop::parse_quantity_param(query.as_deref(), &state)?;
-    let cart = find(&state, &named.owner).await?;
+    let cart = find_to_change(&state, &named.owner).await?;
     let (write, _hold) = write.begin(cart.as_ref(), b"")?;
     let changed = ops::set_quantity(
         state.carts(),
@@ -220,13 +282,23 @@ pub(super) async fn update_item(
     Ok(answer(&changed, Some(body)))
 }
 
+/// `DELETE /v1/carts/{owner}/items/{lineId}`
+#[utoipa::path(delete, path = "/v1/carts/{kind}/{id}/items/{line}", tag = "service", operation_id = "service_remove_item",
+    params(OwnerPath, LinePath, WriteHeaders),
+    responses(
+        (status = 200, description = "Cart item removed", body = Changed, headers(("ETag" = String))),
+        (status = 400, description = "Malformed owner or line id", body = ErrorDoc),
+        (status = 403, description = "The line belongs to another cart", body = ErrorDoc),
+        (status = 404, description = "User, guest cart or line not found", body = ErrorDoc),
+        (status = 409, description = "Cart is being checked out, or a request with this key is in progress", body = ErrorDoc),
+        WriteGateAnswers, CallerAnswers))]
 pub(super) async fn remove_item(
     State(state): State<AppState>,
     named: Named,
     write: CartWrite,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
     let line = named.line.ok_or(ApiError::MethodNotAllowed)?;
-    let cart = find(&state, &named.owner).await?;
+    let cart = find_to_change(&state, &named.owner).await?;
     let (write, _hold) = write.begin(cart.as_ref(), b"")?;
     let removed = ops::remove(
         state.carts(),
@@ -241,12 +313,21 @@ pub(super) async fn remove_item(
     Ok(answer(&removed, None))
 }
 
+/// `DELETE /v1/carts/{owner}`: empties the cart; its cartId stays
+#[utoipa::path(delete, path = "/v1/carts/{kind}/{id}", tag = "service", operation_id = "service_clear_cart",
+    params(OwnerPath, WriteHeaders),
+    responses(
+        (status = 200, description = "Cart emptied", body = Changed, headers(("ETag" = String))),
+        (status = 400, description = "Malformed owner", body = ErrorDoc),
+        (status = 404, description = "User or guest cart not found", body = ErrorDoc),
+        (status = 409, description = "Cart is being checked out, or a request with this key is in progress", body = ErrorDoc),
+        WriteGateAnswers, CallerAnswers))]
 pub(super) async fn clear_cart(
     State(state): State<AppState>,
     named: Named,
     write: CartWrite,
 ) -> ApiResult<(HeaderMap, Json<Value>)> {
-    let cart = find(&state, &named.owner).await?;
+    let cart = find_to_change(&state, &named.owner).await?;
     let (write, _hold) = write.begin(cart.as_ref(), b"")?;
     let cleared = ops::clear(
         state.carts(),

@@ -13,7 +13,13 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{carts, path::Named};
+use utoipa::ToSchema;
+
+use super::{
+    carts,
+    doc::{CallerAnswers, CheckoutDoc, ClaimPath, CompleteDoc, OwnerPath, ReleasedDoc},
+    path::Named,
+};
 use crate::{
     cart::{
         checkout::{self, Ended, Warning},
@@ -26,6 +32,7 @@ use crate::{
         bodies::{CartItemBody, item_bodies},
         error::{ApiError, ApiResult},
         extract::JsonObject,
+        openapi::{ErrorDoc, WriteHeaders},
         write::{CartWrite, answer_headers},
     },
     metrics,
@@ -33,29 +40,41 @@ use crate::{
 };
 
 /// `POST …/checkout` → 201.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CheckoutClaimed)]
 struct ClaimedBody {
     claim_id: String,
+    /// when the claim ends by itself
+    #[schema(format = DateTime)]
     until: String,
     version: String,
+    /// the claimed lines, priced as frozen
     items: Vec<CartItemBody>,
     #[serde(serialize_with = "money::serialize")]
+    #[schema(value_type = f64)]
     total: Decimal,
+    #[schema(minimum = 0)]
     item_count: usize,
     warnings: Vec<WarningBody>,
 }
 
-#[derive(Serialize)]
+/// What the caller should know before charging a claimed line.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase", tag = "kind")]
+#[schema(as = CheckoutWarning)]
 enum WarningBody {
     #[serde(rename = "price_changed", rename_all = "camelCase")]
     PriceChanged {
         line_id: u64,
         product_id: i64,
+        /// the frozen price
         #[serde(serialize_with = "money::serialize")]
+        #[schema(value_type = f64)]
         price: Decimal,
+        /// the catalog's price now
         #[serde(serialize_with = "money::serialize")]
+        #[schema(value_type = f64)]
         product_price: Decimal,
     },
     #[serde(rename = "unavailable", rename_all = "camelCase")]
@@ -85,18 +104,35 @@ impl From<Warning> for WarningBody {
 }
 
 /// `POST …/complete` → 200.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CheckoutCompleted)]
 struct CompletedBody {
     order_id: String,
     claim_id: String,
+    /// the claimed lines, now removed
     items: Vec<CartItemBody>,
     #[serde(serialize_with = "money::serialize")]
+    #[schema(value_type = f64)]
     total: Decimal,
+    #[schema(minimum = 0)]
     item_count: usize,
 }
 
-/// `POST /v1/carts/{owner}/checkout`, optional body `{"ttl": "10m"}`.
+/// `POST /v1/carts/{owner}/checkout`, optional body `{"ttl": "10m"}`: freezes
+/// the cart until the claim is completed, released or runs out
+#[utoipa::path(post, path = "/v1/carts/{kind}/{id}/checkout", tag = "service", operation_id = "service_checkout",
+    request_body(content = CheckoutDoc, content_type = "application/json"),
+    params(OwnerPath, WriteHeaders),
+    responses(
+        (status = 201, description = "Claimed: the frozen lines, priced, with warnings", body = ClaimedBody,
+            headers(("ETag" = String), ("Idempotent-Replayed" = Option<String>))),
+        (status = 400, description = "Malformed owner or ttl", body = ErrorDoc),
+        (status = 404, description = "User or guest cart not found", body = ErrorDoc),
+        (status = 409, description = "Cart is empty, or already being checked out", body = ErrorDoc),
+        (status = 412, description = "The cart has changed", body = ErrorDoc),
+        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = ErrorDoc),
+        CallerAnswers))]
 pub(super) async fn claim(
     State(state): State<AppState>,
     named: Named,
@@ -104,7 +140,7 @@ pub(super) async fn claim(
     body: Bytes,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<Value>)> {
     let ttl = parse_ttl(&body, state.settings.checkout_ttl)?;
-    let cart = carts::find(&state, &named.owner).await?;
+    let cart = carts::find_to_change(&state, &named.owner).await?;
     let claimed = checkout::checkout(
         state.carts(),
         &state.catalog,
@@ -175,7 +211,21 @@ fn parse_ttl(body: &[u8], default: Duration) -> ApiResult<Duration> {
     }
 }
 
-/// `POST /v1/carts/{owner}/checkout/{claimId}/complete` `{"orderId": "…"}`.
+/// `POST /v1/carts/{owner}/checkout/{claimId}/complete` `{"orderId": "…"}`:
+/// removes exactly the claimed lines, once
+#[utoipa::path(post, path = "/v1/carts/{kind}/{id}/checkout/{claim}/complete", tag = "service", operation_id = "service_complete_checkout",
+    request_body(content = CompleteDoc, content_type = "application/json"),
+    params(OwnerPath, ClaimPath),
+    responses(
+        (status = 200, description = "Completed (now, or before with the same orderId)", body = CompletedBody),
+        (status = 400, description = "Malformed owner, claim id or orderId", body = ErrorDoc),
+        (status = 404, description = "Checkout claim or user not found", body = ErrorDoc),
+        (status = 409, description = "Checkout already completed (with another orderId)", body = ErrorDoc),
+        (status = 410, description = "Checkout claim released or expired", body = ErrorDoc),
+        (status = 413, description = "Body over 16 KiB", body = ErrorDoc),
+        (status = 415, description = "Content type is not JSON", body = ErrorDoc),
+        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = ErrorDoc),
+        CallerAnswers))]
 pub(super) async fn complete(
     State(state): State<AppState>,
     named: Named,
@@ -207,7 +257,17 @@ fn completed_body(order: OrderId, claim: ClaimId, view: CartView) -> CompletedBo
     }
 }
 
-/// `POST /v1/carts/{owner}/checkout/{claimId}/release`.
+/// `POST /v1/carts/{owner}/checkout/{claimId}/release`: the cart takes changes again
+#[utoipa::path(post, path = "/v1/carts/{kind}/{id}/checkout/{claim}/release", tag = "service", operation_id = "service_release_checkout",
+    params(OwnerPath, ClaimPath),
+    responses(
+        (status = 200, description = "Released (now or before)", body = ReleasedDoc),
+        (status = 400, description = "Malformed owner or claim id", body = ErrorDoc),
+        (status = 404, description = "Checkout claim or user not found", body = ErrorDoc),
+        (status = 409, description = "Checkout already completed", body = ErrorDoc),
+        (status = 410, description = "Checkout claim expired", body = ErrorDoc),
+        (status = 503, description = "Cart storage unavailable (with Retry-After)", body = ErrorDoc),
+        CallerAnswers))]
 pub(super) async fn release(State(state): State<AppState>, named: Named) -> ApiResult<Json<Value>> {
     let claim = named.claim.clone().ok_or(ApiError::MethodNotAllowed)?;
     end(&state, &named, &claim, ClaimEnd::Release).await?;

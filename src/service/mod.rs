@@ -13,6 +13,7 @@
 
 mod carts;
 mod checkout;
+mod doc;
 mod grpc;
 mod path;
 
@@ -26,10 +27,10 @@ use axum::{
     http::header,
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post, put},
 };
 use subtle::ConstantTimeEq;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     config::Settings,
@@ -66,7 +67,7 @@ impl Callers {
 /// The service router: the JSON routes and the gRPC services (which run those
 /// routes in process) on one port, behind one bearer-token check.
 pub(crate) async fn router(state: AppState, callers: Callers) -> Router {
-    let json = json_routes()
+    let json = Router::from(documented_routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state.clone());
     let grpc = grpc::routes(json.clone()).await;
@@ -80,27 +81,22 @@ pub(crate) async fn router(state: AppState, callers: Callers) -> Router {
         .layer(middleware::from_fn_with_state(state, observe))
 }
 
-/// Every JSON route of the service port.
-fn json_routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/carts/{kind}/{id}",
-            get(carts::get_cart).delete(carts::clear_cart),
-        )
-        .route("/v1/carts/{kind}/{id}/items", post(carts::add_item))
-        .route(
-            "/v1/carts/{kind}/{id}/items/{line}",
-            put(carts::update_item).delete(carts::remove_item),
-        )
-        .route("/v1/carts/{kind}/{id}/checkout", post(checkout::claim))
-        .route(
-            "/v1/carts/{kind}/{id}/checkout/{claim}/complete",
-            post(checkout::complete),
-        )
-        .route(
-            "/v1/carts/{kind}/{id}/checkout/{claim}/release",
-            post(checkout::release),
-        )
+/// Every JSON route of the service port, each registered with its
+/// `#[utoipa::path]` document, so none can exist undocumented.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(carts::get_cart, carts::clear_cart))
+        .routes(routes!(carts::add_item))
+        .routes(routes!(carts::update_item, carts::remove_item))
+        .routes(routes!(checkout::claim))
+        .routes(routes!(checkout::complete))
+        .routes(routes!(checkout::release))
+}
+
+/// The OpenAPI paths of the service port's JSON routes (`http::openapi` puts
+/// them on the service port's server entry).
+pub(crate) fn document() -> utoipa::openapi::OpenApi {
+    documented_routes().split_for_parts().1
 }
 
 /// The request's telemetry: a gRPC call's (`grpc::observe_call`), else the

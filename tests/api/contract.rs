@@ -40,6 +40,19 @@ const CONTRACT: [(&str, &str); 13] = [
 /// admin port as their server.
 const ADMIN: [&str; 3] = ["/livez", "/readyz", "/metrics"];
 
+/// The service port's routes (API.md v1.2 "Service API"), in the document
+/// with the service port as their server and a bearer token required.
+const SERVICE: [(&str, &str); 8] = [
+    ("get", "/v1/carts/{kind}/{id}"),
+    ("delete", "/v1/carts/{kind}/{id}"),
+    ("post", "/v1/carts/{kind}/{id}/items"),
+    ("put", "/v1/carts/{kind}/{id}/items/{line}"),
+    ("delete", "/v1/carts/{kind}/{id}/items/{line}"),
+    ("post", "/v1/carts/{kind}/{id}/checkout"),
+    ("post", "/v1/carts/{kind}/{id}/checkout/{claim}/complete"),
+    ("post", "/v1/carts/{kind}/{id}/checkout/{claim}/release"),
+];
+
 /// The storefront's paths (API.md v1.2 "Storefront"; `src/http/storefront.rs`):
 /// pages and the files they load, served only when the storefront is on.
 const STOREFRONT_PAGES: [&str; 9] = [
@@ -53,6 +66,67 @@ const STOREFRONT_PAGES: [&str; 9] = [
     "/api/docs/swagger-ui-bundle.js",
     "/api/docs/swagger-ui.css",
 ];
+
+/// A service route: on the service port's server entry, tagged `service`,
+/// needing the bearer token, served there and not on the public port.
+async fn documented_on_the_service_port(
+    app: &TestApp,
+    visitor: &mut crate::helpers::Browser,
+    path: &str,
+    item: &Value,
+) -> usize {
+    let mut documented = 0;
+    let server = &item["servers"][0];
+    assert_eq!(server["url"], "http://{host}:{port}", "{path}");
+    assert_eq!(
+        server["variables"]["port"]["default"],
+        app.service.rsplit(':').next().expect("port"),
+        "{path}"
+    );
+    let concrete = path
+        .replace("{kind}/{id}", "ext/contract")
+        .replace("{line}", "1")
+        .replace("{claim}", "kNone");
+    let client = reqwest::Client::new();
+    for (method, operation) in item.as_object().expect("path item") {
+        if method == "servers" {
+            continue;
+        }
+        assert!(
+            SERVICE.contains(&(method.as_str(), path)),
+            "{method} {path} is not in API.md's service API"
+        );
+        assert_eq!(operation["tags"][0], "service", "{method} {path}");
+        assert_eq!(
+            operation["security"][0]["serviceToken"],
+            serde_json::json!([]),
+            "{method} {path} needs the token"
+        );
+        let method: Method = method.to_uppercase().parse().expect("method");
+        let reply = client
+            .request(method.clone(), format!("{}{concrete}", app.service))
+            .header(
+                "authorization",
+                format!("Bearer {}", crate::helpers::SERVICE_TOKEN),
+            )
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("service port");
+        let status = reply.status();
+        let text = reply.text().await.unwrap_or_default();
+        assert!(
+            !(status == StatusCode::NOT_FOUND && text.contains("\"Not found\""))
+                && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is documented but not served on the service port: {status}"
+        );
+        let on_public = visitor.send(method.clone(), &concrete, None).await;
+        assert_eq!(on_public.status, StatusCode::NOT_FOUND, "{path} is public");
+        documented += 1;
+    }
+    documented
+}
 
 async fn the_served_openapi_document_describes_every_route_and_the_limits() {
     let mut config = settings(Backend::Embedded, None);
@@ -79,7 +153,7 @@ async fn the_served_openapi_document_describes_every_route_and_the_limits() {
     // Every documented operation is served (not the router's 404/405), and the
     // router serves nothing the document does not describe (routes.rs registers
     // routes only through utoipa-axum; this guards the one exception).
-    let mut documented = 0;
+    let (mut documented, mut service) = (0, 0);
     for (path, item) in paths {
         if ADMIN.contains(&path.as_str()) {
             assert_eq!(item["get"]["tags"][0], "admin", "{path}");
@@ -96,6 +170,10 @@ async fn the_served_openapi_document_describes_every_route_and_the_limits() {
             assert_eq!(reply.status(), StatusCode::OK, "{path} on the admin port");
             let on_public = visitor.get(path).await;
             assert_eq!(on_public.status, StatusCode::NOT_FOUND, "{path} is public");
+            continue;
+        }
+        if path.starts_with("/v1/") {
+            service += documented_on_the_service_port(&app, &mut visitor, path, item).await;
             continue;
         }
         for method in item.as_object().expect("path item").keys() {
@@ -115,6 +193,11 @@ async fn the_served_openapi_document_describes_every_route_and_the_limits() {
         documented,
         CONTRACT.len(),
         "the document and API.md list other routes"
+    );
+    assert_eq!(
+        service,
+        SERVICE.len(),
+        "the document and API.md list other service routes"
     );
     let source =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/routes.rs"))

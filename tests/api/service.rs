@@ -802,10 +802,21 @@ async fn a_guest_cart_is_reached_by_its_cart_id_and_frozen_by_a_claim(backend: B
     // An id that names no cart reads as empty and cannot be written.
     let nobody = caller.cart("guest/cNoSuchCart0").await;
     assert_eq!(nobody["version"], "0");
-    let reply = caller
-        .post("/v1/carts/guest/cNoSuchCart0/items", r#"{"sku": "apple"}"#)
-        .await;
-    assert_refused(&reply, StatusCode::NOT_FOUND, "Cart not found");
+    let nowhere = "/v1/carts/guest/cNoSuchCart0";
+    for (method, path, body) in [
+        (
+            Method::POST,
+            format!("{nowhere}/items"),
+            Some(r#"{"sku": "apple"}"#),
+        ),
+        (Method::PUT, format!("{nowhere}/items/1?quantity=2"), None),
+        (Method::DELETE, format!("{nowhere}/items/1"), None),
+        (Method::DELETE, nowhere.to_string(), None),
+        (Method::POST, format!("{nowhere}/checkout"), None),
+    ] {
+        let reply = caller.send(method.clone(), &path, body, &[]).await;
+        assert_refused(&reply, StatusCode::NOT_FOUND, "Cart not found");
+    }
     let reply = caller.get("/v1/carts/guest/not.an.id").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
 }
@@ -875,6 +886,8 @@ async fn the_checkout_counters_are_exported_from_start_up() {
         r#"trolley_checkout_completions_total{outcome="expired"}"#,
         r#"trolley_checkout_releases_total{outcome="released"}"#,
         "trolley_checkout_expiries_total",
+        r#"trolley_grpc_server_handled_total{grpc_method="hipstershop.CartService/AddItem",grpc_code="OK"} 0"#,
+        r#"trolley_grpc_server_handling_seconds_count{grpc_method="hipstershop.CartService/AddItem"} 0"#,
     ] {
         assert!(metrics.contains(series), "{series} missing");
     }

@@ -14,6 +14,7 @@ mod json;
 mod observe;
 mod trolley;
 
+pub(crate) use observe::METHODS;
 pub(super) use observe::observe_call;
 
 use axum::{Router, body::Body, http::header};
@@ -64,26 +65,6 @@ pub(super) async fn routes(json: Router) -> Router {
     }
     routes.prepare().into_axum_router()
 }
-
-/// Every method the port serves, as the `grpc_method` label (`service/method`).
-pub(crate) const METHODS: [&str; 16] = [
-    "trolley.cart.v1.CartService/GetCart",
-    "trolley.cart.v1.CartService/AddItem",
-    "trolley.cart.v1.CartService/SetQuantity",
-    "trolley.cart.v1.CartService/RemoveItem",
-    "trolley.cart.v1.CartService/ClearCart",
-    "trolley.cart.v1.CartService/Checkout",
-    "trolley.cart.v1.CartService/CompleteCheckout",
-    "trolley.cart.v1.CartService/ReleaseCheckout",
-    "hipstershop.CartService/AddItem",
-    "hipstershop.CartService/GetCart",
-    "hipstershop.CartService/EmptyCart",
-    "oteldemo.CartService/AddItem",
-    "oteldemo.CartService/GetCart",
-    "oteldemo.CartService/EmptyCart",
-    "grpc.health.v1.Health/Check",
-    "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-];
 
 /// Whether a request is a gRPC call (`content-type: application/grpc…`).
 pub(super) fn is_grpc<B>(request: &axum::http::Request<B>) -> bool {

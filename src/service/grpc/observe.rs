@@ -10,8 +10,27 @@ use axum::{extract::Request, middleware::Next, response::Response};
 use tonic::Code;
 use tracing::{Instrument, field::Empty};
 
-use super::METHODS;
 use crate::{config::LogSettings, metrics};
+
+/// Every method the port serves, as the `grpc_method` label (`service/method`).
+pub(crate) const METHODS: [&str; 16] = [
+    "trolley.cart.v1.CartService/GetCart",
+    "trolley.cart.v1.CartService/AddItem",
+    "trolley.cart.v1.CartService/SetQuantity",
+    "trolley.cart.v1.CartService/RemoveItem",
+    "trolley.cart.v1.CartService/ClearCart",
+    "trolley.cart.v1.CartService/Checkout",
+    "trolley.cart.v1.CartService/CompleteCheckout",
+    "trolley.cart.v1.CartService/ReleaseCheckout",
+    "hipstershop.CartService/AddItem",
+    "hipstershop.CartService/GetCart",
+    "hipstershop.CartService/EmptyCart",
+    "oteldemo.CartService/AddItem",
+    "oteldemo.CartService/GetCart",
+    "oteldemo.CartService/EmptyCart",
+    "grpc.health.v1.Health/Check",
+    "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+];
 
 /// Middleware for a gRPC call (the service port sends every
 /// `application/grpc` request here instead of the HTTP telemetry).
