@@ -663,8 +663,9 @@ async fn a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login() {
 }
 
 /// A checkout claim freezes the user's cart on Cluster too: a login that would
-/// merge a guest cart with lines into it is refused before the guest cart is
-/// sealed, so the guest session and its cart stay as they were.
+/// merge a guest cart with lines into it is refused, and the guest session and
+/// its cart stay as they were; so is a login that finds the guest cart sealed
+/// by an earlier step and the claim taken after that seal.
 async fn a_login_merge_into_a_claimed_cart_is_refused_across_slots() {
     let Some(cluster) = Cluster::start().await else {
         return;
@@ -705,4 +706,68 @@ async fn a_login_merge_into_a_claimed_cart_is_refused_across_slots() {
     assert_eq!(released.status(), StatusCode::OK);
     let body = guest.login("alice", PASSWORD).await;
     assert_eq!(body["merge"]["linesMoved"], 2);
+
+    // The claim is taken between the seal and the absorb step.
+    let client = cluster.client().await;
+    let alice = user_cart(&client, "alice").await;
+    let mut guest = app.browser();
+    let line = guest.add(5, 1).await;
+    let sealed = guest_cart_ref(&mut guest, line).await;
+    let config = cluster.settings();
+    let policy = CartPolicy {
+        ttl: config.user_cart_ttl,
+        limits: Limits {
+            max_quantity: config.max_quantity,
+            max_lines: config.max_lines,
+        },
+    };
+    let stopped = RedisStore::new(&cluster.options()).expect("store");
+    stopped
+        .wait_connected(Duration::from_secs(10))
+        .await
+        .expect("connected");
+    stopped
+        .interrupted_cluster_merge(
+            &sealed,
+            &alice,
+            config.merge_rule,
+            policy,
+            MergeStop::AfterSeal,
+        )
+        .await
+        .expect("seal");
+    let claim: serde_json::Value = service
+        .post(format!("{}/v1/carts/user/alice/checkout", app.service))
+        .header("authorization", &token)
+        .send()
+        .await
+        .expect("checkout")
+        .json()
+        .await
+        .expect("json");
+    let before = claim["items"].clone();
+    let cookie = guest.cookie.clone();
+    let reply = guest.login_reply("alice", PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text);
+    assert_eq!(guest.cookie, cookie, "the guest session is as it was");
+    let tombstone: Option<String> = client.get(tombstone_key(sealed.no)).await.expect("get");
+    assert_eq!(tombstone, None, "the seal is lifted");
+    guest.add(5, 1).await;
+    assert_eq!(
+        quantity_of(&guest.cart().await, 5),
+        2,
+        "the guest cart takes changes"
+    );
+    let seen: serde_json::Value = service
+        .get(format!("{}/v1/carts/user/alice", app.service))
+        .header("authorization", &token)
+        .send()
+        .await
+        .expect("read")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(seen["items"], before, "nothing landed in the claimed cart");
+    let absorbed: Vec<u64> = client.smembers(absorbed_key(alice.no)).await.expect("set");
+    assert!(!absorbed.contains(&sealed.no));
 }

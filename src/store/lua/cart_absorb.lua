@@ -10,6 +10,8 @@
 -- ARGV[7]  the user cart's new version, if the merge changes it
 -- ARGV[8..] the guest lines from cart_seal.lua: 'l:<id>', 'product|quantity|price|added', ...
 -- Returns  {'already'}
+--          | {'claimed'}  a checkout claim holds the user's cart and there are
+--                         lines to apply: nothing applied (cart_unseal.lua follows)
 --          | {'merged', lines moved, lines combined, 'clamped,ids', 'dropped,ids'}
 --
 -- Why atomic: checking the absorbed set, changing the user's cart and recording
@@ -21,6 +23,11 @@
 -- The rules are cart_merge.lua's: both use prelude.lua's merge_lines.
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
   return {'already'}
+end
+-- A checkout claim freezes the user's cart: checked here, in the slot that
+-- holds it, so a claim taken at any time before this step is seen.
+if #ARGV >= 8 and claim_holds(redis.call('HGET', KEYS[1], 'co')) then
+  return {'claimed'}
 end
 if ARGV[2] ~= '' then
   redis.call('HSETNX', KEYS[1], 'id', ARGV[2])

@@ -9,10 +9,8 @@
 -- KEYS[2]  the guest cart's tombstone trolley:{cart:<guest no>}:merged
 -- ARGV[1]  user cart number           ARGV[2]  the user cart's TTL, in milliseconds
 -- ARGV[3]  the guest cart's public id (the session's)
--- ARGV[4]  '1' when a checkout claim holds the user's cart (read just before)
 -- Returns  {'already'}                the cart was merged by an earlier login
---          | {'claimed'}              a checkout claim holds the guest cart, or the
---                                     user's while the guest cart has lines: untouched
+--          | {'claimed'}              a checkout claim holds the guest cart: untouched
 --          | {'foreign'}              the guest hash is another session's: untouched
 --          | {'sealed', target user cart number, 'l:<id>', 'product|quantity|price|added', ...}
 --            the guest cart's lines; the target is the user cart the seal was
@@ -39,19 +37,11 @@ if tombstone then
   end
   target = string.sub(state, 8)
 else
-  -- A checkout claim freezes its cart: a claimed guest cart is not sealed, nor
-  -- is a guest cart with lines when the user's cart is claimed (ARGV[4] = '1',
-  -- read from the user's slot just before). An earlier seal is finished anyway.
-  local guest = redis.call('HMGET', KEYS[1], 'co')
-  if claim_holds(guest[1]) then
+  -- A checkout claim freezes its cart: a claimed guest cart is not sealed. (A
+  -- claim on the user's cart is checked by cart_absorb.lua, in its slot.) An
+  -- earlier seal is finished anyway.
+  if claim_holds(redis.call('HGET', KEYS[1], 'co')) then
     return {'claimed'}
-  end
-  if ARGV[4] == '1' then
-    for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-      if string.sub(field, 1, 2) == 'l:' then
-        return {'claimed'}
-      end
-    end
   end
   redis.call('SET', KEYS[2], 'sealed:' .. ARGV[1] .. '|' .. ARGV[3], 'PX', ARGV[2])
 end

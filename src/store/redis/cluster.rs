@@ -39,6 +39,10 @@ impl RedisStore {
     /// 3. `cart_seal_done.lua` (guest slot): the guest cart goes, the tombstone
     ///    becomes `<user no>`, as the single-node merge leaves it.
     ///
+    /// A checkout claim on the user's cart stops step 2 before it applies
+    /// anything; `cart_unseal.lua` (guest slot) then lifts this merge's seal,
+    /// and the login is refused with the guest cart as it was.
+    ///
     /// A crash or a timeout between steps leaves the seal (the login answered 503
     /// and kept its guest session); the next login with that guest cart reads the
     /// unchanged lines again and carries on, and step 2 never applies them twice.
@@ -80,6 +84,19 @@ impl RedisStore {
             )
             .await?;
         let report = merge_report(&reply)?;
+        if report.claimed {
+            // A checkout claim holds the target cart: the login is refused and
+            // the guest cart takes changes again.
+            let _: String = self
+                .eval(
+                    "cart_unseal",
+                    &self.scripts.cart_unseal,
+                    vec![keys::tombstone(guest.no)],
+                    vec![target.to_string(), guest.id.clone()],
+                )
+                .await?;
+            return Ok(report);
+        }
         if stop == Some(MergeStop::AfterAbsorb) {
             return Ok(report);
         }
@@ -103,22 +120,14 @@ impl RedisStore {
     }
 
     /// Step 1: seals the guest cart; its target cart and lines, unless an
-    /// earlier login merged it already or a checkout claim holds either cart
-    /// (the user's is read from its slot first: one more round trip, on
-    /// Cluster logins only).
+    /// earlier login merged it already or a checkout claim holds it.
     async fn seal(&self, guest: &CartRef, user: &CartRef, ttl: &str) -> StoreResult<Sealed> {
-        let user_claimed = self.holding_claim(user).await?.is_some();
         let sealed: Vec<String> = self
             .eval(
                 "cart_seal",
                 &self.scripts.cart_seal,
                 keys::cart_and_tombstone(guest.no),
-                vec![
-                    user.no.to_string(),
-                    ttl.to_string(),
-                    guest.id.clone(),
-                    if user_claimed { "1" } else { "0" }.to_string(),
-                ],
+                vec![user.no.to_string(), ttl.to_string(), guest.id.clone()],
             )
             .await?;
         match sealed.as_slice() {
@@ -157,8 +166,7 @@ enum Sealed {
     Lines(u64, Vec<String>),
     /// Merged by an earlier login, or another session's cart: nothing to merge.
     Already,
-    /// A checkout claim holds the guest cart, or the user's while the guest
-    /// cart has lines: nothing sealed.
+    /// A checkout claim holds the guest cart: nothing sealed.
     Claimed,
 }
 

@@ -36,6 +36,7 @@ pub(super) struct Scripts {
     pub(super) cart_seal: Script,
     pub(super) cart_absorb: Script,
     pub(super) cart_seal_done: Script,
+    pub(super) cart_unseal: Script,
     pub(super) cart_claim: Script,
     pub(super) cart_claim_end: Script,
     pub(super) cart_claim_read: Script,
@@ -62,6 +63,7 @@ impl Scripts {
             cart_seal: cart_script(include_str!("../lua/cart_seal.lua")),
             cart_absorb: cart_script(include_str!("../lua/cart_absorb.lua")),
             cart_seal_done: cart_script(include_str!("../lua/cart_seal_done.lua")),
+            cart_unseal: Script::from_lua(include_str!("../lua/cart_unseal.lua")),
             cart_claim: cart_script(include_str!("../lua/cart_claim.lua")),
             cart_claim_end: cart_script(include_str!("../lua/cart_claim_end.lua")),
             cart_claim_read: cart_script(include_str!("../lua/cart_claim_read.lua")),
@@ -77,7 +79,7 @@ impl Scripts {
         }
     }
 
-    pub(super) fn all(&self) -> [&Script; 21] {
+    pub(super) fn all(&self) -> [&Script; 22] {
         [
             &self.cart_read,
             &self.cart_add,
@@ -88,6 +90,7 @@ impl Scripts {
             &self.cart_seal,
             &self.cart_absorb,
             &self.cart_seal_done,
+            &self.cart_unseal,
             &self.cart_claim,
             &self.cart_claim_end,
             &self.cart_claim_read,
