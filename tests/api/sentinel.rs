@@ -36,6 +36,14 @@ pub fn trials() -> Vec<Trial> {
             "sentinel::with_redis_wait_no_acknowledged_add_is_lost_when_the_primary_is_killed",
             with_redis_wait_no_acknowledged_add_is_lost_when_the_primary_is_killed,
         ),
+        trial(
+            "sentinel::a_checkout_claim_holds_through_a_manual_failover",
+            || a_checkout_claim_holds_through_a_failover(Failover::Manual),
+        ),
+        trial(
+            "sentinel::with_redis_wait_a_checkout_claim_holds_when_the_primary_is_killed",
+            || a_checkout_claim_holds_through_a_failover(Failover::KillWithWait),
+        ),
     ]
 }
 
@@ -231,6 +239,29 @@ impl SentinelTopology {
         }
     }
 
+    /// The first primary's node started again (empty) as a replica of the
+    /// node that was the replica.
+    fn rejoin_as_replica(&self) -> Child {
+        let sub = self._dir.path().join(self.primary.to_string());
+        let (port, of) = (self.primary.to_string(), self.replica.to_string());
+        redis(
+            &sub,
+            &[
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--replicaof",
+                "127.0.0.1",
+                &of,
+            ],
+        )
+    }
+
     fn url(&self) -> String {
         let [a, b, c] = self.sentinels;
         format!(
@@ -412,4 +443,159 @@ async fn with_redis_wait_no_acknowledged_add_is_lost_when_the_primary_is_killed(
         "{}",
         reply.text
     );
+}
+
+/// How the primary goes away.
+#[derive(Clone, Copy, PartialEq)]
+enum Failover {
+    /// `SENTINEL FAILOVER`, without `TROLLEY_REDIS_WAIT`.
+    Manual,
+    /// `kill -9` of the primary, with `TROLLEY_REDIS_WAIT=1`.
+    KillWithWait,
+}
+
+/// A service-port call that retries while the answer is 503 (the failover).
+async fn service_call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = client
+            .request(method.clone(), url)
+            .header(
+                "authorization",
+                format!("Bearer {}", crate::helpers::SERVICE_TOKEN),
+            )
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("answered");
+        let status = reply.status();
+        let json = reply.json().await.unwrap_or_default();
+        if status != StatusCode::SERVICE_UNAVAILABLE {
+            return (status, json);
+        }
+        assert!(std::time::Instant::now() < deadline, "503 for too long");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Adds race a checkout claim of one cart across a failover, then the claim is
+/// completed: every acknowledged add is either in the claim (and removed by the
+/// complete, once) or still in the cart; an add after the claim is 409.
+async fn a_checkout_claim_holds_through_a_failover(how: Failover) {
+    if !tool_present("redis-cli") {
+        eprintln!("skipped: needs redis-cli (Debian package redis-tools)");
+        return;
+    }
+    let mut topology = SentinelTopology::start().await;
+    let mut config = settings(Backend::Embedded, None);
+    config.redis.url = Some(topology.url());
+    config.redis.wait_replicas = u32::from(how == Failover::KillWithWait);
+    let app = TestApp::spawn(config).await;
+    let cart = format!("{}/v1/carts/ext/failover", app.service);
+    let client = reqwest::Client::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let adder = {
+        let (client, cart, stop) = (client.clone(), cart.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut acked, mut sent, mut refused) = (0u64, 0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sent += 1;
+                let body = format!(r#"{{"productId": {}}}"#, 1 + sent % 20);
+                let reply = client
+                    .post(format!("{cart}/items"))
+                    .header(
+                        "authorization",
+                        format!("Bearer {}", crate::helpers::SERVICE_TOKEN),
+                    )
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("answered");
+                match reply.status() {
+                    StatusCode::OK => acked += 1,
+                    StatusCode::CONFLICT => refused += 1,
+                    other => assert_eq!(other, StatusCode::SERVICE_UNAVAILABLE),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (acked, sent, refused)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (status, claim) = service_call(
+        &client,
+        reqwest::Method::POST,
+        &format!("{cart}/checkout"),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{claim}");
+    let claimed = total_quantity(&claim);
+    assert!(claimed > 0, "the claim took lines");
+    let before = topology.primary_now();
+    match how {
+        Failover::Manual => {
+            let answer = redis_cli(topology.sentinels[0], &["sentinel", "failover", "mymaster"]);
+            assert!(answer.contains("OK"), "SENTINEL FAILOVER: {answer}");
+        }
+        Failover::KillWithWait => {
+            topology.servers.0[0].kill().expect("kill -9 the primary");
+            let _ = topology.servers.0[0].wait();
+        }
+    }
+    until("the promotion", || topology.primary_now() != before).await;
+    if how == Failover::KillWithWait {
+        // WAIT needs a replica again: the killed node comes back empty and
+        // syncs from the new primary.
+        topology.servers.0.push(topology.rejoin_as_replica());
+        let (old, new) = (topology.primary, topology.replica);
+        until("the old primary to sync as a replica", || {
+            redis_cli(old, &["info", "replication"]).contains("master_link_status:up")
+                && redis_cli(new, &["info", "replication"]).contains("state=online")
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (acked, sent, refused) = adder.await.expect("adder");
+    assert!(refused > 0, "no add met the claim");
+
+    // The claim survived: the cart still refuses changes, and completes once.
+    let (status, seen) = service_call(&client, reqwest::Method::GET, &cart, "").await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(
+        seen["checkout"]["claimId"], claim["claimId"],
+        "the claim is lost"
+    );
+    let complete = format!(
+        "{cart}/checkout/{}/complete",
+        claim["claimId"].as_str().expect("id")
+    );
+    let (status, completed) = service_call(
+        &client,
+        reqwest::Method::POST,
+        &complete,
+        r#"{"orderId": "o-1"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{completed}");
+    assert_eq!(
+        completed["items"], claim["items"],
+        "exactly the claimed lines"
+    );
+    let (_, after) = service_call(&client, reqwest::Method::GET, &cart, "").await;
+    let left = total_quantity(&after);
+    assert!(
+        claimed + left >= acked,
+        "acknowledged adds lost: {claimed} claimed + {left} left < {acked}"
+    );
+    assert!(claimed + left <= sent, "more than was sent");
+    drop(topology.servers);
 }
