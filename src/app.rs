@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use axum::Router;
+use axum::{Router, serve::ListenerExt};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
@@ -137,8 +137,13 @@ impl App {
             timeouts,
             stopped(stop_rx.clone()),
         ));
-        // HTTP/1.1 and h2c (gRPC) on the one service port: axum::serve speaks both.
+        // HTTP/1.1 and h2c (gRPC) on the one service port: axum::serve speaks
+        // both. Without TCP_NODELAY a gRPC answer's last frame waits for the
+        // caller's delayed ACK (about 40 ms).
         let service = self.service.map(|(listener, router)| {
+            let listener = listener.tap_io(|socket| {
+                let _ = socket.set_nodelay(true);
+            });
             tokio::spawn(
                 axum::serve(listener, router)
                     .with_graceful_shutdown(stopped(stop_rx.clone()))
