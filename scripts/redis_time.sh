@@ -9,9 +9,14 @@
 # Each phase sends N (2000) requests of one kind from 4 shoppers (each its own
 # cart and keep-alive connection), with the statistics reset once their carts
 # are filled, and counts only the script calls
-# (evalsha, and eval for a script not loaded yet). Run from the project root
-# after `cargo build --release` (TROLLEY_BIN for another build). Prints one
-# line per kind, then each as a multiple of the empty script.
+# (evalsha, and eval for a script not loaded yet). Then the service API's
+# checkout steps, N/4 of each, per request (each request also finds its ext/
+# cart: one more script call):
+#   claim     POST /v1/carts/ext/{id}/checkout of a cart of LINES lines
+#   complete  POST …/checkout/{claimId}/complete of that claim
+# Run from the project root after `cargo build --release` (TROLLEY_BIN for
+# another build). Prints one line per kind, each as a multiple of the empty
+# script.
 set -euo pipefail
 N=${N:-2000} LINES=${LINES:-10}
 # shellcheck source=scripts/lib.sh
@@ -20,7 +25,9 @@ redis_port=$(free_port)
 start_redis "$redis_port"
 redis_url="redis://127.0.0.1:$redis_port"
 TROLLEY_REDIS_URL=$redis_url "${TROLLEY_BIN:-target/release/trolley}" catalog import deploy/catalog/demo-catalog.json >/dev/null
-serve_trolley server TROLLEY_REDIS_URL="$redis_url" TROLLEY_MAX_QUANTITY=1000000
+service=$(free_port)
+serve_trolley server TROLLEY_REDIS_URL="$redis_url" TROLLEY_MAX_QUANTITY=1000000 \
+    TROLLEY_SERVICE_LISTEN="127.0.0.1:$service" TROLLEY_SERVICE_TOKENS=redis-time
 
 # µs per call of the script commands since the last reset.
 script_usec() {
@@ -91,3 +98,75 @@ EOF
     ratio=$(awk -v a="$usec" -v b="$empty" 'BEGIN { printf "%.1f", a / b }')
     echo "$kind    usec_per_call=$usec calls=$calls x_empty=$ratio"
 done
+
+# The checkout steps on the service port: N/4 carts of LINES lines, claimed,
+# then completed; the statistics reset before each step.
+python3 - "$service" "$((N / 4))" "$LINES" "$redis_port" "$empty" <<'EOF'
+import http.client, json, subprocess, sys, threading
+
+port, n, lines, redis_port, empty = sys.argv[1:6]
+n, lines = int(n), int(lines)
+CLIENTS = 4
+
+
+def stats():
+    """µs and calls of the script commands since the last reset (a script's time
+    includes the commands it runs, which commandstats also lists on their own)."""
+    out = subprocess.run(["redis-cli", "-p", redis_port, "info", "commandstats"], check=True,
+                         capture_output=True, text=True).stdout
+    calls = usec = 0
+    for row in out.splitlines():
+        if row.startswith(("cmdstat_evalsha:", "cmdstat_eval:")):
+            fields = dict(part.split("=") for part in row.split(":", 1)[1].split(","))
+            calls, usec = calls + int(fields["calls"]), usec + float(fields["usec"])
+    return usec, calls
+
+
+class Caller:
+    def __init__(self, index):
+        self.conn = http.client.HTTPConnection("127.0.0.1", int(port))
+        self.carts = [f"ext/rt-{index}-{i}" for i in range(n // CLIENTS)]
+        self.claims = {}
+
+    def send(self, method, path, body=None, expect=200):
+        headers = {"authorization": "Bearer redis-time", "content-type": "application/json"}
+        self.conn.request(method, path, body=body, headers=headers)
+        reply = self.conn.getresponse()
+        data = reply.read()
+        if reply.status != expect:
+            sys.exit(f"{method} {path}: {reply.status} {data[:200]!r}")
+        return json.loads(data)
+
+    def fill(self):
+        for cart in self.carts:
+            for product in range(1, lines + 1):
+                self.send("POST", f"/v1/carts/{cart}/items", json.dumps({"productId": product}))
+
+    def claim(self):
+        for cart in self.carts:
+            self.claims[cart] = self.send("POST", f"/v1/carts/{cart}/checkout", expect=201)["claimId"]
+
+    def complete(self):
+        for cart, claim in self.claims.items():
+            self.send("POST", f"/v1/carts/{cart}/checkout/{claim}/complete", json.dumps({"orderId": claim}))
+
+
+def run(callers, step):
+    threads = [threading.Thread(target=getattr(caller, step)) for caller in callers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+callers = [Caller(i) for i in range(CLIENTS)]
+run(callers, "fill")
+requests = sum(len(caller.carts) for caller in callers)
+for step in ("claim", "complete"):
+    subprocess.run(["redis-cli", "-p", redis_port, "config", "resetstat"], check=True, capture_output=True)
+    run(callers, step)
+    usec, calls = stats()
+    per = usec / requests
+    print(f"{step:<8} usec_per_request={per:.2f} scripts_per_request={calls / requests:.1f} "
+          f"requests={requests} x_empty={per / float(empty):.1f}")
+EOF
