@@ -574,9 +574,12 @@ async fn a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login() {
         .await
         .expect("seal");
     let tombstone: Option<String> = client.get(tombstone_key(sealed.no)).await.expect("get");
-    assert_eq!(
-        tombstone,
-        Some(format!("sealed:{}|{}", alice.no, sealed.id))
+    let seal_of_alice = format!("sealed:{}|{}|", alice.no, sealed.id);
+    assert!(
+        tombstone
+            .as_deref()
+            .is_some_and(|t| t.starts_with(&seal_of_alice)),
+        "{tombstone:?}"
     );
     // The sealed cart is read-only: adds are refused, reads still work.
     let reply = guest
@@ -746,12 +749,20 @@ async fn a_login_merge_into_a_claimed_cart_is_refused_across_slots() {
         .await
         .expect("json");
     let before = claim["items"].clone();
+    let tombstone_before_login: Option<String> =
+        client.get(tombstone_key(sealed.no)).await.expect("get");
     let cookie = guest.cookie.clone();
     let reply = guest.login_reply("alice", PASSWORD).await;
     assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text);
     assert_eq!(guest.cookie, cookie, "the guest session is as it was");
     let tombstone: Option<String> = client.get(tombstone_key(sealed.no)).await.expect("get");
     assert_eq!(tombstone, None, "the seal is lifted");
+    let ttl: i64 = client.pttl(cart_key(sealed.no)).await.expect("pttl");
+    let session_ttl = i64::try_from(config.session_ttl.as_millis()).expect("ms");
+    assert!(
+        0 < ttl && ttl <= session_ttl,
+        "the guest cart keeps its own ttl ({ttl} ms), not the seal's"
+    );
     guest.add(5, 1).await;
     assert_eq!(
         quantity_of(&guest.cart().await, 5),
@@ -770,4 +781,35 @@ async fn a_login_merge_into_a_claimed_cart_is_refused_across_slots() {
     assert_eq!(seen["items"], before, "nothing landed in the claimed cart");
     let absorbed: Vec<u64> = client.smembers(absorbed_key(alice.no)).await.expect("set");
     assert!(!absorbed.contains(&sealed.no));
+
+    // A login that read the same seal before it was lifted (a double click) is
+    // refused too, even after the claim ends: its merge must not finish under a
+    // seal that the refused login lifts.
+    let refused_seal = tombstone_before_login.expect("the seal");
+    let claim_id = claim["claimId"].as_str().expect("claim id");
+    let released = service
+        .post(format!(
+            "{}/v1/carts/user/alice/checkout/{claim_id}/release",
+            app.service
+        ))
+        .header("authorization", &token)
+        .send()
+        .await
+        .expect("release");
+    assert_eq!(released.status(), StatusCode::OK);
+    let _: () = client
+        .set(
+            tombstone_key(sealed.no),
+            refused_seal.as_str(),
+            None,
+            None,
+            false,
+        )
+        .await
+        .expect("the same seal, as the racing login read it");
+    let reply = guest.login_reply("alice", PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.text);
+    // A fresh seal merges.
+    let body = guest.login("alice", PASSWORD).await;
+    assert_eq!(quantity_of(&body["cart"], 5), 2, "merged once");
 }

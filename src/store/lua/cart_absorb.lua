@@ -3,15 +3,18 @@
 --
 -- KEYS[1]  the user's cart hash       trolley:{cart:<user no>}
 -- KEYS[2]  the guest carts it absorbed trolley:{cart:<user no>}:absorbed (a set)
+-- KEYS[3]  the seals it refused       trolley:{cart:<user no>}:refused (a set)
 -- ARGV[1]  guest cart number          ARGV[2]  user cart public id ('' leaves it as is)
 -- ARGV[3]  rule: 'sum' | 'max' | 'guest'
 -- ARGV[4]  max quantity of a line     ARGV[5]  max lines of a cart
 -- ARGV[6]  the user cart's TTL (and the set's), in milliseconds
 -- ARGV[7]  the user cart's new version, if the merge changes it
--- ARGV[8..] the guest lines from cart_seal.lua: 'l:<id>', 'product|quantity|price|added', ...
+-- ARGV[8]  the seal, as cart_seal.lua answered it
+-- ARGV[9..] the guest lines from cart_seal.lua: 'l:<id>', 'product|quantity|price|added', ...
 -- Returns  {'already'}
 --          | {'claimed'}  a checkout claim holds the user's cart and there are
---                         lines to apply: nothing applied (cart_unseal.lua follows)
+--                         lines to apply, or this seal was refused so before:
+--                         nothing applied (cart_unseal.lua follows)
 --          | {'merged', lines moved, lines combined, 'clamped,ids', 'dropped,ids'}
 --
 -- Why atomic: checking the absorbed set, changing the user's cart and recording
@@ -25,14 +28,22 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
   return {'already'}
 end
 -- A checkout claim freezes the user's cart: checked here, in the slot that
--- holds it, so a claim taken at any time before this step is seen.
-if #ARGV >= 8 and claim_holds(redis.call('HGET', KEYS[1], 'co')) then
+-- holds it, so a claim taken at any time before this step is seen. The refusal
+-- is recorded against the seal: another login that read the same seal (a double
+-- click) is refused too, even once the claim has ended, because the refused
+-- login lifts that seal (cart_unseal.lua) and a merge must not finish under it.
+if redis.call('SISMEMBER', KEYS[3], ARGV[8]) == 1 then
+  return {'claimed'}
+end
+if #ARGV >= 9 and claim_holds(redis.call('HGET', KEYS[1], 'co')) then
+  redis.call('SADD', KEYS[3], ARGV[8])
+  redis.call('PEXPIRE', KEYS[3], ARGV[6])
   return {'claimed'}
 end
 if ARGV[2] ~= '' then
   redis.call('HSETNX', KEYS[1], 'id', ARGV[2])
 end
-local moved, combined, clamped, dropped = merge_lines(KEYS[1], ARGV, 8,
+local moved, combined, clamped, dropped = merge_lines(KEYS[1], ARGV, 9,
   ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
 if moved + combined > 0 then
   bump_version(KEYS[1], ARGV[7])

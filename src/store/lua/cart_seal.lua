@@ -9,12 +9,16 @@
 -- KEYS[2]  the guest cart's tombstone trolley:{cart:<guest no>}:merged
 -- ARGV[1]  user cart number           ARGV[2]  the user cart's TTL, in milliseconds
 -- ARGV[3]  the guest cart's public id (the session's)
+-- ARGV[4]  a fresh random nonce: it tells this seal from a later seal of the
+--          same cart (see cart_absorb.lua's refusals)
 -- Returns  {'already'}                the cart was merged by an earlier login
 --          | {'claimed'}              a checkout claim holds the guest cart: untouched
 --          | {'foreign'}              the guest hash is another session's: untouched
---          | {'sealed', target user cart number, 'l:<id>', 'product|quantity|price|added', ...}
+--          | {'sealed', target user cart number, seal, 'l:<id>', 'product|quantity|price|added', ...}
 --            the guest cart's lines; the target is the user cart the seal was
---            first made for (an earlier login's, when that login was interrupted)
+--            first made for (an earlier login's, when that login was interrupted);
+--            seal: the tombstone's value, 'sealed:<target>|<guest id>|<nonce>|<the
+--            guest cart's ttl ms before the seal>', which the later steps name it by
 --
 -- Why atomic: reading the lines and writing the seal are one step. From the seal
 -- on, the cart scripts refuse to write to the guest cart (they check EXISTS on the
@@ -30,6 +34,7 @@ if cart_state(KEYS[1], KEYS[2], ARGV[3]) == 'foreign' then
 end
 local tombstone = redis.call('GET', KEYS[2])
 local target = ARGV[1]
+local seal = tombstone
 if tombstone then
   local state = string.match(tombstone, '^([^|]*)')
   if string.sub(state, 1, 7) ~= 'sealed:' then
@@ -43,10 +48,14 @@ else
   if claim_holds(redis.call('HGET', KEYS[1], 'co')) then
     return {'claimed'}
   end
-  redis.call('SET', KEYS[2], 'sealed:' .. ARGV[1] .. '|' .. ARGV[3], 'PX', ARGV[2])
+  -- The guest cart's ttl before the seal is kept in it: lifting the seal
+  -- (cart_unseal.lua) gives it back.
+  seal = 'sealed:' .. ARGV[1] .. '|' .. ARGV[3] .. '|' .. ARGV[4] .. '|'
+    .. redis.call('PTTL', KEYS[1])
+  redis.call('SET', KEYS[2], seal, 'PX', ARGV[2])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local reply = {'sealed', target}
+local reply = {'sealed', target, seal}
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
   if string.sub(fields[i], 1, 2) == 'l:' then

@@ -7,14 +7,14 @@
 -- ARGV[1]  user cart number (the seal's target)
 -- ARGV[2]  the tombstone's TTL (the user cart's), in milliseconds
 -- ARGV[3]  the guest cart's public id
+-- ARGV[4]  the seal, as cart_seal.lua answered it
 -- Returns  'done' | 'not_sealed' (finished already by a concurrent or earlier login)
 --
 -- Why atomic: the check that the seal is still this merge's and the rewrite are
 -- one step, so two logins finishing one merge at once delete and rewrite once; the
 -- guest cart and its tombstone never disagree (a cart without tombstone accepting
 -- writes, or a tombstone saying merged over lines not yet absorbed).
-local tombstone = redis.call('GET', KEYS[2])
-if tombstone ~= 'sealed:' .. ARGV[1] .. '|' .. ARGV[3] and tombstone ~= 'sealed:' .. ARGV[1] then
+if redis.call('GET', KEYS[2]) ~= ARGV[4] then
   return 'not_sealed'
 end
 redis.call('DEL', KEYS[1])

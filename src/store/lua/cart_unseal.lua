@@ -1,19 +1,23 @@
--- Undoes a login merge's seal on Redis Cluster when its absorb step found the
--- user's cart claimed by a checkout (see cart_seal.lua, cart_absorb.lua): the
--- login is refused and the guest cart takes changes again, as it was.
+-- Lifts a login merge's seal on Redis Cluster when its absorb step refused it
+-- because a checkout claim holds the user's cart (see cart_seal.lua,
+-- cart_absorb.lua): the login is refused and the guest cart takes changes again,
+-- with the ttl it had before the seal.
 --
--- KEYS[1]  the guest cart's tombstone trolley:{cart:<guest no>}:merged
--- ARGV[1]  user cart number (the seal's target)
--- ARGV[2]  the guest cart's public id
--- Returns  'unsealed' | 'not_sealed' (no longer this merge's seal)
+-- KEYS[1]  the guest cart hash        trolley:{cart:<guest no>}
+-- KEYS[2]  the guest cart's tombstone trolley:{cart:<guest no>}:merged
+-- ARGV[1]  the seal, as cart_seal.lua answered it
+-- Returns  'unsealed' | 'not_sealed' (the tombstone is no longer that seal)
 --
--- Why atomic: the check that the tombstone is still this merge's seal and its
--- removal are one step, so a merge finished meanwhile is never undone. The
--- absorb step refused before applying anything, so no line of the guest cart is
--- in the user's cart.
-local tombstone = redis.call('GET', KEYS[1])
-if tombstone ~= 'sealed:' .. ARGV[1] .. '|' .. ARGV[2] and tombstone ~= 'sealed:' .. ARGV[1] then
+-- Why atomic: the check that the tombstone is still this seal and its removal
+-- are one step, so a merge finished or a seal made since is never undone. The
+-- absorb step refused before applying anything and records the refusal, so no
+-- line of the guest cart is in the user's cart, nor will be under this seal.
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return 'not_sealed'
 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2])
+local ttl = tonumber(string.match(ARGV[1], '|(%-?%d+)$'))
+if ttl and ttl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
 return 'unsealed'

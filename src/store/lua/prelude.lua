@@ -147,10 +147,11 @@ end
 -- A cart merged into a user's cart at login (or sealed for a Cluster merge)
 -- refuses every change: an add racing the login is merged or refused, never
 -- dropped into a cart that nobody will read again. The tombstone's value is
--- '[sealed:]<user cart no>|<guest cart public id>': a tombstone of another cart
--- under a reused number is foreign too, not this cart's merge.
+-- '<user cart no>|<guest cart public id>' or, while a Cluster merge is under way,
+-- 'sealed:<user cart no>|<guest cart public id>|<nonce>|<ttl>': a tombstone of
+-- another cart under a reused number is foreign too, not this cart's merge.
 local function tombstone_is_own(value, cart_id)
-  local owner = string.match(value, '|(.*)$')
+  local owner = string.match(value, '^[^|]*|([^|]*)')
   -- No id: a tombstone written before ids were recorded in it.
   return owner == nil or owner == cart_id
 end

@@ -99,8 +99,8 @@ fn change_args(cart: &CartRef, policy: CartPolicy, write: &Write) -> Vec<String>
 
 /// The cart a moved line now lives in, from the tombstone of the cart that
 /// created it: `<user cart no>|<guest id>` once merged, `sealed:<user cart
-/// no>|<guest id>` while a Cluster merge is under way (the line may be in either
-/// cart then).
+/// no>|<guest id>|…` while a Cluster merge is under way (the line may be in
+/// either cart then).
 fn merged_into(tombstone: &str) -> StoreResult<u64> {
     let state = tombstone.split('|').next().unwrap_or_default();
     state

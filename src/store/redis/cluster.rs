@@ -40,8 +40,10 @@ impl RedisStore {
     ///    becomes `<user no>`, as the single-node merge leaves it.
     ///
     /// A checkout claim on the user's cart stops step 2 before it applies
-    /// anything; `cart_unseal.lua` (guest slot) then lifts this merge's seal,
-    /// and the login is refused with the guest cart as it was.
+    /// anything, and step 2 records the refusal against the seal (so a login
+    /// racing this one with the same seal is refused too); `cart_unseal.lua`
+    /// (guest slot) then lifts the seal, and the login is refused with the guest
+    /// cart as it was.
     ///
     /// A crash or a timeout between steps leaves the seal (the login answered 503
     /// and kept its guest session); the next login with that guest cart reads the
@@ -55,35 +57,17 @@ impl RedisStore {
         stop: Option<MergeStop>,
     ) -> StoreResult<MergeReport> {
         let ttl = ttl_ms(policy.ttl);
-        let (target, lines) = match self.seal(guest, user, &ttl).await? {
-            Sealed::Lines(target, lines) if stop != Some(MergeStop::AfterSeal) => (target, lines),
-            Sealed::Lines(..) => return Ok(MergeReport::already_merged()),
+        let seal = match self.seal(guest, user, &ttl).await? {
+            Sealed::Lines(seal) if stop != Some(MergeStop::AfterSeal) => seal,
+            Sealed::Lines(_) => return Ok(MergeReport::already_merged()),
             unsealed => return Ok(unsealed.report()),
         };
         // A seal keeps the cart of the login that made it. If that login (of
         // another account, with the same guest session) was interrupted, its merge
         // is finished into its cart, where the lines may be already; this login
         // gets nothing from the guest cart, as after a completed merge.
-        let own = target == user.no;
-        let mut args = vec![
-            guest.no.to_string(),
-            if own { user.id.clone() } else { String::new() },
-            rule.as_str().to_string(),
-            policy.limits.max_quantity.to_string(),
-            policy.limits.max_lines.to_string(),
-            ttl.clone(),
-            Version::fresh().0,
-        ];
-        args.extend(lines);
-        let reply: Vec<String> = self
-            .eval(
-                "cart_absorb",
-                &self.scripts.cart_absorb,
-                vec![keys::cart(target), keys::absorbed(target)],
-                args,
-            )
-            .await?;
-        let report = merge_report(&reply)?;
+        let own = seal.target == user.no;
+        let report = self.absorb(guest, user, &seal, rule, policy).await?;
         if report.claimed {
             // A checkout claim holds the target cart: the login is refused and
             // the guest cart takes changes again.
@@ -91,8 +75,8 @@ impl RedisStore {
                 .eval(
                     "cart_unseal",
                     &self.scripts.cart_unseal,
-                    vec![keys::tombstone(guest.no)],
-                    vec![target.to_string(), guest.id.clone()],
+                    keys::cart_and_tombstone(guest.no),
+                    vec![seal.value],
                 )
                 .await?;
             return Ok(report);
@@ -105,13 +89,13 @@ impl RedisStore {
                 "cart_seal_done",
                 &self.scripts.cart_seal_done,
                 keys::cart_and_tombstone(guest.no),
-                vec![target.to_string(), ttl, guest.id.clone()],
+                vec![seal.target.to_string(), ttl, guest.id.clone(), seal.value],
             )
             .await?;
         if !own {
             tracing::warn!(
                 guest_cart = guest.no,
-                sealed_for = target,
+                sealed_for = seal.target,
                 "a guest cart sealed by an interrupted login of another account was merged into that account's cart"
             );
             return Ok(MergeReport::already_merged());
@@ -119,29 +103,77 @@ impl RedisStore {
         Ok(report)
     }
 
-    /// Step 1: seals the guest cart; its target cart and lines, unless an
-    /// earlier login merged it already or a checkout claim holds it.
+    /// Step 1: seals the guest cart; the seal, unless an earlier login merged
+    /// it already or a checkout claim holds it.
     async fn seal(&self, guest: &CartRef, user: &CartRef, ttl: &str) -> StoreResult<Sealed> {
+        let nonce = format!("{:016x}", rand::random::<u64>());
         let sealed: Vec<String> = self
             .eval(
                 "cart_seal",
                 &self.scripts.cart_seal,
                 keys::cart_and_tombstone(guest.no),
-                vec![user.no.to_string(), ttl.to_string(), guest.id.clone()],
+                vec![
+                    user.no.to_string(),
+                    ttl.to_string(),
+                    guest.id.clone(),
+                    nonce,
+                ],
             )
             .await?;
         match sealed.as_slice() {
             // Another session's cart under the guest's number: nothing to merge.
             [status] if status == "already" || status == "foreign" => Ok(Sealed::Already),
             [status] if status == "claimed" => Ok(Sealed::Claimed),
-            [status, target, lines @ ..] if status == "sealed" && lines.len() % 2 == 0 => {
-                Ok(Sealed::Lines(
-                    target.parse::<u64>().map_err(|_| corrupt("seal reply"))?,
-                    lines.to_vec(),
-                ))
+            [status, target, value, lines @ ..] if status == "sealed" && lines.len() % 2 == 0 => {
+                Ok(Sealed::Lines(Seal {
+                    target: target.parse::<u64>().map_err(|_| corrupt("seal reply"))?,
+                    value: value.clone(),
+                    lines: lines.to_vec(),
+                }))
             }
             _ => Err(corrupt("seal reply")),
         }
+    }
+
+    /// Step 2: applies the sealed lines to the seal's target cart, unless it
+    /// holds them already or a checkout claim holds it (`claimed`).
+    async fn absorb(
+        &self,
+        guest: &CartRef,
+        user: &CartRef,
+        seal: &Seal,
+        rule: MergeRule,
+        policy: CartPolicy,
+    ) -> StoreResult<MergeReport> {
+        let target = seal.target;
+        let mut args = vec![
+            guest.no.to_string(),
+            if target == user.no {
+                user.id.clone()
+            } else {
+                String::new()
+            },
+            rule.as_str().to_string(),
+            policy.limits.max_quantity.to_string(),
+            policy.limits.max_lines.to_string(),
+            ttl_ms(policy.ttl),
+            Version::fresh().0,
+            seal.value.clone(),
+        ];
+        args.extend(seal.lines.iter().cloned());
+        let reply: Vec<String> = self
+            .eval(
+                "cart_absorb",
+                &self.scripts.cart_absorb,
+                vec![
+                    keys::cart(target),
+                    keys::absorbed(target),
+                    keys::refused(target),
+                ],
+                args,
+            )
+            .await?;
+        merge_report(&reply)
     }
 
     /// Test hook: runs the Cluster merge's steps up to `stop` and leaves the
@@ -160,10 +192,18 @@ impl RedisStore {
     }
 }
 
+/// A sealed guest cart: the user cart the seal is for, the seal's value (its
+/// name in the later steps) and the guest cart's lines.
+struct Seal {
+    target: u64,
+    value: String,
+    lines: Vec<String>,
+}
+
 /// What sealing a guest cart found.
 enum Sealed {
-    /// Sealed (now or by an earlier login): the target user cart and the lines.
-    Lines(u64, Vec<String>),
+    /// Sealed (now or by an earlier login).
+    Lines(Seal),
     /// Merged by an earlier login, or another session's cart: nothing to merge.
     Already,
     /// A checkout claim holds the guest cart: nothing sealed.

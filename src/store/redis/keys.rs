@@ -6,9 +6,10 @@
 //! | key | type | what |
 //! |---|---|---|
 //! | `trolley:{cart:<no>}` | hash | a cart (layout in `lua/prelude.lua`) |
-//! | `trolley:{cart:<no>}:merged` | string | tombstone of a guest cart merged at login: `<user cart no>\|<guest cart id>`; `sealed:<user cart no>\|<guest cart id>` while a Cluster merge is under way |
+//! | `trolley:{cart:<no>}:merged` | string | tombstone of a guest cart merged at login: `<user cart no>\|<guest cart id>`; `sealed:<user cart no>\|<guest cart id>\|<nonce>\|<ttl ms>` while a Cluster merge is under way |
 //! | `trolley:{cart:<no>}:idem:<key>` | string | the decision recorded under a client's `Idempotency-Key`: `<cart id> <request fingerprint>\n<reply as JSON>`, PX min(`TROLLEY_IDEMPOTENCY_TTL`, cart TTL) |
 //! | `trolley:{cart:<no>}:absorbed` | set | guest cart numbers a Cluster merge applied to this user cart |
+//! | `trolley:{cart:<no>}:refused` | set | seals a Cluster merge into this user cart refused while it was claimed |
 //! | `trolley:{cart:<no>}:claim:<claim id>` | hash | a checkout claim's record (see `claim`) |
 //! | `trolley:{guest:<cart id>}` | string | a guest cart's number by its public id, PX `TROLLEY_SESSION_MAX_AGE` |
 //! | `trolley:{ext:<id>}` | hash | the cart of an `ext/{id}` owner: `cart_no`, `cart_id` |
@@ -30,6 +31,10 @@ pub(super) fn tombstone(no: u64) -> String {
 
 pub(super) fn absorbed(no: u64) -> String {
     format!("trolley:{{cart:{no}}}:absorbed")
+}
+
+pub(super) fn refused(no: u64) -> String {
+    format!("trolley:{{cart:{no}}}:refused")
 }
 
 /// A checkout claim's record: `cart` (the cart's public id), `until` (ms),
