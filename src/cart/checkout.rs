@@ -61,6 +61,7 @@ pub(crate) async fn checkout(
             ClaimStart::Busy => return Err(CartError::CartClaimed),
             ClaimStart::Merged => return Err(CartError::CartMerged),
             ClaimStart::Stale => return Err(CartError::CartChanged),
+            ClaimStart::KeyReused => return Err(CartError::KeyReused),
         };
         let snapshot = catalog.current().await?;
         let view = price(cart.id.clone(), lines, version, &snapshot);

@@ -80,6 +80,31 @@ pub struct NewClaim {
     pub keep: Duration,
     /// `If-Match`.
     pub expect: Expect,
+    /// What was asked, for a claim under an Idempotency-Key (its ttl and
+    /// precondition, `NewClaim::fingerprint`): a retry asking otherwise is
+    /// refused (`KeyReused`). Empty without a key.
+    pub request: String,
+}
+
+impl NewClaim {
+    /// The fingerprint of a keyed claim's request: its ttl and precondition.
+    pub fn fingerprint(ttl: Duration, expect: &Expect) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(ttl.as_millis().to_string())
+            .chain_update(b"\n")
+            .chain_update(match expect {
+                Expect::Anything => String::new(),
+                Expect::Exists => "*".to_string(),
+                Expect::OneOf(versions) => versions
+                    .iter()
+                    .map(Version::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            })
+            .finalize();
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// What starting a claim found.
@@ -102,6 +127,9 @@ pub enum ClaimStart {
     Merged,
     /// `If-Match` does not hold.
     Stale,
+    /// The claim id's record was asked for with another request (the same
+    /// Idempotency-Key, another ttl or precondition).
+    KeyReused,
 }
 
 /// How a claim is asked to end.

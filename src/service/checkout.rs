@@ -131,6 +131,7 @@ struct CompletedBody {
         (status = 404, description = "User or guest cart not found", body = ErrorDoc),
         (status = 409, description = "Cart is empty, or already being checked out", body = ErrorDoc),
         (status = 412, description = "The cart has changed", body = ErrorDoc),
+        (status = 422, description = "Idempotency-Key reused with another ttl or If-Match", body = ErrorDoc),
         (status = 503, description = "Cart storage unavailable (with Retry-After)", body = ErrorDoc),
         CallerAnswers))]
 pub(super) async fn claim(
@@ -153,6 +154,10 @@ pub(super) async fn claim(
             ttl,
             keep: state.settings.idempotency_ttl,
             expect: write.expect().clone(),
+            request: match write.key() {
+                Some(_) => NewClaim::fingerprint(ttl, write.expect()),
+                None => String::new(),
+            },
         },
     )
     .await?;

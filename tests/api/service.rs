@@ -24,8 +24,8 @@ pub fn trials() -> Vec<Trial> {
         the_service_port_answers_401_without_a_valid_token,
     ));
     trials.push(trial(
-        "the_checkout_counters_are_exported_from_start_up",
-        the_checkout_counters_are_exported_from_start_up,
+        "the_checkout_and_grpc_series_are_exported_from_start_up",
+        the_checkout_and_grpc_series_are_exported_from_start_up,
     ));
     trials.push(trial(
         "without_a_token_the_service_port_stays_closed",
@@ -844,6 +844,24 @@ async fn a_checkout_retried_with_its_idempotency_key_answers_the_same_claim(back
         "a replay says so"
     );
     assert_eq!(again.headers.get("etag"), first.headers.get("etag"));
+    // The same key asking for another ttl, or with a precondition: 422.
+    for (body, headers) in [
+        (
+            Some(r#"{"ttl": "5m"}"#),
+            vec![("idempotency-key", "checkout-1")],
+        ),
+        (
+            None,
+            vec![("idempotency-key", "checkout-1"), ("if-match", "*")],
+        ),
+    ] {
+        let reused = caller.send(Method::POST, path, body, &headers).await;
+        assert_refused(
+            &reused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Idempotency-Key reused with a different request",
+        );
+    }
     let other = caller.send(Method::POST, path, None, &[]).await;
     assert_refused(&other, StatusCode::CONFLICT, CLAIMED);
     let id = first.json()["claimId"].as_str().expect("claim").to_string();
@@ -871,7 +889,7 @@ async fn a_checkout_retried_with_its_idempotency_key_answers_the_same_claim(back
     assert_refused(&fresh, StatusCode::CONFLICT, "Cart is empty");
 }
 
-async fn the_checkout_counters_are_exported_from_start_up() {
+async fn the_checkout_and_grpc_series_are_exported_from_start_up() {
     let app = TestApp::spawn(settings(Backend::Embedded, None)).await;
     let metrics = reqwest::get(format!("{}/metrics", app.admin))
         .await

@@ -8,9 +8,11 @@
 -- ARGV[3]  how long the claim holds, ms
 -- ARGV[4]  the precondition (If-Match): as write_gate's ARGV[5]
 -- ARGV[5]  how long the record outlives the claim, ms
+-- ARGV[6]  the request's fingerprint under an Idempotency-Key ('' without one)
 -- Returns  {'ok' | 'again', version, until ms, the claimed lines as 'l:<id>', value, ...}
 --          ('again': this claim id had claimed the cart before; answered from its record)
---          | {'empty' | 'claimed' | 'merged' | 'stale', version}
+--          | {'empty' | 'claimed' | 'merged' | 'stale' | 'reused', version}
+--          ('reused': this claim id was asked for with another request)
 --
 -- Atomic, so no change slips in between the snapshot and the claim: the lines
 -- answered are exactly the lines the record keeps and `complete` removes, and
@@ -30,8 +32,11 @@ local version = newest_op(ops)
 -- This very claim again (a re-run after a lost reply, or a retry with the
 -- same Idempotency-Key, whose claim id is derived from it): answered from its
 -- record, whatever became of it since.
-local record = redis.call('HMGET', KEYS[3], 'cart', 'until', 'claimed', 'lines')
+local record = redis.call('HMGET', KEYS[3], 'cart', 'until', 'claimed', 'lines', 'req')
 if record[1] == ARGV[1] then
+  if (record[5] or '') ~= ARGV[6] then
+    return {'reused', version}
+  end
   local reply = {'again', record[3], record[2]}
   for part in string.gmatch(record[4] or '', '[^\n]+') do
     reply[#reply + 1] = part
@@ -63,7 +68,7 @@ if ttl >= 0 and ttl < tonumber(ARGV[3]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
 end
 redis.call('HSET', KEYS[3], 'cart', ARGV[1], 'until', until_ms, 'state', 'active',
-  'claimed', version, 'lines', table.concat(lines, '\n'))
+  'claimed', version, 'lines', table.concat(lines, '\n'), 'req', ARGV[6])
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[5]))
 local reply = {'ok', version, until_ms}
 for i = 1, #lines do

@@ -83,6 +83,9 @@ impl MemoryStore {
             .get(&(cart.no, claim.id.0.clone()))
             .filter(|record| record.cart_id == cart.id)
         {
+            if record.request != claim.request {
+                return ClaimStart::KeyReused;
+            }
             return ClaimStart::Claimed {
                 claim: Claim {
                     id: claim.id.clone(),
@@ -115,6 +118,7 @@ impl MemoryStore {
                 state: ClaimState::Active,
                 claimed: version.clone(),
                 lines: lines.clone(),
+                request: claim.request.clone(),
                 expires: Instant::now() + claim.ttl + claim.keep,
             },
         );

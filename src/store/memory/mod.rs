@@ -69,6 +69,8 @@ struct MemClaim {
     /// The cart's version when it was claimed.
     claimed: Version,
     lines: Vec<crate::cart::model::Line>,
+    /// The request's fingerprint under an Idempotency-Key (`NewClaim::request`).
+    request: String,
     expires: Instant,
 }
 

@@ -63,6 +63,7 @@ impl RedisStore {
                     ttl_ms(claim.ttl),
                     expect_arg(&claim.expect),
                     ttl_ms(claim.keep),
+                    claim.request.clone(),
                 ],
             )
             .await?;
@@ -83,6 +84,7 @@ impl RedisStore {
                 "claimed" => Ok(ClaimStart::Busy),
                 "merged" => Ok(ClaimStart::Merged),
                 "stale" => Ok(ClaimStart::Stale),
+                "reused" => Ok(ClaimStart::KeyReused),
                 _ => Err(corrupt("cart_claim reply")),
             },
             _ => Err(corrupt("cart_claim reply")),
