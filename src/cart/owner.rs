@@ -19,8 +19,18 @@ pub(crate) enum Owner {
     Ext(String),
 }
 
+/// Each kind of owner and the pattern of its ids, as the OpenAPI document
+/// states them. [`Owner::parse`] takes exactly the ids a guest's and an ext
+/// pattern match, and every id the user pattern matches (a username may be any
+/// text of up to 128 bytes without braces; the pattern names its ASCII part).
+pub(crate) const OWNER_KINDS: [(&str, &str); 3] = [
+    ("user", r"^[ -z|~]{1,128}$"),
+    ("guest", r"^[A-Za-z0-9_-]{1,64}$"),
+    ("ext", r"^[!-~]{1,128}$"),
+];
+
 impl Owner {
-    /// Parses `user/{username}` or `ext/{id}` path segments.
+    /// Parses `user/{username}`, `guest/{cartId}` or `ext/{id}` path segments.
     pub(crate) fn parse(kind: &str, id: &str) -> Option<Owner> {
         let visible = |b: u8| (0x21..=0x7e).contains(&b);
         match kind {
@@ -85,9 +95,11 @@ pub(crate) async fn find_to_change(
     owner: &Owner,
     ttl: std::time::Duration,
 ) -> Result<Option<CartRef>, CartError> {
-    match owner {
-        Owner::Guest(_) => find_or_create(carts, accounts, owner, ttl).await.map(Some),
-        Owner::User(_) | Owner::Ext(_) => find(carts, accounts, owner, ttl).await,
+    let cart = find(carts, accounts, owner, ttl).await?;
+    match (owner, cart) {
+        (Owner::Guest(_), Some(cart)) if is_live(carts, &cart, ttl).await? => Ok(Some(cart)),
+        (Owner::Guest(_), _) => Err(CartError::CartNotFound),
+        (Owner::User(_) | Owner::Ext(_), cart) => Ok(cart),
     }
 }
 
@@ -101,10 +113,9 @@ pub(crate) async fn find_or_create(
 ) -> Result<CartRef, CartError> {
     if let Owner::Guest(_) = owner {
         // Only a live cart: a guest cart is made by its session's first add.
-        return match find(carts, accounts, owner, ttl).await? {
-            Some(cart) if is_live(carts, &cart, ttl).await? => Ok(cart),
-            _ => Err(CartError::CartNotFound),
-        };
+        return find_to_change(carts, accounts, owner, ttl)
+            .await?
+            .ok_or(CartError::CartNotFound);
     }
     if let Some(cart) = find(carts, accounts, owner, ttl).await? {
         if let Owner::Ext(id) = owner {
@@ -135,4 +146,30 @@ async fn is_live(
         CartRead::Lines { version, .. } => version.0 != Version::NONE,
         CartRead::Foreign => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{OWNER_KINDS, Owner};
+
+    proptest! {
+        /// The documented patterns and the parser agree: on guest and ext ids
+        /// exactly, on user ids one way (the parser takes more than ASCII).
+        #[test]
+        fn the_parser_takes_what_the_documented_patterns_match(
+            id in "[ -~\t\u{1}{}é]{0,3}|[a-z]{60,70}|[!-~]{120,135}"
+        ) {
+            for (kind, pattern) in OWNER_KINDS {
+                let matched = regex::Regex::new(pattern).expect("pattern").is_match(&id);
+                let parsed = Owner::parse(kind, &id).is_some();
+                if kind == "user" {
+                    prop_assert!(!matched || parsed, "{}/{:?}", kind, id);
+                } else {
+                    prop_assert_eq!(matched, parsed, "{}/{:?}", kind, id);
+                }
+            }
+        }
+    }
 }

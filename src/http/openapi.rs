@@ -11,6 +11,8 @@ use utoipa::{
     openapi::{OpenApi as Document, RefOr, schema::Schema},
 };
 
+use crate::cart::owner::OWNER_KINDS;
+
 /// Fields of `POST /api/cart/add` (parsed by hand for API.md's exact messages;
 /// this type describes them).
 #[derive(serde::Deserialize, ToSchema)]
@@ -230,6 +232,7 @@ fn on_port(document: &mut Document, mut paths: Document, description: &str, port
 /// The service port's routes (API.md v1.2), which every caller reaches with a
 /// bearer token (`TROLLEY_SERVICE_TOKENS`).
 fn service_routes(document: &mut Document, mut paths: Document, port: u16) {
+    owner_kinds(&mut paths);
     use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
     const SCHEME: &str = "serviceToken";
     let required = SecurityRequirement::new(SCHEME, Vec::<String>::new());
@@ -257,6 +260,60 @@ fn service_routes(document: &mut Document, mut paths: Document, port: u16) {
             SCHEME,
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+}
+
+/// The service routes name a cart `{kind}/{id}`, and what an id may be depends
+/// on its kind: each templated path becomes one path per kind
+/// (`/v1/carts/user/{id}`, …), its `id` with that kind's pattern
+/// (`cart::owner::OWNER_KINDS`), so every id the document allows is one the
+/// route takes.
+fn owner_kinds(paths: &mut Document) {
+    use utoipa::openapi::{
+        Type,
+        schema::{ObjectBuilder, Schema},
+    };
+    let templated: Vec<String> = paths
+        .paths
+        .paths
+        .keys()
+        .filter(|path| path.contains("{kind}"))
+        .cloned()
+        .collect();
+    for path in templated {
+        let Some(item) = paths.paths.paths.remove(&path) else {
+            continue;
+        };
+        for (kind, pattern) in OWNER_KINDS {
+            let mut item = item.clone();
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if let Some(id) = operation.operation_id.as_mut() {
+                    id.push('_');
+                    id.push_str(kind);
+                }
+                let parameters = operation.parameters.get_or_insert_with(Vec::new);
+                parameters
+                    .retain(|parameter| !matches!(parameter, RefOr::T(p) if p.name == "kind"));
+                for parameter in parameters.iter_mut() {
+                    if let RefOr::T(parameter) = parameter
+                        && parameter.name == "id"
+                    {
+                        let schema = ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(Some(pattern))
+                            .build();
+                        parameter.schema = Some(RefOr::T(Schema::Object(schema)));
+                    }
+                }
+            }
+            paths.paths.paths.insert(path.replace("{kind}", kind), item);
+        }
+    }
 }
 
 /// An add's line id leads to updating and removing that line: OpenAPI links, so
