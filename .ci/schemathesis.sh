@@ -38,11 +38,11 @@ st_run() {
 }
 # The public routes on the public port; the admin routes (tagged `admin`, on
 # the admin port's server entry) on the admin port, and the service routes
-# (tagged `service`) on the service port with its bearer token
-st_run --exclude-tag admin --exclude-tag service
-# (no links among them, so no stateful phase). One worker for the service
+# (tagged `service`) on the service port with its bearer token; the last two
+# have no links among them, so no stateful phase. One worker for the service
 # pass: its coverage phase, run on two threads, once tripped over a CPython
 # 3.11 race in ast.parse inside hypothesis (a runtime error, not a finding).
+st_run --exclude-tag admin --exclude-tag service
 st_run --include-tag admin --url "http://127.0.0.1:$admin" --phases examples,coverage,fuzzing
 st_run --include-tag service --url "http://127.0.0.1:$service" --phases examples,coverage,fuzzing \
     --header "Authorization: Bearer $token" --workers 1

@@ -12,68 +12,19 @@
 //! Client and server share this machine's cores, so the figures are a floor for
 //! a replica, and comparable between runs on one machine only.
 
-use std::{
-    net::TcpListener,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+mod common;
+
+use std::time::{Duration, Instant};
 
 use clap::Parser;
+use common::{Wrapper, env_number, free_port, percentile, start_redis};
 use tonic::{metadata::MetadataValue, transport::Channel};
 use trolley::{
     app::App,
-    config::Settings,
     proto::trolley::cart::v1::{self as pb, cart_service_client::CartServiceClient},
 };
 
 const TOKEN: &str = "bench-token";
-
-#[derive(Parser)]
-struct Wrapper {
-    #[command(flatten)]
-    settings: Settings,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The server, and its data directory (removed on drop).
-struct Redis(Child, #[allow(dead_code)] tempfile::TempDir);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start_redis() -> (Redis, String) {
-    let dir = tempfile::tempdir().expect("dir");
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server (install it: apt-get install redis-server)");
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (Redis(child, dir), format!("redis://127.0.0.1:{port}"))
-}
 
 /// The service port's base URL.
 async fn start_app(redis_url: Option<String>) -> String {
@@ -284,14 +235,6 @@ async fn run(
         errors += failed;
     }
     (all, started.elapsed().as_secs_f64(), errors)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
 }
 
 fn main() {

@@ -63,7 +63,7 @@ class Shopper:
         reply = self.conn.getresponse()
         data = reply.read()
         if reply.status != 200:
-            sys.exit(f"{method} {path}: {reply.status} {data[:200]!r}")
+            raise RuntimeError(f"{method} {path}: {reply.status} {data[:200]!r}")
         if reply.getheader("set-cookie"):
             self.cookie = reply.getheader("set-cookie").split(";")[0]
         return json.loads(data)
@@ -88,11 +88,23 @@ for shopper in shoppers:
     shopper.fill()
 # Only the measured requests count.
 subprocess.run(["redis-cli", "-p", redis_port, "config", "resetstat"], check=True, capture_output=True)
-threads = [threading.Thread(target=shopper.run) for shopper in shoppers]
+failures = []
+
+
+def run(shopper):
+    try:
+        shopper.run()
+    except Exception as error:  # a thread's exception would only be printed
+        failures.append(error)
+
+
+threads = [threading.Thread(target=run, args=(shopper,)) for shopper in shoppers]
 for thread in threads:
     thread.start()
 for thread in threads:
     thread.join()
+if failures:
+    sys.exit(f"a request failed: {failures[0]}")
 EOF
     read -r usec calls < <(script_usec)
     ratio=$(awk -v a="$usec" -v b="$empty" 'BEGIN { printf "%.1f", a / b }')
@@ -134,7 +146,7 @@ class Caller:
         reply = self.conn.getresponse()
         data = reply.read()
         if reply.status != expect:
-            sys.exit(f"{method} {path}: {reply.status} {data[:200]!r}")
+            raise RuntimeError(f"{method} {path}: {reply.status} {data[:200]!r}")
         return json.loads(data)
 
     def fill(self):
@@ -152,11 +164,21 @@ class Caller:
 
 
 def run(callers, step):
-    threads = [threading.Thread(target=getattr(caller, step)) for caller in callers]
+    failures = []
+
+    def one(caller):
+        try:
+            getattr(caller, step)()
+        except Exception as error:  # a thread's exception would only be printed
+            failures.append(error)
+
+    threads = [threading.Thread(target=one, args=(caller,)) for caller in callers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if failures:
+        sys.exit(f"{step}: a request failed: {failures[0]}")
 
 
 callers = [Caller(i) for i in range(CLIENTS)]

@@ -9,7 +9,7 @@
 //! call) → panic → 500 JSON → the bearer token
 //! (401, or gRPC `UNAUTHENTICATED`, before anything of the request is looked
 //! at; gRPC health checks need none) → body limit → the route. gRPC calls
-//! (`grpc.rs`) are told apart by their paths and run the JSON routes.
+//! (`grpc/`) are told apart by their content type and run the JSON routes.
 
 mod carts;
 mod checkout;
