@@ -163,6 +163,8 @@ say "haproxy"
 check "haproxy -c deploy/haproxy/haproxy.cfg" haproxy -c -q -f deploy/haproxy/haproxy.cfg
 deploy/local/up.sh --print-haproxy-config 3 >"$work/haproxy-local.cfg"
 check "haproxy -c (deploy/local/up.sh config, 3 replicas)" haproxy -c -q -f "$work/haproxy-local.cfg"
+TROLLEY_SERVICE_TOKENS=ci deploy/local/up.sh --print-haproxy-config 3 >"$work/haproxy-local-service.cfg"
+check "haproxy -c (deploy/local/up.sh config with the service API)" haproxy -c -q -f "$work/haproxy-local-service.cfg"
 
 say "shell"
 check "shellcheck deploy/local/*.sh scripts/*.sh deploy/grafana/typecheck/check.sh .ci/deploy-checks.sh .ci/browser.sh" shellcheck -x deploy/local/*.sh scripts/*.sh deploy/grafana/typecheck/check.sh .ci/deploy-checks.sh .ci/browser.sh

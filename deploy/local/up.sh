@@ -3,7 +3,9 @@
 #
 #   redis-server (own port, data dir and password; never the system Redis)
 #   N trolley replicas on loopback (default 3)
-#   haproxy, round-robin over them with /readyz health checks, on $LB_PORT
+#   haproxy, round-robin over them with /readyz health checks, on $LB_PORT, and
+#     over their service ports (TCP: JSON and gRPC) on $SERVICE_LB_PORT when the
+#     service API is on (TROLLEY_SERVICE_TOKENS set, or TROLLEY_SERVICE_AUTH=none)
 #   prometheus (only with WITH_PROMETHEUS=1 and prometheus installed)
 #
 # Usage: deploy/local/up.sh [N]            start N replicas, return once the LB answers
@@ -24,6 +26,8 @@
 #   REDIS_PASSWORD         Redis password (default: random, kept in the state dir)
 #   PUBLIC_PORT_BASE       replica i listens on PUBLIC_PORT_BASE+i (default 19080 -> 19081...)
 #   ADMIN_PORT_BASE        replica i's admin port is ADMIN_PORT_BASE+i (default 19460 -> 19461...)
+#   SERVICE_PORT_BASE      replica i's service port is SERVICE_PORT_BASE+i (default 19180 -> 19181...)
+#   SERVICE_LB_PORT        load balancer port of the service API (default 9090)
 #   WITH_PROMETHEUS=1      also start Prometheus on PROMETHEUS_PORT (default 19090)
 #   UP_TIMEOUT             seconds to wait for each component (default 30)
 #   DEMO_USER / DEMO_PASSWORD   demo account to create (default demo / demo-password)
@@ -55,6 +59,8 @@ lb_bind="${LB_BIND:-127.0.0.1}"
 lb_stats_port="${LB_STATS_PORT:-19404}"
 public_base="${PUBLIC_PORT_BASE:-19080}"
 admin_base="${ADMIN_PORT_BASE:-19460}"
+service_base="${SERVICE_PORT_BASE:-19180}"
+service_lb_port="${SERVICE_LB_PORT:-9090}"
 prometheus_port="${PROMETHEUS_PORT:-19090}"
 up_timeout="${UP_TIMEOUT:-30}"
 demo_user="${DEMO_USER:-demo}"
@@ -62,6 +68,9 @@ demo_password="${DEMO_PASSWORD:-demo-password}"
 
 public_port() { echo $((public_base + $1)); }
 admin_port() { echo $((admin_base + $1)); }
+service_port() { echo $((service_base + $1)); }
+# The service API is on when callers are configured (API.md v1.2).
+service_api_on() { [[ -n "${TROLLEY_SERVICE_TOKENS:-}" || "${TROLLEY_SERVICE_AUTH:-}" == none ]]; }
 
 # The LB configuration, shared by the real start and --print-haproxy-config
 # (which CI feeds to `haproxy -c`). Same policy as deploy/haproxy/haproxy.cfg.
@@ -123,6 +132,37 @@ frontend stats
     stats refresh 5s
     http-request set-log-level silent
 EOF
+    service_api_on || return 0
+    cat <<EOF
+
+# The service API (JSON over HTTP/1.1 and gRPC over h2c on one port): passed
+# through as TCP, so both protocols reach the replicas unchanged. A caller's
+# connection stays on one replica; every replica serves every cart.
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout check 2s
+    retries 3
+    option redispatch 1
+
+frontend service
+    bind ${lb_bind}:${service_lb_port}
+    default_backend trolley-service
+
+backend trolley-service
+    balance roundrobin
+    option httpchk
+    http-check send meth GET uri /readyz
+    http-check expect status 200
+EOF
+    for ((i = 1; i <= replicas; i++)); do
+        printf '    server trolley-%d 127.0.0.1:%d check port %d inter 1s fastinter 250ms fall 2 rise 2\n' \
+            "$i" "$(service_port "$i")" "$(admin_port "$i")"
+    done
 }
 
 if ((print_config_only)); then
@@ -203,11 +243,14 @@ cleanup_on_failure() {
 trap cleanup_on_failure EXIT
 
 for ((i = 1; i <= replicas; i++)); do
-    for p in "$(public_port "$i")" "$(admin_port "$i")"; do
-        ! port_in_use "$p" || die "port $p (replica $i) is in use; set PUBLIC_PORT_BASE / ADMIN_PORT_BASE"
+    for p in "$(public_port "$i")" "$(admin_port "$i")" "$(service_port "$i")"; do
+        ! port_in_use "$p" || die "port $p (replica $i) is in use; set PUBLIC_PORT_BASE / ADMIN_PORT_BASE / SERVICE_PORT_BASE"
     done
 done
 ! port_in_use "$lb_port" || die "load balancer port $lb_port is in use; set LB_PORT"
+if service_api_on; then
+    ! port_in_use "$service_lb_port" || die "service API port $service_lb_port is in use; set SERVICE_LB_PORT"
+fi
 ! port_in_use "$lb_stats_port" || die "port $lb_stats_port (haproxy stats) is in use; set LB_STATS_PORT"
 
 # --- Redis
@@ -271,6 +314,7 @@ log "demo catalog imported, user '$demo_user' created"
 for ((i = 1; i <= replicas; i++)); do
     TROLLEY_LISTEN="127.0.0.1:$(public_port "$i")" \
         TROLLEY_ADMIN_LISTEN="127.0.0.1:$(admin_port "$i")" \
+        TROLLEY_SERVICE_LISTEN="127.0.0.1:$(service_port "$i")" \
         OTEL_RESOURCE_ATTRIBUTES="service.instance.id=trolley-$i${OTEL_RESOURCE_ATTRIBUTES:+,$OTEL_RESOURCE_ATTRIBUTES}" \
         start "trolley-$i" "$bin" serve
 done
@@ -288,6 +332,10 @@ haproxy -c -q -f "$state/haproxy.cfg" || die "generated $state/haproxy.cfg is in
 start haproxy haproxy -db -f "$state/haproxy.cfg"
 lb_ready() { [[ "$(http_status 127.0.0.1 "$lb_port" /api/cart)" == 200 ]]; }
 wait_for "load balancer on $lb_bind:$lb_port (GET /api/cart)" lb_ready
+service_url=""
+if service_api_on; then
+    service_url="http://$lb_bind:$service_lb_port/v1/carts/{owner}"
+fi
 
 # --- Prometheus (optional)
 prometheus_url=""
@@ -348,7 +396,8 @@ fi
 started_ok=1
 cat <<EOF
 trolley is up ($replicas replicas):
-  API          http://$lb_bind:$lb_port/api/cart   (haproxy, round-robin)
+  API          http://$lb_bind:$lb_port/api/cart   (haproxy, round-robin)${service_url:+
+  service API  $service_url   (JSON and gRPC, bearer token)}
   LB stats     http://127.0.0.1:$lb_stats_port/stats
   replicas     $(for ((i = 1; i <= replicas; i++)); do printf '127.0.0.1:%s ' "$(public_port "$i")"; done)
   admin        $(for ((i = 1; i <= replicas; i++)); do printf '127.0.0.1:%s ' "$(admin_port "$i")"; done)

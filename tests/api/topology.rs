@@ -125,6 +125,8 @@ async fn the_local_topology_shares_carts_across_replicas_and_survives_losing_one
     let lb_port = free_port();
     let public_base = free_run(3);
     let admin_base = free_run(3);
+    let service_base = free_run(3);
+    let service_lb_port = free_port();
     let topology = Topology {
         env: vec![
             ("TROLLEY_BIN".into(), binary().display().to_string()),
@@ -137,6 +139,9 @@ async fn the_local_topology_shares_carts_across_replicas_and_survives_losing_one
             ("REDIS_PORT".into(), free_port().to_string()),
             ("PUBLIC_PORT_BASE".into(), public_base.to_string()),
             ("ADMIN_PORT_BASE".into(), admin_base.to_string()),
+            ("SERVICE_PORT_BASE".into(), service_base.to_string()),
+            ("SERVICE_LB_PORT".into(), service_lb_port.to_string()),
+            ("TROLLEY_SERVICE_TOKENS".into(), "topology-token".into()),
         ],
     };
     let up = topology.script("up.sh", &["3"]);
@@ -163,6 +168,24 @@ async fn the_local_topology_shares_carts_across_replicas_and_survives_losing_one
             "replica {} served none of the requests: {before:?} → {after:?}",
             replica + 1
         );
+    }
+
+    // The service API through its load balancer: one connection per call, so
+    // the calls land on several replicas, and each sees the shopper's cart.
+    for _ in 0..3 {
+        let reply = reqwest::Client::new()
+            .get(format!(
+                "http://127.0.0.1:{service_lb_port}/v1/carts/guest/{}",
+                cart_id.as_str().expect("cart id")
+            ))
+            .header("authorization", "Bearer topology-token")
+            .header("connection", "close")
+            .send()
+            .await
+            .expect("the service API through the load balancer");
+        assert_eq!(reply.status(), StatusCode::OK);
+        let seen: serde_json::Value = reply.json().await.expect("json");
+        assert_eq!(seen["itemCount"], json!(12), "{seen}");
     }
 
     // Lose a replica mid-run: the load balancer's health check and retry keep the
