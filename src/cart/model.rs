@@ -43,26 +43,16 @@ impl LineId {
 ///
 /// Kept in the session record as the pair `[no, id]`: a record is rewritten on
 /// every slide, and the field names would cost every session 6 bytes of Redis.
-/// Records written before hold `{"no": …, "id": …}`, which still reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "StoredCartRef", into = "(u64, String)")]
+#[serde(from = "(u64, String)", into = "(u64, String)")]
 pub struct CartRef {
     pub no: u64,
     pub id: String,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum StoredCartRef {
-    Pair(u64, String),
-    Named { no: u64, id: String },
-}
-
-impl From<StoredCartRef> for CartRef {
-    fn from(stored: StoredCartRef) -> CartRef {
-        match stored {
-            StoredCartRef::Pair(no, id) | StoredCartRef::Named { no, id } => CartRef { no, id },
-        }
+impl From<(u64, String)> for CartRef {
+    fn from((no, id): (u64, String)) -> CartRef {
+        CartRef { no, id }
     }
 }
 
@@ -183,14 +173,12 @@ mod tests {
     use std::str::FromStr;
 
     #[test]
-    fn a_cart_ref_is_kept_as_a_pair_and_the_named_form_still_reads() {
+    fn a_cart_ref_is_kept_as_a_pair() {
         let cart = CartRef::new(7);
         assert_eq!(cart.id.len(), 12, "{}", cart.id);
         let stored = serde_json::to_value(&cart).unwrap();
         assert_eq!(stored, serde_json::json!([7, cart.id]));
         assert_eq!(serde_json::from_value::<CartRef>(stored).unwrap(), cart);
-        let named = serde_json::json!({"no": 7, "id": cart.id});
-        assert_eq!(serde_json::from_value::<CartRef>(named).unwrap(), cart);
     }
 
     #[test]

@@ -28,7 +28,6 @@ mod rules;
 mod sentinel;
 mod service;
 mod session_copies;
-mod stored_formats;
 mod storefront;
 mod tls;
 mod topology;
@@ -154,7 +153,6 @@ fn main() -> ExitCode {
     trials.extend(cart::trials());
     trials.extend(rules::trials());
     trials.extend(catalog::trials());
-    trials.extend(stored_formats::trials());
     trials.extend(replicas::trials());
     trials.extend(faults::trials());
     trials.extend(headers::trials());

@@ -18,11 +18,8 @@ if stop then
 end
 local doomed = {}
 for i = 1, #fields, 2 do
-  local field = fields[i]
-  local prefix = string.sub(field, 1, 2)
-  -- 'p:' and 'n': the index and count of carts written before they were dropped.
-  if prefix == 'l:' or prefix == 'p:' or field == 'n' then
-    doomed[#doomed + 1] = field
+  if string.sub(fields[i], 1, 2) == 'l:' then
+    doomed[#doomed + 1] = fields[i]
   end
 end
 if #doomed == 0 then

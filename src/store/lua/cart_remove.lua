@@ -23,6 +23,5 @@ if not raw then
   return decided({'missing'}, newest_op(ops))
 end
 local product, quantity, price, added = decode_line(raw)
--- 'p:' and 'n': the index and count of carts written before they were dropped.
-redis.call('HDEL', KEYS[1], 'l:' .. ARGV[7], 'p:' .. product, 'n')
+redis.call('HDEL', KEYS[1], 'l:' .. ARGV[7])
 return changed(ops, line_reply(ARGV[7], product, quantity, price, added))

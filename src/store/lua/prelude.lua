@@ -13,9 +13,7 @@
 -- Hash layout: 'id' public id, 'seq' last line sequence, 'v' the last
 -- operations that changed it (newest first: the version), 'co' the checkout
 -- claim holding it if any ('<claim id> <until ms>'), and one field per line:
--- 'l:<line id>' = 'product|quantity|price|added s'. There is no product index
--- and no line count: carts written before held 'p:<product>' and 'n' fields,
--- which the scripts now ignore (clear and remove delete them).
+-- 'l:<line id>' = 'product|quantity|price|added s'.
 
 -- A replica that served the request's session record from its own copy (see
 -- src/store/session_check.rs) passes the record's key as the last KEY and the
@@ -34,11 +32,7 @@ end
 local LINE_PATTERN = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
 
 -- A line stores when it was added in whole seconds (3 bytes a line less than
--- milliseconds); lines written before hold milliseconds, 13 digits, from
--- ADDED_MS_FROM up (reply.rs reads them the same way). Scripts and their
--- replies deal in milliseconds.
-local ADDED_MS_FROM = 100000000000
-local ADDED_MS_DIGITS = 12 -- the digits of ADDED_MS_FROM: fewer are seconds
+-- milliseconds); scripts and their replies deal in milliseconds.
 
 -- A stored line value: product id, quantity (a number), price and added ms (text).
 -- Seconds become milliseconds by appending '000' rather than through
@@ -46,7 +40,7 @@ local ADDED_MS_DIGITS = 12 -- the digits of ADDED_MS_FROM: fewer are seconds
 -- as much as a redis.call (see docs/PERFORMANCE.md, the scripts' cost).
 local function decode_line(raw)
   local product, quantity, price, added = string.match(raw, LINE_PATTERN)
-  if added and added ~= '' and #added < ADDED_MS_DIGITS then
+  if added then
     added = added .. '000'
   end
   return product, tonumber(quantity), price, added
@@ -151,9 +145,7 @@ end
 -- 'sealed:<user cart no>|<guest cart public id>|<nonce>|<ttl>': a tombstone of
 -- another cart under a reused number is foreign too, not this cart's merge.
 local function tombstone_is_own(value, cart_id)
-  local owner = string.match(value, '^[^|]*|([^|]*)')
-  -- No id: a tombstone written before ids were recorded in it.
-  return owner == nil or owner == cart_id
+  return string.match(value, '^[^|]*|([^|]*)') == cart_id
 end
 
 -- The state of the session's cart before a script touches it:

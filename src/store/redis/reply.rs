@@ -18,14 +18,16 @@ pub(super) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-/// When a stored `added` value is in milliseconds: lines store whole seconds
-/// (10 digits until the year 2286), lines written before held milliseconds
-/// (13 digits). prelude.lua's `decode_line` reads them the same way.
-const ADDED_MS_FROM: i64 = 100_000_000_000;
+/// What one unit of a line's `added` is in milliseconds: a stored line keeps
+/// whole seconds, a script's reply milliseconds (prelude.lua's `decode_line`).
+#[derive(Clone, Copy)]
+enum Added {
+    Seconds = 1000,
+    Millis = 1,
+}
 
-/// Parses a line value `product|quantity|price|added`, as stored (added in
-/// seconds, or milliseconds in older lines) or as a script replies (ms).
-pub(super) fn parse_line(id: &str, value: &str) -> StoreResult<Line> {
+/// Parses a line value `product|quantity|price|added`.
+fn parse_line(id: &str, value: &str, added_in: Added) -> StoreResult<Line> {
     let bad = || corrupt(format!("line {id}"));
     let mut parts = value.split('|');
     let (Some(product), Some(quantity), Some(price), Some(added), None) = (
@@ -42,21 +44,21 @@ pub(super) fn parse_line(id: &str, value: &str) -> StoreResult<Line> {
         product_id: ProductId(product.parse().map_err(|_| bad())?),
         quantity: quantity.parse().map_err(|_| bad())?,
         price: Decimal::from_str(price).map_err(|_| bad())?,
-        added_at_ms: match added.parse::<i64>().map_err(|_| bad())? {
-            seconds if seconds < ADDED_MS_FROM => seconds.saturating_mul(1000),
-            ms => ms,
-        },
+        added_at_ms: added
+            .parse::<i64>()
+            .map_err(|_| bad())?
+            .saturating_mul(added_in as i64),
     })
 }
 
-/// The lines of a cart hash read as a flat field/value array.
+/// The lines of a cart hash read as a flat field/value array, as stored.
 pub(super) fn parse_lines(fields: &[String]) -> StoreResult<Vec<Line>> {
     fields
         .chunks_exact(2)
         .filter_map(|pair| {
             pair[0]
                 .strip_prefix("l:")
-                .map(|id| parse_line(id, &pair[1]))
+                .map(|id| parse_line(id, &pair[1], Added::Seconds))
         })
         .collect()
 }
@@ -75,9 +77,11 @@ pub(super) fn parse_version(fields: &[String]) -> Version {
 /// price, added`.
 pub(super) fn parse_line_reply(payload: &[String]) -> StoreResult<Line> {
     match payload {
-        [id, product, quantity, price, added, ..] => {
-            parse_line(id, &format!("{product}|{quantity}|{price}|{added}"))
-        }
+        [id, product, quantity, price, added, ..] => parse_line(
+            id,
+            &format!("{product}|{quantity}|{price}|{added}"),
+            Added::Millis,
+        ),
         _ => Err(corrupt("script reply")),
     }
 }
