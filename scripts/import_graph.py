@@ -44,7 +44,7 @@ LAYERS = [
     ("vocabulary", ["cart/model.rs", "cart/rules.rs", "cart/write.rs", "cart/claim.rs"]),
 ]
 # Leaves may be imported from any layer, but themselves import only other leaves ...
-LEAVES = ["config.rs", "proto.rs", "metrics.rs", "telemetry.rs", "tracing_otlp.rs", "shutdown.rs", "crypto.rs"]
+LEAVES = ["config.rs", "proto.rs", "metrics.rs", "logs.rs", "traces.rs", "shutdown.rs", "crypto.rs"]
 # ... except for these layers (the settings parse into domain and store types).
 LEAF_MAY_IMPORT = {"config.rs": ["domain", "store", "vocabulary"]}
 # Files that must not depend on the web stack: no mention of these crates, no crate::<module> import.

@@ -3,8 +3,7 @@
 use std::{io::Read, path::Path, time::Duration};
 
 use crate::{
-    accounts, app, catalog, config::Settings, shutdown, store::stores::Stores, telemetry,
-    tracing_otlp,
+    accounts, app, catalog, config::Settings, logs, shutdown, store::stores::Stores, traces,
 };
 
 /// How long a one-shot command waits for Redis.
@@ -13,8 +12,8 @@ const CONNECT_WAIT: Duration = Duration::from_secs(5);
 /// `trolley serve`: runs the service until SIGTERM or Ctrl-C.
 pub async fn serve(settings: Settings) -> Result<(), String> {
     settings.validate()?;
-    let traces = tracing_otlp::TraceExport::from_env()?;
-    let telemetry = telemetry::init(&settings.log, traces);
+    let traces = traces::TraceExport::from_env()?;
+    let logs = logs::init(&settings.log, traces);
     let served = async {
         let app = app::App::build(settings).await?;
         app.run_until_stopped(shutdown::signal())
@@ -23,7 +22,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
     }
     .await;
     // The spans of the last requests are still queued: export them.
-    telemetry.shutdown().await;
+    logs.shutdown().await;
     served
 }
 

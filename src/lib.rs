@@ -25,7 +25,7 @@
 //!   Lua scripts in `store/lua/` with one prelude) or embedded (`store/memory/`).
 //! * Below everything: the cart's vocabulary (`cart::model`, `cart::rules`, the
 //!   one reference definition of the rules, which the embedded store runs) and
-//!   the leaves [`metrics`], [`telemetry`], [`tracing_otlp`], [`shutdown`],
+//!   the leaves [`metrics`], [`logs`], [`traces`], [`shutdown`],
 //!   [`crypto`].
 //!
 //! A request's way: `http::routes` → handler (`http::perfshop`, …) → `cart::ops`
@@ -35,11 +35,11 @@ pub mod app;
 pub mod commands;
 pub mod config;
 pub mod crypto;
+pub mod logs;
 pub mod metrics;
 pub mod proto;
 pub mod shutdown;
-pub mod telemetry;
-pub mod tracing_otlp;
+pub mod traces;
 
 pub(crate) mod accounts;
 pub(crate) mod cart;
@@ -55,7 +55,7 @@ pub(crate) mod store;
 /// built with the `test-hooks` feature (the tests turn it on).
 #[cfg(feature = "test-hooks")]
 pub mod testing {
-    pub use crate::cart::{model, rules, write};
+    pub use crate::cart::{change, model, rules};
     pub use crate::store::{
         AddDecision, CartPolicy, CartRead, CartStore, StoreError,
         memory::MemoryStore,

@@ -6,11 +6,11 @@
 use std::{sync::Arc, time::Duration};
 
 use super::{
+    change::{Version, Write, Written},
     error::CartError,
     model::{CartRef, Line, Product, ProductId, ProductRef, now_ms},
     ops::{CartView, Changed, counted, price, read, refusal, settle},
     rules::{AddOutcome, NewItem},
-    write::{Version, Write, Written},
 };
 use crate::{
     catalog::{Catalog, Snapshot},

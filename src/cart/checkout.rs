@@ -5,11 +5,11 @@
 use rust_decimal::Decimal;
 
 use super::{
+    change::Version,
     claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
     error::CartError,
     model::{CartRef, LineId, ProductId},
     ops::{CartView, price},
-    write::Version,
 };
 use crate::{
     catalog::Catalog,

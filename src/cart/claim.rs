@@ -10,9 +10,9 @@
 use std::time::Duration;
 
 use super::{
+    change::{Expect, Version},
     model::Line,
     rules::CartLines,
-    write::{Expect, Version},
 };
 
 /// Longest checkout a claim may hold a cart for.

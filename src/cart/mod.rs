@@ -1,5 +1,5 @@
 //! The cart domain: [`model`] (ids, lines, money), [`rules`] (the one reference
-//! definition of limits and merge rules), [`write`] (a change's operation id, idempotency key and
+//! definition of limits and merge rules), [`change`] (a change's operation id, idempotency key and
 //! precondition), [`claim`] (checkout claims' vocabulary), [`checkout`] (claiming,
 //! completing and releasing a cart), [`ops`] (the operations both route sets
 //! share, taking their inputs explicitly) and [`error`] (what they refuse).
@@ -7,6 +7,7 @@
 //! Nothing here knows HTTP, sessions or the application state.
 
 pub mod add;
+pub mod change;
 pub mod checkout;
 pub mod claim;
 pub mod error;
@@ -14,4 +15,3 @@ pub mod model;
 pub mod ops;
 pub mod owner;
 pub mod rules;
-pub mod write;

@@ -8,10 +8,10 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use super::{
+    change::{Version, Write, Written},
     error::CartError,
     model::{self, CartRef, Line, LineId, Product},
     rules::{ClearOutcome, Limits, LineOutcome},
-    write::{Version, Write, Written},
 };
 use crate::{
     catalog::{Catalog, Snapshot},

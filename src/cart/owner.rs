@@ -5,7 +5,7 @@
 //! owns (`ext/{id}`). Finding one never creates it; a write creates it the way the
 //! first login or the first add does.
 
-use super::{error::CartError, model::CartRef, write::Version};
+use super::{change::Version, error::CartError, model::CartRef};
 use crate::store::{AccountStore, CartRead, CartStore};
 
 /// Who owns a cart, already validated by the edge.

@@ -11,7 +11,7 @@ use super::{
     error::{ApiError, ApiResult},
     extract::{CartSession, JsonObject, integer_field},
     perfshop::add_to_cart,
-    write::{CartWrite, cart_answer, changed_headers},
+    preconditions::{CartWrite, cart_answer, changed_headers},
 };
 use crate::{
     cart::{

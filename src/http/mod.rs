@@ -6,7 +6,6 @@
 //! API docs page ([`storefront`]), which only serve compiled-in files.
 
 pub(crate) mod admin;
-mod again;
 pub(crate) mod auth;
 pub(crate) mod bodies;
 pub(crate) mod error;
@@ -16,9 +15,10 @@ pub(crate) mod minimal;
 pub(crate) mod observe;
 pub(crate) mod openapi;
 pub(crate) mod perfshop;
+pub(crate) mod preconditions;
 pub(crate) mod products;
+mod replayable;
 pub(crate) mod routes;
 pub(crate) mod serve;
 pub(crate) mod storefront;
 pub(crate) mod strict_json;
-pub(crate) mod write;

@@ -88,7 +88,7 @@ pub(crate) async fn observe_request(logs: &LogSettings, request: Request, next: 
         error.type = Empty,
         otel.status_code = Empty,
     );
-    crate::tracing_otlp::continue_trace(&span, request.headers());
+    crate::traces::continue_trace(&span, request.headers());
     metrics::http_active(method, 1.0);
     let active = ActiveRequest(method);
     let started = Instant::now();

@@ -185,7 +185,7 @@ pub(crate) fn document(paths: Document, max_quantity: u32, ports: OtherPorts) ->
 }
 
 /// `If-Match` and `If-None-Match` follow one grammar, the one the edge parses
-/// (`write::ENTITY_TAGS_PATTERN`), written here into every operation that takes them.
+/// (`preconditions::ENTITY_TAGS_PATTERN`), written here into every operation that takes them.
 fn entity_tag_patterns(document: &mut Document) {
     for item in document.paths.paths.values_mut() {
         let operations = [
@@ -200,7 +200,7 @@ fn entity_tag_patterns(document: &mut Document) {
                     && matches!(parameter.name.as_str(), "If-Match" | "If-None-Match")
                     && let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut()
                 {
-                    schema.pattern = Some(super::write::ENTITY_TAGS_PATTERN.to_string());
+                    schema.pattern = Some(super::preconditions::ENTITY_TAGS_PATTERN.to_string());
                 }
             }
         }

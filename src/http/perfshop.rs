@@ -13,7 +13,7 @@ use super::{
     bodies::{CartBody, Done, LineBody, LineChanged},
     error::{ApiError, ApiResult},
     extract::{CartSession, JsonObject, PathId, integer_field},
-    write::{CartWrite, cart_answer, changed_headers},
+    preconditions::{CartWrite, cart_answer, changed_headers},
 };
 use crate::{
     cart::{

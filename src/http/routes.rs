@@ -18,13 +18,14 @@ use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    again::Again,
     auth,
     error::ApiError,
     guard::{self, BODY_LIMIT},
     minimal, observe,
     openapi::{self, OtherPorts},
-    perfshop, products, storefront,
+    perfshop, products,
+    replayable::Replayable,
+    storefront,
 };
 use crate::{
     sessions::{CopyUse, SessionBackend, track_request},
@@ -155,13 +156,13 @@ async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Re
         let (response, _) = track_request(CopyUse::Off, next.run(request)).await;
         return session_failure_is_unavailable(response);
     }
-    let (request, again) = Again::keep(request);
+    let (request, replayable) = Replayable::keep(request);
     let (response, stale) = track_request(CopyUse::Serve, next.clone().run(request)).await;
     if !stale {
         return session_failure_is_unavailable(response);
     }
     drop(response);
-    let (response, _) = track_request(CopyUse::Refresh, next.run(again.request())).await;
+    let (response, _) = track_request(CopyUse::Refresh, next.run(replayable.request())).await;
     session_failure_is_unavailable(response)
 }
 

@@ -30,7 +30,7 @@ use crate::{
         error::{ApiError, ApiResult},
         extract::{JsonObject, integer_field},
         openapi::{ErrorDoc, FieldErrorsDoc, WriteGateAnswers, WriteHeaders},
-        write::{CartWrite, changed_headers, etag},
+        preconditions::{CartWrite, changed_headers, etag},
     },
     state::AppState,
     store::CartPolicy,

@@ -22,18 +22,18 @@ use super::{
 };
 use crate::{
     cart::{
+        change::Version,
         checkout::{self, Ended, Warning},
         claim::{ClaimEnd, ClaimId, MAX_CLAIM_TTL, NewClaim, OrderId},
         model::{format_timestamp, money},
         ops::CartView,
-        write::Version,
     },
     http::{
         bodies::{CartItemBody, item_bodies},
         error::{ApiError, ApiResult},
         extract::JsonObject,
         openapi::{ErrorDoc, WriteHeaders},
-        write::{CartWrite, answer_headers},
+        preconditions::{CartWrite, answer_headers},
     },
     metrics,
     state::AppState,

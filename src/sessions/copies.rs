@@ -24,13 +24,13 @@ use super::fields::{CART_KEY, SLID_KEY, STARTED_KEY, slide_due};
 use crate::store::session_check::{self, ServedCopy};
 
 /// A record as Redis held it, and the SHA-1 of its bytes there.
-struct Copy {
+struct CachedRecord {
     record: Record,
     digest: String,
 }
 
 pub(crate) struct Copies {
-    records: Cache<Id, Arc<Copy>>,
+    records: Cache<Id, Arc<CachedRecord>>,
     /// The sessions' inactivity TTL: a record due for a slide is not served.
     ttl: Duration,
     /// Their absolute lifetime: a session past it is ended, not served.
@@ -70,7 +70,7 @@ impl Copies {
             self.records.remove(&id);
             return;
         }
-        let copy = Copy {
+        let copy = CachedRecord {
             record: record.clone(),
             digest: session_check::digest(bytes),
         };

@@ -27,10 +27,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::cart::{
+    change::{Version, Write, Written},
     claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
     model::{CartRef, Line, LineId, Product},
     rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
-    write::{Version, Write, Written},
 };
 
 /// How long a cart lives after a touch, and the limits it must keep.

@@ -353,7 +353,7 @@ fn init_test_log() {
     if std::env::var_os("TEST_LOG").is_some() {
         // The subscriber is process-wide, and so is its guard. In-process apps
         // export no traces (the OTLP tests run the binary).
-        static TELEMETRY: std::sync::OnceLock<trolley::telemetry::TelemetryGuard> =
+        static TELEMETRY: std::sync::OnceLock<trolley::logs::TelemetryGuard> =
             std::sync::OnceLock::new();
         TELEMETRY.get_or_init(|| {
             let log = trolley::config::LogSettings {
@@ -361,7 +361,7 @@ fn init_test_log() {
                 access_log: trolley::config::AccessLog::All,
                 access_log_slow: Duration::from_secs(1),
             };
-            trolley::telemetry::init(&log, None)
+            trolley::logs::init(&log, None)
         });
     }
 }

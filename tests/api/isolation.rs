@@ -7,9 +7,9 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use trolley::testing::{
     CartRead, CartStore, MemoryStore,
+    change::{Write, Written},
     model::{CartRef, LineId},
     rules::{AddOutcome, ClearOutcome, LineOutcome, MergeRule},
-    write::{Write, Written},
 };
 
 use crate::{

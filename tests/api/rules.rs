@@ -29,9 +29,9 @@ use proptest::{
 use rust_decimal::Decimal;
 use trolley::testing::{
     CartPolicy, CartRead, CartStore, MemoryStore, RedisOptions, RedisStore,
+    change::{Write, Written},
     model::{self, CartRef, Line, LineId, ProductId},
     rules::{self, CartLines, Limits, LineOutcome, MergeReport, MergeRule, NewItem},
-    write::{Write, Written},
 };
 
 use crate::helpers::RedisServer;

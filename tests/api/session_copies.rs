@@ -50,9 +50,9 @@ pub fn trials() -> Vec<Trial> {
 async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made() {
     use trolley::testing::{
         CartRead, CartStore, StoreError, as_if_served,
+        change::{Write, Written},
         model::CartRef,
         rules::AddOutcome,
-        write::{Write, Written},
     };
     let redis = RedisServer::start().await;
     let store = redis.store().await;

@@ -56,7 +56,7 @@ pub(crate) async fn observe_call(logs: &LogSettings, request: Request, next: Nex
         error.type = Empty,
         otel.status_code = Empty,
     );
-    crate::tracing_otlp::continue_trace(&span, request.headers());
+    crate::traces::continue_trace(&span, request.headers());
     let started = Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();

@@ -4,7 +4,7 @@
 --
 --   LINE_ID_FACTOR  2^LINE_SEQ_BITS: line id = cart number * LINE_ID_FACTOR + seq
 --   MAX_LINE_SEQ    the largest per-cart line sequence
---   RECENT_OPS      how many operation ids a cart remembers (cart/write.rs)
+--   RECENT_OPS      how many operation ids a cart remembers (cart/change.rs)
 --
 -- It holds the cart hash's line encoding, the merged-cart refusal and the login
 -- merge rules. The same rules in Rust are src/cart/rules.rs (the reference, which

@@ -7,14 +7,14 @@ use async_trait::async_trait;
 
 use super::{
     MemoryStore, Recorded,
-    write::{Stop, stopped},
+    gate::{Stop, stopped},
 };
 use crate::{
     cart::{
+        change::{RECENT_OPS, Version, Write, Written},
         claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
         model::{CartRef, LineId},
         rules::{self, AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
-        write::{RECENT_OPS, Version, Write, Written},
     },
     store::{AddDecision, CartPolicy, CartRead, CartStore, StoreResult},
 };

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use super::{ClaimState, MemClaim, MemoryStore, State};
 use crate::{
     cart::{
+        change::{RECENT_OPS, Version},
         claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim, take_claimed},
         model::{CartRef, now_ms},
-        write::{RECENT_OPS, Version},
     },
     store::CartPolicy,
 };

@@ -11,8 +11,8 @@ mod accounts;
 mod cart;
 mod catalog;
 mod claims;
+mod gate;
 mod session_records;
-mod write;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -25,9 +25,9 @@ use time::OffsetDateTime;
 
 use crate::{
     cart::{
+        change::Version,
         model::CartRef,
         rules::{CartLines, ClearOutcome, LineOutcome},
-        write::Version,
     },
     store::{AddDecision, StoredCatalog},
 };
@@ -54,7 +54,7 @@ struct MemCart {
     id: String,
     lines: CartLines,
     /// The last operations that changed it, newest first (its version).
-    ops: Vec<crate::cart::write::Version>,
+    ops: Vec<crate::cart::change::Version>,
     expires: Instant,
     /// The checkout claim holding it: its id and end (ms since the epoch).
     claim: Option<(String, i64)>,

@@ -14,10 +14,10 @@ use super::{
 };
 use crate::{
     cart::{
+        change::{Version, Write, Written},
         claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
         model::{CartRef, LineId, MAX_CART_NO},
         rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
-        write::{Version, Write, Written},
     },
     store::{AddDecision, CartPolicy, CartRead, CartStore, StoreError, StoreResult, session_check},
 };

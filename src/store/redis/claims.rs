@@ -13,9 +13,9 @@ use super::{
 };
 use crate::{
     cart::{
+        change::{Expect, Version},
         claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
         model::CartRef,
-        write::{Expect, Version},
     },
     store::{CartPolicy, StoreResult},
 };

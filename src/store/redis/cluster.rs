@@ -8,9 +8,9 @@ use super::{
 };
 use crate::{
     cart::{
+        change::Version,
         model::CartRef,
         rules::{MergeReport, MergeRule},
-        write::Version,
     },
     store::{CartPolicy, StoreResult},
 };

@@ -7,9 +7,9 @@ use rust_decimal::Decimal;
 
 use crate::{
     cart::{
+        change::{Version, Written},
         model::{Line, LineId, ProductId},
         rules::{LineOutcome, MergeReport},
-        write::{Version, Written},
     },
     store::{StoreError, StoreResult},
 };

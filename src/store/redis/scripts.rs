@@ -7,8 +7,8 @@
 use fred::types::scripts::Script;
 
 use crate::cart::{
+    change::RECENT_OPS,
     model::{LINE_SEQ_BITS, MAX_LINE_SEQ},
-    write::RECENT_OPS,
 };
 
 const PRELUDE: &str = include_str!("../lua/prelude.lua");

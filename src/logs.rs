@@ -16,7 +16,7 @@ use tracing_subscriber::{
     util::SubscriberInitExt,
 };
 
-use crate::{config::LogFormat, tracing_otlp::TraceExport};
+use crate::{config::LogFormat, traces::TraceExport};
 
 /// Keeps trace export running; [`TelemetryGuard::shutdown`] (or drop) exports
 /// the spans still queued.

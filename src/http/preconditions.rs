@@ -14,9 +14,9 @@ use sha2::{Digest, Sha256};
 use super::error::{ApiError, ApiResult, IDEMPOTENT_REPLAYED};
 use crate::{
     cart::{
+        change::{Expect, Idempotency, Version, Write},
         model::CartRef,
         ops::{CartView, Changed},
-        write::{Expect, Idempotency, Version, Write},
     },
     state::{AppState, InFlight, KeyHold},
 };

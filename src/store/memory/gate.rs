@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use super::{Record, Recorded, State};
 use crate::cart::{
+    change::{Expect, RECENT_OPS, Version, Write, Written},
     model::CartRef,
-    write::{Expect, RECENT_OPS, Version, Write, Written},
 };
 
 /// Why a change is not applied.

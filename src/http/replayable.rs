@@ -22,14 +22,14 @@ use axum::{
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 /// The parts of a request needed to run it again.
-pub(super) struct Again {
+pub(super) struct Replayable {
     head: Parts,
     body: Arc<Mutex<Vec<u8>>>,
 }
 
-impl Again {
+impl Replayable {
     /// The request to run now, and what it takes to run it again.
-    pub(super) fn keep(request: Request) -> (Request, Again) {
+    pub(super) fn keep(request: Request) -> (Request, Replayable) {
         let (head, body) = request.into_parts();
         let kept = Arc::new(Mutex::new(Vec::new()));
         let mut copy = Request::new(()).into_parts().0;
@@ -44,7 +44,7 @@ impl Again {
         });
         (
             Request::from_parts(head, body),
-            Again {
+            Replayable {
                 head: copy,
                 body: kept,
             },
