@@ -8,7 +8,7 @@
 use serde::Serialize;
 use utoipa::{
     Modify, OpenApi, ToSchema,
-    openapi::{OpenApi as Document, RefOr, schema::Schema},
+    openapi::{OpenApi as Document, PathItem, RefOr, path::Operation, schema::Schema},
 };
 
 use crate::cart::owner::OWNER_KINDS;
@@ -157,6 +157,18 @@ impl Modify for Limits {
     }
 }
 
+/// The operations of a path (the methods the API uses).
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// The routes of the other ports, each on its own server entry.
 pub(crate) struct OtherPorts {
     /// The admin port (`TROLLEY_ADMIN_LISTEN`).
@@ -188,13 +200,7 @@ pub(crate) fn document(paths: Document, max_quantity: u32, ports: OtherPorts) ->
 /// (`preconditions::ENTITY_TAGS_PATTERN`), written here into every operation that takes them.
 fn entity_tag_patterns(document: &mut Document) {
     for item in document.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in operations(item) {
             for parameter in operation.parameters.iter_mut().flatten() {
                 if let RefOr::T(parameter) = parameter
                     && matches!(parameter.name.as_str(), "If-Match" | "If-None-Match")
@@ -237,13 +243,7 @@ fn service_routes(document: &mut Document, mut paths: Document, port: u16) {
     const SCHEME: &str = "serviceToken";
     let required = SecurityRequirement::new(SCHEME, Vec::<String>::new());
     for item in paths.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in operations(item) {
             operation.security = Some(vec![required.clone()]);
         }
     }
@@ -285,13 +285,7 @@ fn owner_kinds(paths: &mut Document) {
         };
         for (kind, pattern) in OWNER_KINDS {
             let mut item = item.clone();
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations(&mut item) {
                 if let Some(id) = operation.operation_id.as_mut() {
                     id.push('_');
                     id.push_str(kind);
