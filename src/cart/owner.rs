@@ -117,11 +117,8 @@ pub(crate) async fn find_or_create(
             .await?
             .ok_or(CartError::CartNotFound);
     }
+    // Finding an ext/ owner's record slides it, with its cart.
     if let Some(cart) = find(carts, accounts, owner, ttl).await? {
-        if let Owner::Ext(id) = owner {
-            // Slides the owner's record with its cart.
-            accounts.owner_cart(id, Some(&cart), ttl).await?;
-        }
         return Ok(cart);
     }
     let candidate = CartRef::new(carts.allocate_cart_no().await?);

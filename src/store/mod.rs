@@ -212,9 +212,10 @@ pub trait AccountStore: Send + Sync + 'static {
     /// concurrent first logins agree on one cart).
     async fn ensure_user_cart(&self, username: &str, candidate: &CartRef) -> StoreResult<CartRef>;
 
-    /// The cart of an owner named by another system (`ext/{id}`): read only
+    /// The cart of an owner named by another system (`ext/{id}`): found only
     /// without `candidate`; with one, given `candidate` if the owner has none
-    /// (atomic, as `ensure_user_cart`), and kept `ttl` longer.
+    /// (atomic, as `ensure_user_cart`). A record found is kept `ttl` longer,
+    /// as its cart is by every touch.
     async fn owner_cart(
         &self,
         id: &str,

@@ -84,6 +84,10 @@ pub fn trials() -> Vec<Trial> {
         ten_concurrent_completes_across_replicas_remove_the_lines_once,
     ));
     trials.push(trial(
+        "reading_an_ext_cart_slides_its_owner_record_with_it",
+        reading_an_ext_cart_slides_its_owner_record_with_it,
+    ));
+    trials.push(trial(
         "a_complete_after_redis_lost_the_claim_removes_nothing",
         a_complete_after_redis_lost_the_claim_removes_nothing,
     ));
@@ -909,4 +913,24 @@ async fn the_checkout_and_grpc_series_are_exported_from_start_up() {
     ] {
         assert!(metrics.contains(series), "{series} missing");
     }
+}
+
+/// Every touch of an `ext/` cart slides the owner's record as it slides the
+/// cart, so a cart kept alive by reads never outlives the record that names it.
+async fn reading_an_ext_cart_slides_its_owner_record_with_it() {
+    let redis = RedisServer::start().await;
+    let app = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    let caller = Caller::of(&app);
+    let added = caller
+        .post("/v1/carts/ext/slider/items", r#"{"productId": 42}"#)
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.text);
+    let record = "trolley:{ext:slider}";
+    crate::helpers::redis_cli(redis.port, &["pexpire", record, "5000"]);
+    assert_eq!(quantity_of(&caller.cart("ext/slider").await, 42), 1);
+    let ttl: i64 = crate::helpers::redis_cli(redis.port, &["pttl", record])
+        .trim()
+        .parse()
+        .expect("pttl");
+    assert!(ttl > 5000, "the read left the record to expire ({ttl} ms)");
 }

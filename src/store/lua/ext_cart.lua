@@ -6,7 +6,9 @@
 -- ARGV[3]  how long the record lives after this, ms (as the cart: TROLLEY_USER_CART_TTL)
 -- Returns  {cart number, cart public id} | {} (no cart, and only reading)
 --
--- Atomic, so two first adds of one owner agree on one cart.
+-- Atomic, so two first adds of one owner agree on one cart. Every touch slides
+-- the record, as every touch slides the cart, so the record never ends before
+-- its cart.
 if ARGV[1] ~= '' and redis.call('HSETNX', KEYS[1], 'cart_no', ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'cart_id', ARGV[2])
 end
@@ -14,7 +16,5 @@ local found = redis.call('HMGET', KEYS[1], 'cart_no', 'cart_id')
 if not found[1] then
   return {}
 end
-if ARGV[1] ~= '' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return found

@@ -197,7 +197,10 @@ impl MemoryStore {
             state.owners.remove(id);
         }
         let Some(candidate) = candidate else {
-            return state.owners.get(id).map(|(cart, _)| cart.clone());
+            return state.owners.get_mut(id).map(|(cart, expires)| {
+                *expires = now + ttl;
+                cart.clone()
+            });
         };
         let entry = state
             .owners
