@@ -60,6 +60,5 @@ pub mod testing {
         AddDecision, CartPolicy, CartRead, CartStore, StoreError,
         memory::MemoryStore,
         redis::{RedisOptions, RedisStore, cluster::MergeStop, parse_config},
-        session_check::as_if_served,
     };
 }

@@ -126,7 +126,7 @@ pub(crate) async fn add(
             cart.no = carts.allocate_fresh_cart_no().await?;
             renumbered = true;
             written = carts
-                .add_item(&cart, &item, policy, write, with_cart)
+                .add_item(&cart, &item, policy, &write.checked(), with_cart)
                 .await?;
         }
         let decided = match settle(written)? {
@@ -184,7 +184,7 @@ async fn already_added(
     policy: CartPolicy,
     version: Version,
 ) -> Result<Changed<AddDecision>, CartError> {
-    let (lines, _) = read(carts, cart, policy).await?;
+    let (lines, _) = read(carts, cart, policy, None).await?;
     let line = lines
         .iter()
         .find(|line| line.product_id == product)

@@ -80,6 +80,31 @@ pub struct Idempotency {
     pub ttl: Duration,
 }
 
+/// The session record a request was served from its replica's copy (see
+/// `sessions::copies`). A cart script it is handed to checks, as its first step,
+/// that Redis still holds exactly that record; if not, it changes nothing and
+/// answers [`Written::SessionStale`], and the request runs again from the record
+/// in Redis. Only the first script of a request checks it: what the request
+/// does after it is what it would do having read the record at that moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedCopy {
+    /// The record's key.
+    pub key: String,
+    /// The SHA-1 (hex) of the bytes served, as Lua's `redis.sha1hex` writes it.
+    pub digest: String,
+}
+
+impl ServedCopy {
+    /// The copy of the record at `key` whose bytes were `bytes`.
+    pub fn of(key: &str, bytes: &[u8]) -> ServedCopy {
+        use sha1::Digest;
+        ServedCopy {
+            key: key.to_string(),
+            digest: format!("{:x}", sha1::Sha1::digest(bytes)),
+        }
+    }
+}
+
 /// The identity and conditions of one cart change.
 #[derive(Debug, Clone)]
 pub struct Write {
@@ -89,6 +114,8 @@ pub struct Write {
     pub op: Version,
     pub idempotency: Option<Idempotency>,
     pub expect: Expect,
+    /// The session record to check first, when it was served from a copy.
+    pub session: Option<ServedCopy>,
 }
 
 impl Write {
@@ -99,6 +126,16 @@ impl Write {
             op: Version::fresh(),
             idempotency: None,
             expect: Expect::Anything,
+            session: None,
+        }
+    }
+
+    /// The same change, with no session record left to check (a later script
+    /// of the request that checked it).
+    pub fn checked(&self) -> Write {
+        Write {
+            session: None,
+            ..self.clone()
         }
     }
 
@@ -137,6 +174,9 @@ pub enum Written<T> {
     /// This very operation had already been applied (a re-run after a lost
     /// reply); `version` is the cart's version now.
     AlreadyApplied { version: Version },
+    /// The session record served from a copy is no longer the one in Redis
+    /// (see [`ServedCopy`]); nothing changed.
+    SessionStale,
 }
 
 impl<T> Written<T> {
@@ -147,5 +187,16 @@ impl<T> Written<T> {
             version,
             replayed: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_served_copys_digest_is_what_redis_sha1hex_gives() {
+        // redis-cli EVAL "return redis.sha1hex('trolley')" 0
+        let copy = super::ServedCopy::of("k", b"trolley");
+        assert_eq!(copy.digest, "64f836f6c55cbd24a1b672668fadc1e1551db73a");
+        assert_eq!(super::ServedCopy::of("k", b"").digest.len(), 40);
     }
 }

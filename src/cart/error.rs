@@ -59,6 +59,11 @@ pub(crate) enum CartError {
     /// The checkout claim ran out of time.
     #[error("checkout claim expired")]
     ClaimExpired,
+    /// The session record served from this replica's copy is no longer the
+    /// one in Redis (see `ServedCopy`): nothing changed, and the request runs
+    /// again from the record in Redis. Never reaches a client.
+    #[error("the session record served from this replica's copy is stale")]
+    SessionStale,
     /// Storage trouble.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -83,7 +88,7 @@ impl CartError {
                 "not_found"
             }
             CartError::Replayed(refusal) => refusal.outcome(),
-            CartError::Store(_) => "unavailable",
+            CartError::Store(_) | CartError::SessionStale => "unavailable",
         }
     }
 

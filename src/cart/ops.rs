@@ -8,7 +8,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use super::{
-    change::{Version, Write, Written},
+    change::{ServedCopy, Version, Write, Written},
     error::CartError,
     model::{self, CartRef, Line, LineId, Product},
     rules::{ClearOutcome, Limits, LineOutcome},
@@ -16,7 +16,7 @@ use super::{
 use crate::{
     catalog::{Catalog, Snapshot},
     metrics,
-    store::{CartPolicy, CartRead, CartStore, StoreError},
+    store::{CartPolicy, CartRead, CartStore},
 };
 
 /// The cart settings: limits, and how long carts live.
@@ -78,19 +78,21 @@ pub(super) fn counted<T>(
     let outcome = match &result {
         Ok(_) => "ok",
         // Not an outcome: the request runs again from Redis's session record.
-        Err(CartError::Store(StoreError::StaleSession)) => return result,
+        Err(CartError::SessionStale) => return result,
         Err(error) => error.outcome(),
     };
     metrics::cart_operation(operation, outcome);
     result
 }
 
-/// Reads a cart, sliding its TTL. No cart yet: an empty view, nothing written.
+/// Reads a cart, sliding its TTL (and checking `session`, the record the
+/// request was served from a copy). No cart yet: an empty view, nothing written.
 pub(crate) async fn view(
     carts: &dyn CartStore,
     catalog: &Catalog,
     cart: Option<&CartRef>,
     policy: CartPolicy,
+    session: Option<&ServedCopy>,
 ) -> Result<CartView, CartError> {
     let result = async {
         let Some(cart) = cart else {
@@ -101,7 +103,7 @@ pub(crate) async fn view(
                 version: Version::none(),
             });
         };
-        let (lines, version) = read(carts, cart, policy).await?;
+        let (lines, version) = read(carts, cart, policy, session).await?;
         let catalog = catalog.current().await?;
         Ok(price(cart.id.clone(), lines, version, &catalog))
     }
@@ -116,10 +118,12 @@ pub(super) async fn read(
     carts: &dyn CartStore,
     cart: &CartRef,
     policy: CartPolicy,
+    session: Option<&ServedCopy>,
 ) -> Result<(Vec<Line>, Version), CartError> {
-    let (mut lines, version) = match carts.read_cart(cart, policy.ttl).await? {
+    let (mut lines, version) = match carts.read_cart(cart, policy.ttl, session).await? {
         CartRead::Lines { lines, version } => (lines, version),
         CartRead::Foreign => (Vec::new(), Version::none()),
+        CartRead::SessionStale => return Err(CartError::SessionStale),
     };
     Line::sort(&mut lines);
     Ok((lines, version))
@@ -171,6 +175,7 @@ pub(super) fn settle<T>(written: Written<T>) -> Result<Result<Changed<T>, Versio
         Written::Stale => Err(CartError::CartChanged),
         Written::Claimed => Err(CartError::CartClaimed),
         Written::AlreadyApplied { version } => Ok(Err(version)),
+        Written::SessionStale => Err(CartError::SessionStale),
     }
 }
 
@@ -214,7 +219,7 @@ pub(crate) async fn set_quantity(
                     Ok(decided) => decided,
                     // Applied before its reply was lost: the line as it is now.
                     Err(version) => Changed {
-                        value: read(carts, cart, policy)
+                        value: read(carts, cart, policy, None)
                             .await?
                             .0
                             .into_iter()

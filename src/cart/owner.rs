@@ -139,9 +139,10 @@ async fn is_live(
     cart: &CartRef,
     ttl: std::time::Duration,
 ) -> Result<bool, CartError> {
-    Ok(match carts.read_cart(cart, ttl).await? {
+    Ok(match carts.read_cart(cart, ttl, None).await? {
         CartRead::Lines { version, .. } => version.0 != Version::NONE,
-        CartRead::Foreign => false,
+        // (No session copy was asked to be checked, so none is stale.)
+        CartRead::Foreign | CartRead::SessionStale => false,
     })
 }
 

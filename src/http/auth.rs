@@ -86,7 +86,14 @@ pub(crate) async fn login(
     };
     let signed_in = login::login(state.login_stores(), &state.login, attempt).await?;
     let policy = state.cart.policy(true);
-    let cart = ops::view(state.carts(), &state.catalog, Some(&signed_in.cart), policy).await?;
+    let cart = ops::view(
+        state.carts(),
+        &state.catalog,
+        Some(&signed_in.cart),
+        policy,
+        None,
+    )
+    .await?;
     // Everything that can fail is done: only now rotate the session id.
     session
         .sign_in(&signed_in.username, &signed_in.cart)

@@ -32,6 +32,12 @@ pub(crate) const IDEMPOTENT_REPLAYED: header::HeaderName =
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "1";
 
+/// Marks the answer of a request whose session copy a cart script found stale
+/// (see `ServedCopy`): it changed nothing, and `routes::gate` runs the request
+/// again from Redis's record instead of sending this answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StaleSessionCopy;
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
     /// 400: one or more request fields are invalid; the body maps each field to
@@ -90,6 +96,9 @@ pub(crate) enum ApiError {
     /// 503 `{"error": "Cart storage unavailable"}` with `Retry-After`.
     #[error("storage unavailable: {0}")]
     Unavailable(#[from] StoreError),
+    /// A 503 never sent: the session copy was stale (see [`StaleSessionCopy`]).
+    #[error("the session record served from this replica's copy is stale")]
+    SessionStale,
     /// 500 `{"error": "Internal server error"}`.
     #[error("internal: {0}")]
     Internal(String),
@@ -126,7 +135,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } | ApiError::TooManySessions { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::SessionStale => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -183,6 +192,7 @@ impl From<CartError> for ApiError {
             CartError::ClaimExpired => ApiError::Gone("Checkout claim expired".into()),
             CartError::Replayed(refusal) => ApiError::Replayed(Box::new((*refusal).into())),
             CartError::Store(error) => ApiError::Unavailable(error),
+            CartError::SessionStale => ApiError::SessionStale,
         }
     }
 }
@@ -231,10 +241,8 @@ impl ApiError {
             ApiError::TooManySessions { .. } => {
                 json!({ "error": "Too many new sessions from this address; try again later" })
             }
-            // A stale session copy is no trouble: the request runs again.
-            ApiError::Unavailable(StoreError::StaleSession) => {
-                json!({ "error": "Cart storage unavailable" })
-            }
+            // Never sent: the request runs again (see `StaleSessionCopy`).
+            ApiError::SessionStale => json!({ "error": "Cart storage unavailable" }),
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, kind = cause.kind(), "storage unavailable");
                 json!({ "error": "Cart storage unavailable" })
@@ -259,6 +267,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let body = self.body();
         let mut response = (status, Json(body)).into_response();
+        if matches!(self, ApiError::SessionStale) {
+            response.extensions_mut().insert(StaleSessionCopy);
+        }
         let retry_after = match &self {
             ApiError::Unavailable(_) => Some(RETRY_AFTER_SECS.to_string()),
             ApiError::TooManyRequests { retry_after_secs }

@@ -11,12 +11,18 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tower_sessions::{Session, session::Expiry};
 
-use super::error::{ApiError, ApiResult};
+use super::{
+    error::{ApiError, ApiResult},
+    preconditions::CartWrite,
+};
 use crate::{
-    cart::model::CartRef,
+    cart::{
+        change::{ServedCopy, Write},
+        model::CartRef,
+    },
     metrics,
     sessions::{self, fields::SESSION_USER_KEY},
-    state::AppState,
+    state::{AppState, KeyHold},
     store::CartPolicy,
 };
 
@@ -144,6 +150,9 @@ pub(crate) struct CartSession {
     session: Session,
     cart: Option<CartRef>,
     user: Option<String>,
+    /// The record came from this replica's copy: the request's first cart
+    /// script checks it.
+    served: Option<ServedCopy>,
     /// Where the request came from, for [`CartSession::client`]: worked out
     /// only when asked (a new session's limit), not on every request.
     peer: std::net::SocketAddr,
@@ -167,6 +176,7 @@ impl FromRequestParts<AppState> for CartSession {
             session,
             cart: None,
             user: None,
+            served: None,
             peer,
             forwarded_for: if state.settings.trust_forwarded_for {
                 parts
@@ -200,8 +210,14 @@ impl CartSession {
     /// would move by at least a tenth of the TTL (3 of 30 min), so most requests
     /// write nothing to the session at all. The cart hash slides on every touch
     /// (its scripts), so the two expire within that tenth of each other.
-    async fn enforce_lifetime(&self) -> ApiResult<bool> {
-        let Some(started) = self.session.get::<i64>(STARTED_KEY).await? else {
+    ///
+    /// A record served from a copy is never slid here (copies are served only
+    /// while no slide is due): it must not be written before its cart script
+    /// has checked it.
+    async fn enforce_lifetime(&mut self) -> ApiResult<bool> {
+        let started = self.session.get::<i64>(STARTED_KEY).await?;
+        self.served = sessions::served_copy();
+        let Some(started) = started else {
             return Ok(true);
         };
         let settings = &self.state.settings;
@@ -214,7 +230,7 @@ impl CartSession {
             return Ok(false);
         }
         let slid_ms = self.session.get::<i64>(SLID_KEY).await?.unwrap_or(0);
-        if slide_due(slid_ms, unix_ms(now), settings.session_ttl) {
+        if self.served.is_none() && slide_due(slid_ms, unix_ms(now), settings.session_ttl) {
             self.slide(now, ends).await?;
         }
         Ok(true)
@@ -245,6 +261,19 @@ impl CartSession {
     /// The session's cart, if it has one.
     pub(crate) fn cart(&self) -> Option<&CartRef> {
         self.cart.as_ref()
+    }
+
+    /// The copy of its record the request was served, for its first cart script.
+    pub(crate) fn served(&self) -> Option<&ServedCopy> {
+        self.served.as_ref()
+    }
+
+    /// The domain's write for a change of this session's cart with `body`
+    /// (see [`CartWrite::begin`]), checking the served copy first.
+    pub(crate) fn begin(&self, write: &CartWrite, body: &[u8]) -> ApiResult<(Write, KeyHold)> {
+        let (mut write, hold) = write.begin(self.cart(), body)?;
+        write.session = self.served.clone();
+        Ok((write, hold))
     }
 
     /// Whether the visitor has no session record yet (this request would start one).

@@ -99,6 +99,7 @@ pub(crate) async fn get_cart(
         &state.catalog,
         session.cart(),
         session.policy(),
+        session.served(),
     )
     .await?;
     cart_answer(&headers, view, CartBody::from)

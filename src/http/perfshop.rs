@@ -43,6 +43,7 @@ pub(crate) async fn get_cart(
         &state.catalog,
         session.cart(),
         session.policy(),
+        session.served(),
     )
     .await?;
     cart_answer(&headers, view, CartBody::from)
@@ -99,7 +100,7 @@ pub(super) async fn add_to_cart(
     with_cart: bool,
 ) -> ApiResult<Changed<Added>> {
     let (snapshot, product) = add::product_to_add(&state.catalog, &product).await?;
-    let (write, _hold) = write.begin(session.cart(), body)?;
+    let (write, _hold) = session.begin(write, body)?;
     let cart = match session.cart() {
         Some(cart) => cart.clone(),
         None => {
@@ -196,7 +197,7 @@ pub(crate) async fn update_item(
 ) -> ApiResult<(HeaderMap, Json<LineChanged>)> {
     let line_id = parse_line_id(&id)?;
     let quantity = parse_quantity_param(query.as_deref(), &state)?;
-    let (write, _hold) = write.begin(session.cart(), b"")?;
+    let (write, _hold) = session.begin(&write, b"")?;
     let line = ops::set_quantity(
         state.carts(),
         LineRequest {
@@ -234,7 +235,7 @@ pub(crate) async fn remove_item(
     PathId(id): PathId,
 ) -> ApiResult<(HeaderMap, Json<Done>)> {
     let line_id = parse_line_id(&id)?;
-    let (write, _hold) = write.begin(session.cart(), b"")?;
+    let (write, _hold) = session.begin(&write, b"")?;
     let removed = ops::remove(
         state.carts(),
         LineRequest {
@@ -267,7 +268,7 @@ pub(crate) async fn clear_cart(
     session: CartSession,
     write: CartWrite,
 ) -> ApiResult<(HeaderMap, Json<Done>)> {
-    let (write, _hold) = write.begin(session.cart(), b"")?;
+    let (write, _hold) = session.begin(&write, b"")?;
     let cleared = ops::clear(state.carts(), session.cart(), session.policy(), &write).await?;
     Ok((changed_headers(&cleared), Done::new("Cart cleared")))
 }

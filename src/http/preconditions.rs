@@ -70,8 +70,9 @@ impl CartWrite {
         &self.expect
     }
 
-    /// The domain's write for this request with `body`, and the guard that
-    /// holds its key on this replica until the answer is written. A key already
+    /// The domain's write for this request with `body` (no session copy to
+    /// check: see `CartSession::begin`), and the guard that holds its key on
+    /// this replica until the answer is written. A key already
     /// held here → 409: the first request with it is still being applied.
     pub(crate) fn begin(&self, cart: Option<&CartRef>, body: &[u8]) -> ApiResult<(Write, KeyHold)> {
         let idempotency = self.key.as_ref().map(|key| {
@@ -96,6 +97,7 @@ impl CartWrite {
                 op: Version::fresh(),
                 idempotency,
                 expect: self.expect.clone(),
+                session: None,
             },
             hold,
         ))

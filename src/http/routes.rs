@@ -19,7 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     auth,
-    error::ApiError,
+    error::{ApiError, StaleSessionCopy},
     guard::{self, BODY_LIMIT},
     minimal, observe,
     openapi::{self, OtherPorts},
@@ -28,6 +28,7 @@ use super::{
     storefront,
 };
 use crate::{
+    metrics,
     sessions::{CopyUse, SessionBackend, track_request},
     state::AppState,
     store::StoreError,
@@ -153,16 +154,17 @@ async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Re
         return refusal.into_response();
     }
     if !checks_its_session(&request) {
-        let (response, _) = track_request(CopyUse::Off, next.run(request)).await;
+        let response = track_request(CopyUse::Off, next.run(request)).await;
         return session_failure_is_unavailable(response);
     }
     let (request, replayable) = Replayable::keep(request);
-    let (response, stale) = track_request(CopyUse::Serve, next.clone().run(request)).await;
-    if !stale {
+    let response = track_request(CopyUse::Serve, next.clone().run(request)).await;
+    if response.extensions().get::<StaleSessionCopy>().is_none() {
         return session_failure_is_unavailable(response);
     }
+    metrics::session_copy("stale");
     drop(response);
-    let (response, _) = track_request(CopyUse::Refresh, next.run(replayable.request())).await;
+    let response = track_request(CopyUse::Refresh, next.run(replayable.request())).await;
     session_failure_is_unavailable(response)
 }
 

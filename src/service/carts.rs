@@ -130,6 +130,7 @@ pub(super) async fn get_cart(State(state): State<AppState>, named: Named) -> Api
         &state.catalog,
         cart.as_ref(),
         policy(&state, &named.owner),
+        None,
     )
     .await?;
     let claim = checkout::active(state.carts(), cart.as_ref()).await?;

@@ -2,17 +2,19 @@
 //! copied here skips the session store's `GET` and makes one Redis round trip
 //! (its cart script) instead of two.
 //!
-//! A copy is never trusted on its own: the request notes what it was served
-//! (`store::session_check`), and the cart script checks, before anything else and
-//! in the same atomic step, that Redis still holds exactly those bytes. A record
-//! that changed meanwhile (logged out, rotated at a login, slid or given a new
-//! cart by another replica, lost by Redis) is answered STALE_SESSION with nothing
-//! changed, and the request runs again from Redis's record.
+//! A copy is never trusted on its own: the request carries what it was served
+//! (a [`ServedCopy`], handed to its first cart script), and the script checks,
+//! before anything else and in the same atomic step, that Redis still holds
+//! exactly those bytes. A record that changed meanwhile (logged out, rotated at
+//! a login, slid or given a new cart by another replica, lost by Redis) is
+//! answered as stale with nothing changed, and the request runs again from
+//! Redis's record.
 //!
 //! Only records a cart request can use without writing them are copied: with a
-//! cart, not due for a slide, not expired, within the absolute lifetime. And a
-//! request served a copy writes its record only after a script has checked it
-//! (`SessionBackend::save` skips an unchecked or stale one).
+//! cart, not due for a slide, not expired, within the absolute lifetime. A
+//! request served a copy writes its record only after its script has checked
+//! it: the edge does not slide such a record, and a stale copy's answer is a
+//! 503, which tower-sessions does not save.
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,12 +23,12 @@ use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
 use super::fields::{CART_KEY, SLID_KEY, STARTED_KEY, slide_due};
-use crate::store::session_check::{self, ServedCopy};
+use crate::cart::change::ServedCopy;
 
-/// A record as Redis held it, and the SHA-1 of its bytes there.
+/// A record as Redis held it, and what a script checks it by.
 struct CachedRecord {
     record: Record,
-    digest: String,
+    copy: ServedCopy,
 }
 
 pub(crate) struct Copies {
@@ -47,20 +49,16 @@ impl Copies {
         })
     }
 
-    /// The copy of `id`'s record, if there is one a cart request may use; the
-    /// request's cart script will check it.
-    pub(crate) fn serve(&self, id: &Id) -> Option<Record> {
-        let copy = self.records.get(id)?;
-        if !self.servable(&copy.record) {
+    /// The copy of `id`'s record, if there is one a cart request may use, with
+    /// what the request's cart script will check it by.
+    pub(crate) fn serve(&self, id: &Id) -> Option<(Record, ServedCopy)> {
+        let cached = self.records.get(id)?;
+        if !self.servable(&cached.record) {
             self.records.remove(id);
             return None;
         }
-        session_check::served(ServedCopy {
-            key: id.to_string(),
-            digest: copy.digest.clone(),
-        });
         crate::metrics::session_copy("served");
-        Some(copy.record.clone())
+        Some((cached.record.clone(), cached.copy.clone()))
     }
 
     /// Keeps a copy of a record just read from Redis as `bytes`, if servable
@@ -70,11 +68,11 @@ impl Copies {
             self.records.remove(&id);
             return;
         }
-        let copy = CachedRecord {
+        let cached = CachedRecord {
             record: record.clone(),
-            digest: session_check::digest(bytes),
+            copy: ServedCopy::of(&id.to_string(), bytes),
         };
-        self.records.insert(id, Arc::new(copy));
+        self.records.insert(id, Arc::new(cached));
     }
 
     /// Drops the copy of a record being written or deleted.

@@ -9,7 +9,12 @@
 //! of writing the record, means a login has nothing left to do that can fail once
 //! its session id has rotated.
 
-use std::{cell::Cell, future::Future, sync::Arc, time::Duration};
+use std::{
+    cell::{Cell, RefCell},
+    future::Future,
+    sync::Arc,
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use tower_sessions::{
@@ -22,9 +27,12 @@ mod copies;
 pub(crate) mod fields;
 mod memory;
 
-use crate::store::{
-    AccountStore, instrument, session_check,
-    stores::{Backend, Stores},
+use crate::{
+    cart::change::ServedCopy,
+    store::{
+        AccountStore, instrument,
+        stores::{Backend, Stores},
+    },
 };
 use copies::Copies;
 use fields::record_user;
@@ -103,7 +111,7 @@ async fn timed<T>(
     operation: &'static str,
     call: impl std::future::Future<Output = session_store::Result<T>>,
 ) -> session_store::Result<T> {
-    instrument::redis_call_with(operation, call, |_| Some("session_store")).await
+    instrument::redis_call_with(operation, call, |_| "session_store").await
 }
 
 #[async_trait]
@@ -129,16 +137,6 @@ impl SessionStore for SessionBackend {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let saved = match &self.records {
-            // The record was served from a copy that a cart script found stale,
-            // or that no script has checked (the request answered before one
-            // ran, e.g. a 400, and only its slide is due): it must not overwrite
-            // a newer record in Redis. A stale one's request runs again; an
-            // unchecked one's slide is left to the next request.
-            Records::Redis { .. }
-                if session_check::is_stale() || session_check::unchecked_copy() =>
-            {
-                return Ok(());
-            }
             Records::Redis { store, copies, .. } => {
                 if let Some(copies) = copies {
                     copies.forget(&record.id);
@@ -169,8 +167,9 @@ impl SessionStore for SessionBackend {
                 ..
             } if uses != CopyUse::Off => {
                 if uses == CopyUse::Serve
-                    && let Some(record) = copies.serve(id)
+                    && let Some((record, copy)) = copies.serve(id)
                 {
+                    let _ = REQUEST.try_with(|request| *request.served.borrow_mut() = Some(copy));
                     return Ok(Some(record));
                 }
                 crate::metrics::session_copy("loaded");
@@ -237,13 +236,17 @@ pub(crate) async fn admit_new_session(
         .await
 }
 
-/// What the session store knows of the request it serves.
+/// What the session store and the request's edge tell each other: the one
+/// piece of per-request state that cannot travel in a signature, because
+/// tower-sessions calls `load` and `save` without the request.
 struct RequestSession {
+    /// How the request may use this replica's copies of session records.
+    copies: CopyUse,
+    /// The copy `load` served, for the edge to hand to the first cart script.
+    served: RefCell<Option<ServedCopy>>,
     /// The request left its session's data as it was, so saving the record
     /// only slides its expiry.
     only_sliding: Cell<bool>,
-    /// How it may use this replica's copies of session records.
-    copies: CopyUse,
 }
 
 tokio::task_local! {
@@ -263,25 +266,26 @@ pub(crate) enum CopyUse {
     Off,
 }
 
-/// Runs one request, tracking whether it changes its session's data (see
-/// [`session_changed`]). Wraps the session layer, which saves the record in
-/// the same task when the response goes out. The second value says a cart
-/// script found the copy this request was served stale: the request changed
-/// nothing and must run again with [`CopyUse::Refresh`].
-pub(crate) async fn track_request<F: Future>(copies: CopyUse, request: F) -> (F::Output, bool) {
+/// Runs one request with `copies`, tracking whether it changes its session's
+/// data (see [`session_changed`]). Wraps the session layer, which loads the
+/// record on the first read and saves it in the same task when the response
+/// goes out.
+pub(crate) async fn track_request<F: Future>(copies: CopyUse, request: F) -> F::Output {
     let tracked = RequestSession {
-        only_sliding: Cell::new(true),
         copies,
+        served: RefCell::new(None),
+        only_sliding: Cell::new(true),
     };
-    session_check::scope(async {
-        let response = REQUEST.scope(tracked, request).await;
-        let stale = session_check::is_stale();
-        if stale {
-            crate::metrics::session_copy("stale");
-        }
-        (response, stale)
-    })
-    .await
+    REQUEST.scope(tracked, request).await
+}
+
+/// The copy of its record this request was served, if any (after the
+/// session's first read).
+pub(crate) fn served_copy() -> Option<ServedCopy> {
+    REQUEST
+        .try_with(|request| request.served.borrow().clone())
+        .ok()
+        .flatten()
 }
 
 fn copy_use() -> CopyUse {

@@ -1,9 +1,5 @@
 //! Storage trouble, in one small enum converted at the boundary.
 
-/// The error a cart script answers when the session record it was asked to
-/// check is not the one in Redis (`session_is_current` in `lua/prelude.lua`).
-pub(crate) const STALE_SESSION_REPLY: &str = "STALE_SESSION";
-
 /// Storage trouble. Every variant becomes a 503 at the HTTP edge, which logs the
 /// cause once; [`StoreError::kind`] is its bounded label.
 #[derive(Debug, thiserror::Error)]
@@ -36,30 +32,9 @@ pub enum StoreError {
     /// Every cart number a line id can hold is used up.
     #[error("cart numbers exhausted")]
     CartNumbersExhausted,
-    /// The session record this replica served from its copy is no longer the
-    /// one in Redis (see `session_check`): the script changed nothing, and the
-    /// request is run again from Redis's record. Never reaches a client.
-    #[error("the session record served from this replica's copy is stale")]
-    StaleSession,
 }
 
 impl StoreError {
-    /// A Redis error, with a cart script's stale-session refusal told apart
-    /// (and noted for the request, see `session_check`).
-    pub(crate) fn from_redis(error: fred::error::Error) -> Self {
-        // Redis writes it as `ERR STALE_SESSION` or `STALE_SESSION`, by version.
-        if error
-            .details()
-            .split_whitespace()
-            .take(2)
-            .any(|word| word == STALE_SESSION_REPLY)
-        {
-            super::session_check::found_stale();
-            return StoreError::StaleSession;
-        }
-        StoreError::Redis(error)
-    }
-
     /// A short, bounded label for metrics and logs (`trolley_redis_errors_total`).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -73,20 +48,10 @@ impl StoreError {
             StoreError::SessionStore(_) => "session_store",
             StoreError::UsersFile(_) => "io",
             StoreError::Corrupt(_) => "corrupt",
-            StoreError::StaleSession
-            | StoreError::NotWritable(_)
+            StoreError::NotWritable(_)
             | StoreError::CartNumbersExhausted
             | StoreError::AnswerLost
             | StoreError::NotReplicated { .. } => "other",
-        }
-    }
-
-    /// The label under which this counts as a failed Redis call; `None` for a
-    /// script's expected refusal (a stale session copy), which is no failure.
-    pub fn failure_kind(&self) -> Option<&'static str> {
-        match self {
-            StoreError::StaleSession => None,
-            other => Some(other.kind()),
         }
     }
 

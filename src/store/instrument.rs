@@ -16,19 +16,18 @@ pub(crate) async fn redis_call<T>(
 ) -> StoreResult<T> {
     redis_call_with(
         operation,
-        async { call.await.map_err(StoreError::from_redis) },
-        StoreError::failure_kind,
+        async { call.await.map_err(StoreError::from) },
+        StoreError::kind,
     )
     .await
 }
 
 /// [`redis_call`] for calls whose errors are not Redis errors (the session
-/// store's); `kind` gives the bounded error label (`None`: an expected
-/// refusal, not a failure).
+/// store's); `kind` gives the bounded error label.
 pub(crate) async fn redis_call_with<T, E>(
     operation: &'static str,
     call: impl Future<Output = Result<T, E>>,
-    kind: impl Fn(&E) -> Option<&'static str>,
+    kind: impl Fn(&E) -> &'static str,
 ) -> Result<T, E> {
     let span = tracing::info_span!(
         "redis",
@@ -42,9 +41,8 @@ pub(crate) async fn redis_call_with<T, E>(
     let started = Instant::now();
     let result = call.instrument(span.clone()).await;
     metrics::redis_command(operation, started.elapsed());
-    if let Err(error) = &result
-        && let Some(kind) = kind(error)
-    {
+    if let Err(error) = &result {
+        let kind = kind(error);
         metrics::redis_error(kind);
         span.record("otel.status_code", "ERROR");
         span.record("error.type", kind);

@@ -17,7 +17,6 @@ mod error;
 pub(crate) mod instrument;
 pub(crate) mod memory;
 pub(crate) mod redis;
-pub(crate) mod session_check;
 pub(crate) mod stores;
 
 pub use error::{StoreError, StoreResult};
@@ -27,7 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::cart::{
-    change::{Version, Write, Written},
+    change::{ServedCopy, Version, Write, Written},
     claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
     model::{CartRef, Line, LineId, Product},
     rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
@@ -48,6 +47,9 @@ pub enum CartRead {
     /// The stored cart under this number is another session's (see
     /// `AddOutcome::Foreign`); nothing was read.
     Foreign,
+    /// The session record served from a copy is no longer the one in Redis
+    /// (see [`ServedCopy`]); nothing was read.
+    SessionStale,
 }
 
 /// The operation names of the cart changes (`trolley_cart_change_reruns_total`).
@@ -76,8 +78,14 @@ pub trait CartStore: Send + Sync + 'static {
         self.allocate_cart_no().await
     }
 
-    /// The lines of a cart (in no particular order), sliding its TTL.
-    async fn read_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<CartRead>;
+    /// The lines of a cart (in no particular order), sliding its TTL; first
+    /// checking `session`, the record the request was served from a copy.
+    async fn read_cart(
+        &self,
+        cart: &CartRef,
+        ttl: Duration,
+        session: Option<&ServedCopy>,
+    ) -> StoreResult<CartRead>;
 
     /// Adds a product, or increments the line of a product already in the cart.
     async fn add_item(

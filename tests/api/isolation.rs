@@ -174,7 +174,10 @@ async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
             AddOutcome::Foreign
         );
         assert_eq!(
-            store.read_cart(&intruder, policy.ttl).await.expect("read"),
+            store
+                .read_cart(&intruder, policy.ttl, None)
+                .await
+                .expect("read"),
             CartRead::Foreign
         );
         assert_eq!(
@@ -204,7 +207,10 @@ async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
             ),
             ClearOutcome::Foreign
         );
-        let CartRead::Lines { lines, .. } = store.read_cart(&live, policy.ttl).await.expect("read")
+        let CartRead::Lines { lines, .. } = store
+            .read_cart(&live, policy.ttl, None)
+            .await
+            .expect("read")
         else {
             panic!("own cart read as foreign");
         };

@@ -433,7 +433,7 @@ async fn check_lines(
             .sum();
         for store in stores {
             let read = store
-                .read_cart(cart, Duration::from_secs(600))
+                .read_cart(cart, Duration::from_secs(600), None)
                 .await
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let CartRead::Lines { mut lines, .. } = read else {

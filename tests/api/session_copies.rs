@@ -42,15 +42,15 @@ pub fn trials() -> Vec<Trial> {
 }
 
 /// Store level, on a real Redis: a change checked against a copy that still
-/// matches applies; once the record changed, a new change and a read are refused
-/// (`StaleSession`) and change nothing; but the re-run of the change that did
+/// matches applies; once the record changed, a new change and a read are answered
+/// `SessionStale` and change nothing; but the re-run of the change that did
 /// apply (its reply lost, the same operation id) is answered "already applied",
 /// not refused: refusing it would make the request run again as a new change
 /// and apply it twice.
 async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made() {
     use trolley::testing::{
-        CartRead, CartStore, StoreError, as_if_served,
-        change::{Write, Written},
+        CartRead, CartStore,
+        change::{ServedCopy, Write, Written},
         model::CartRef,
         rules::AddOutcome,
     };
@@ -69,14 +69,14 @@ async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made()
         id: "copy-test-cart".into(),
     };
     // An add by a request served the copy of "record v1".
+    let served_v1 = ServedCopy::of(&key, b"record v1");
     let add_served_v1 = |write: Write| {
-        let (store, cart, item, key) = (&store, &cart, &item, &key);
-        async move {
-            as_if_served(key, b"record v1", async {
-                store.add_item(cart, item, policy, &write, false).await
-            })
-            .await
-        }
+        let (store, cart, item) = (&store, &cart, &item);
+        let write = Write {
+            session: Some(served_v1.clone()),
+            ..write
+        };
+        async move { store.add_item(cart, item, policy, &write, false).await }
     };
     let change = Write::plain();
     let added = add_served_v1(change.clone())
@@ -100,16 +100,16 @@ async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made()
     );
     let refused = add_served_v1(Write::plain()).await;
     assert!(
-        matches!(refused, Err(StoreError::StaleSession)),
+        matches!(refused, Ok(Written::SessionStale)),
         "a new add on the stale copy: {refused:?}"
     );
-    let read = as_if_served(&key, b"record v1", async {
-        store.read_cart(&cart, policy.ttl).await
-    })
-    .await;
-    assert!(matches!(read, Err(StoreError::StaleSession)), "{read:?}");
+    let read = store.read_cart(&cart, policy.ttl, Some(&served_v1)).await;
+    assert!(matches!(read, Ok(CartRead::SessionStale)), "{read:?}");
     // Without a copy: the one add, once.
-    let CartRead::Lines { lines, .. } = store.read_cart(&cart, policy.ttl).await.expect("read")
+    let CartRead::Lines { lines, .. } = store
+        .read_cart(&cart, policy.ttl, None)
+        .await
+        .expect("read")
     else {
         panic!("the cart is foreign");
     };

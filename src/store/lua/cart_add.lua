@@ -18,7 +18,7 @@
 --
 -- The rules are rules.rs `add`; the line encoding and the gate are prelude.lua's.
 if not change_session_is_current(14) then
-  return redis.error_reply('STALE_SESSION')
+  return {'stale_session'}
 end
 local fields = redis.call('HGETALL', KEYS[1])
 local cart = find_product(fields, ARGV[8])

@@ -9,7 +9,7 @@
 -- Atomic: no add can slip in between listing the lines and deleting them. A cart
 -- with no lines is not changed (its version stays).
 if not change_session_is_current(6) then
-  return redis.error_reply('STALE_SESSION')
+  return {'stale_session'}
 end
 local fields = redis.call('HGETALL', KEYS[1])
 local stop, ops = write_gate(field_in(fields, 'id'), field_in(fields, 'v'), field_in(fields, 'co'))

@@ -8,7 +8,7 @@
 -- Atomic so the read and the TTL slide are one step: a cart cannot expire between
 -- being read and being slid.
 if not session_is_current(2) then
-  return redis.error_reply('STALE_SESSION')
+  return {'stale_session'}
 end
 local fields = redis.call('HGETALL', KEYS[1])
 if is_foreign(KEYS[1], ARGV[2], field_in(fields, 'id')) then

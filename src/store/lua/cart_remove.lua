@@ -8,7 +8,7 @@
 --
 -- Atomic: the line and the version change together.
 if not change_session_is_current(7) then
-  return redis.error_reply('STALE_SESSION')
+  return {'stale_session'}
 end
 -- The fields the script needs, and the gate's, in one call.
 local owner, ops, raw, claim = unpack(redis.call('HMGET', KEYS[1], 'id', 'v', 'l:' .. ARGV[7], 'co'))

@@ -9,7 +9,7 @@
 -- Atomic: the line is found and rewritten in one step, so a concurrent removal or
 -- add cannot interleave, and the version and TTL change with it.
 if not change_session_is_current(8) then
-  return redis.error_reply('STALE_SESSION')
+  return {'stale_session'}
 end
 -- The fields the script needs, and the gate's, in one call.
 local owner, ops, raw, claim = unpack(redis.call('HMGET', KEYS[1], 'id', 'v', 'l:' .. ARGV[7], 'co'))

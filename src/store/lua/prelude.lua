@@ -16,12 +16,12 @@
 -- 'l:<line id>' = 'product|quantity|price|added s'.
 
 -- A replica that served the request's session record from its own copy (see
--- src/store/session_check.rs) passes the record's key as the last KEY and the
--- SHA-1 of the bytes it served as the argument after the script's own
+-- `ServedCopy` in src/cart/change.rs) passes the record's key as the last KEY
+-- and the SHA-1 of the bytes it served as the argument after the script's own
 -- `own_args`. The script runs only if Redis still holds exactly that record: a
 -- copy gone stale (logged out, rotated, slid or changed by another replica, or
--- lost by Redis) is answered STALE_SESSION before anything is read or written,
--- and the request is run again from Redis's record.
+-- lost by Redis) is answered {'stale_session'} before anything is read or
+-- written, and the request is run again from Redis's record.
 local function session_is_current(own_args)
   if #ARGV <= own_args then
     return true

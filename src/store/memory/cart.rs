@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     cart::{
-        change::{RECENT_OPS, Version, Write, Written},
+        change::{RECENT_OPS, ServedCopy, Version, Write, Written},
         claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
         model::{CartRef, LineId},
         rules::{self, AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
@@ -27,7 +27,14 @@ impl CartStore for MemoryStore {
         Ok(state.last_cart_no)
     }
 
-    async fn read_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<CartRead> {
+    /// No copies of session records are served on the embedded store, so
+    /// there is never one to check.
+    async fn read_cart(
+        &self,
+        cart: &CartRef,
+        ttl: Duration,
+        _session: Option<&ServedCopy>,
+    ) -> StoreResult<CartRead> {
         let mut state = self.state();
         if state.is_foreign(cart) {
             return Ok(CartRead::Foreign);

@@ -144,5 +144,6 @@ pub(super) fn stopped<T>(
         Stop::Written(Written::Stale) => Written::Stale,
         Stop::Written(Written::Claimed) => Written::Claimed,
         Stop::Written(Written::AlreadyApplied { version }) => Written::AlreadyApplied { version },
+        Stop::Written(Written::SessionStale) => Written::SessionStale,
     }
 }

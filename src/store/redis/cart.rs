@@ -14,12 +14,12 @@ use super::{
 };
 use crate::{
     cart::{
-        change::{Version, Write, Written},
+        change::{ServedCopy, Version, Write, Written},
         claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
         model::{CartRef, LineId, MAX_CART_NO},
         rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
     },
-    store::{AddDecision, CartPolicy, CartRead, CartStore, StoreError, StoreResult, session_check},
+    store::{AddDecision, CartPolicy, CartRead, CartStore, StoreError, StoreResult},
 };
 
 /// How many cart numbers a replica reserves at once: one INCRBY per block.
@@ -27,57 +27,40 @@ const CART_NO_BLOCK: u64 = 64;
 
 impl RedisStore {
     /// A cart script's keys and arguments, plus the session record to check
-    /// when the request was served one from the replica's copy (see
-    /// `session_check`; never on Cluster, where the record is in another slot,
-    /// so no copy is served there).
+    /// when the request was served one from the replica's copy (never on
+    /// Cluster, where the record is in another slot, so no copy is served there).
     fn checking_session(
         &self,
         mut keys: Vec<String>,
         mut args: Vec<String>,
+        session: Option<&ServedCopy>,
     ) -> (Vec<String>, Vec<String>) {
         if !self.clustered
-            && let Some(copy) = session_check::to_check()
+            && let Some(copy) = session
         {
-            keys.push(copy.key);
-            args.push(copy.digest);
+            keys.push(copy.key.clone());
+            args.push(copy.digest.clone());
         }
         (keys, args)
     }
 
-    /// Runs a cart read that checks the request's session copy, if any.
-    async fn eval_read_checked(
-        &self,
-        script: &Script,
-        keys: Vec<String>,
-        args: Vec<String>,
-    ) -> StoreResult<Vec<String>> {
-        let (keys, args) = self.checking_session(keys, args);
-        self.eval("cart_read", script, keys, args)
-            .await
-            .inspect(|_| session_check::checked())
-    }
-
-    /// Runs a cart change that checks the request's session copy, if any.
-    async fn eval_change_checked(
+    /// Runs a cart change: its keys (see `write_gate` in `lua/prelude.lua`),
+    /// `args` (which start with [`change_args`]) and the session check.
+    async fn eval_cart_change(
         &self,
         operation: &'static str,
         script: &Script,
-        keys: Vec<String>,
+        cart: &CartRef,
+        write: &Write,
         args: Vec<String>,
     ) -> StoreResult<Vec<String>> {
-        let (keys, args) = self.checking_session(keys, args);
-        self.eval_change(operation, script, keys, args)
-            .await
-            .inspect(|_| session_check::checked())
+        let keys = keys::cart_change(
+            cart.no,
+            write.idempotency.as_ref().map(|key| key.key.as_str()),
+        );
+        let (keys, args) = self.checking_session(keys, args, write.session.as_ref());
+        self.eval_change(operation, script, keys, args).await
     }
-}
-
-/// The keys of a cart change (see `write_gate` in `lua/prelude.lua`).
-fn change_keys(cart: &CartRef, write: &Write) -> Vec<String> {
-    keys::cart_change(
-        cart.no,
-        write.idempotency.as_ref().map(|key| key.key.as_str()),
-    )
 }
 
 /// The arguments every cart change starts with (see `write_gate`).
@@ -148,16 +131,24 @@ impl CartStore for RedisStore {
         self.allocate_cart_no().await
     }
 
-    async fn read_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<CartRead> {
+    async fn read_cart(
+        &self,
+        cart: &CartRef,
+        ttl: Duration,
+        session: Option<&ServedCopy>,
+    ) -> StoreResult<CartRead> {
+        let (keys, args) = self.checking_session(
+            vec![keys::cart(cart.no)],
+            vec![ttl_ms(ttl), cart.id.clone()],
+            session,
+        );
         let fields: Vec<String> = self
-            .eval_read_checked(
-                &self.scripts.cart_read,
-                vec![keys::cart(cart.no)],
-                vec![ttl_ms(ttl), cart.id.clone()],
-            )
+            .eval("cart_read", &self.scripts.cart_read, keys, args)
             .await?;
-        if matches!(fields.as_slice(), [only] if only == "foreign") {
-            return Ok(CartRead::Foreign);
+        match fields.as_slice() {
+            [only] if only == "foreign" => return Ok(CartRead::Foreign),
+            [only] if only == "stale_session" => return Ok(CartRead::SessionStale),
+            _ => {}
         }
         Ok(CartRead::Lines {
             lines: parse_lines(&fields)?,
@@ -185,12 +176,7 @@ impl CartStore for RedisStore {
             if with_lines { "1" } else { "0" }.to_string(),
         ]);
         let reply = self
-            .eval_change_checked(
-                "cart_add",
-                &self.scripts.cart_add,
-                change_keys(cart, write),
-                args,
-            )
+            .eval_cart_change("cart_add", &self.scripts.cart_add, cart, write, args)
             .await?;
         written(&reply, |status, payload| {
             let outcome = match status {
@@ -220,10 +206,11 @@ impl CartStore for RedisStore {
         let mut args = change_args(cart, policy, write);
         args.extend([line.0.to_string(), quantity.to_string()]);
         let reply = self
-            .eval_change_checked(
+            .eval_cart_change(
                 "cart_set_quantity",
                 &self.scripts.cart_set_quantity,
-                change_keys(cart, write),
+                cart,
+                write,
                 args,
             )
             .await?;
@@ -240,12 +227,7 @@ impl CartStore for RedisStore {
         let mut args = change_args(cart, policy, write);
         args.push(line.0.to_string());
         let reply = self
-            .eval_change_checked(
-                "cart_remove",
-                &self.scripts.cart_remove,
-                change_keys(cart, write),
-                args,
-            )
+            .eval_cart_change("cart_remove", &self.scripts.cart_remove, cart, write, args)
             .await?;
         written(&reply, line_outcome)
     }
@@ -257,10 +239,11 @@ impl CartStore for RedisStore {
         write: &Write,
     ) -> StoreResult<Written<ClearOutcome>> {
         let reply = self
-            .eval_change_checked(
+            .eval_cart_change(
                 "cart_clear",
                 &self.scripts.cart_clear,
-                change_keys(cart, write),
+                cart,
+                write,
                 change_args(cart, policy, write),
             )
             .await?;

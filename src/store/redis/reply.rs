@@ -88,11 +88,15 @@ pub(super) fn parse_line_reply(payload: &[String]) -> StoreResult<Line> {
 
 /// A cart change's reply, `{status, version, payload…}` or a recorded one
 /// answered again, `{'replay', status, version, payload…}` (see `write_gate` in
-/// `lua/prelude.lua`), with its outcome parsed by `outcome(status, payload)`.
+/// `lua/prelude.lua`), with its outcome parsed by `outcome(status, payload)`;
+/// `{'stale_session'}` when the served session copy was stale.
 pub(super) fn written<T>(
     reply: &[String],
     outcome: impl FnOnce(&str, &[String]) -> StoreResult<T>,
 ) -> StoreResult<Written<T>> {
+    if matches!(reply, [only] if only == "stale_session") {
+        return Ok(Written::SessionStale);
+    }
     let replayed = reply.first().is_some_and(|status| status == "replay");
     let body = if replayed { &reply[1..] } else { reply };
     let [status, version, payload @ ..] = body else {
