@@ -9,7 +9,7 @@ use super::{
     change::{Version, Write, Written},
     error::CartError,
     model::{CartRef, Line, Product, ProductId, ProductRef, now_ms},
-    ops::{CartView, Changed, counted, price, read, refusal, settle},
+    ops::{CartView, Changed, Settled, counted, price, read, refusal, settle},
     rules::{AddOutcome, NewItem},
 };
 use crate::{
@@ -118,7 +118,7 @@ pub(crate) async fn add(
         let mut written = carts
             .add_item(&cart, &item, policy, write, with_cart)
             .await?;
-        if is_foreign_add(&written) {
+        if written == Written::Foreign {
             // The number was handed out twice (Redis lost its counter) and the
             // other session wrote first: this session's cart continues, with its
             // public id, under a number of a fresh block; the other cart was not
@@ -130,8 +130,15 @@ pub(crate) async fn add(
                 .await?;
         }
         let decided = match settle(written)? {
-            Ok(decided) => decided,
-            Err(version) => already_added(carts, &cart, product.id, policy, version).await?,
+            Settled::Decided(decided) => decided,
+            Settled::AlreadyApplied(version) => {
+                already_added(carts, &cart, product.id, policy, version).await?
+            }
+            Settled::Foreign => {
+                return Err(
+                    StoreError::Corrupt("a fresh cart number holds another cart".into()).into(),
+                );
+            }
         };
         let replayed = decided.replayed;
         let line = added_line(decided.value.outcome, policy, replayed)?;
@@ -165,15 +172,7 @@ fn added_line(outcome: AddOutcome, policy: CartPolicy, replayed: bool) -> Result
             CartError::CartFull(policy.limits.max_lines),
             replayed,
         )),
-        AddOutcome::CartMerged => Err(CartError::CartMerged),
-        AddOutcome::Foreign => Err(CartError::Store(StoreError::Corrupt(
-            "a fresh cart number holds another cart".into(),
-        ))),
     }
-}
-
-fn is_foreign_add(written: &Written<AddDecision>) -> bool {
-    matches!(written, Written::Decided { outcome, replayed: false, .. } if outcome.outcome == AddOutcome::Foreign)
 }
 
 /// An add re-run after a lost reply that had applied: its line as it is now.

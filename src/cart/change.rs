@@ -58,13 +58,19 @@ pub enum Expect {
 }
 
 impl Expect {
-    /// Whether the precondition holds for a session that has no cart at all.
-    pub fn holds_without_cart(&self) -> bool {
+    /// Whether the precondition holds for a cart at `version` (`exists`: the
+    /// cart exists).
+    pub fn holds(&self, version: &Version, exists: bool) -> bool {
         match self {
             Expect::Anything => true,
-            Expect::Exists => false,
-            Expect::OneOf(versions) => versions.iter().any(|v| v.0 == Version::NONE),
+            Expect::Exists => exists,
+            Expect::OneOf(versions) => versions.contains(version),
         }
+    }
+
+    /// Whether the precondition holds for a session that has no cart at all.
+    pub fn holds_without_cart(&self) -> bool {
+        self.holds(&Version::none(), false)
     }
 }
 
@@ -151,7 +157,8 @@ impl Write {
 /// How many operation ids a cart remembers (see [`Write::op`]).
 pub const RECENT_OPS: usize = 3;
 
-/// What a store answers to a change.
+/// What a store answers to a change: the cart's decision, or why the change
+/// did not reach the rules (the write gate, [`super::gate`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Written<T> {
     /// The cart decided `outcome` (a change, or a refusal such as a full cart);
@@ -163,17 +170,22 @@ pub enum Written<T> {
         version: Version,
         replayed: bool,
     },
+    /// The stored cart under this number is another session's (the number was
+    /// handed out twice after Redis lost its counter); nothing changed.
+    Foreign,
+    /// The cart was merged into a user's cart at a login; nothing changed.
+    CartMerged,
     /// The `Idempotency-Key` was used before with another request.
     KeyReused,
-    /// The precondition does not hold; nothing changed.
-    Stale,
+    /// This very operation had already been applied (a re-run after a lost
+    /// reply); `version` is the cart's version now.
+    AlreadyApplied { version: Version },
     /// A checkout claim holds the cart; nothing changed and nothing was
     /// recorded under the request's `Idempotency-Key`, so a retry after the
     /// claim ends is applied.
     Claimed,
-    /// This very operation had already been applied (a re-run after a lost
-    /// reply); `version` is the cart's version now.
-    AlreadyApplied { version: Version },
+    /// The precondition (`If-Match`) does not hold; nothing changed.
+    PreconditionFailed,
     /// The session record served from a copy is no longer the one in Redis
     /// (see [`ServedCopy`]); nothing changed.
     SessionStale,

@@ -1,6 +1,6 @@
 //! The cart domain: [`model`] (ids, lines, money), [`rules`] (the one reference
 //! definition of limits and merge rules), [`change`] (a change's operation id, idempotency key and
-//! precondition), [`claim`] (checkout claims' vocabulary), [`checkout`] (claiming,
+//! precondition), [`gate`] (the reference write gate those pass), [`claim`] (checkout claims' vocabulary), [`checkout`] (claiming,
 //! completing and releasing a cart), [`ops`] (the operations both route sets
 //! share, taking their inputs explicitly) and [`error`] (what they refuse).
 //!
@@ -11,6 +11,7 @@ pub mod change;
 pub mod checkout;
 pub mod claim;
 pub mod error;
+pub mod gate;
 pub mod model;
 pub mod ops;
 pub mod owner;

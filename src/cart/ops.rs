@@ -11,7 +11,7 @@ use super::{
     change::{ServedCopy, Version, Write, Written},
     error::CartError,
     model::{self, CartRef, Line, LineId, Product},
-    rules::{ClearOutcome, Limits, LineOutcome},
+    rules::{Limits, LineChange, LineOutcome},
 };
 use crate::{
     catalog::{Catalog, Snapshot},
@@ -152,10 +152,22 @@ pub(super) fn price(
     }
 }
 
-/// A store's answer in the domain's terms: a decision (a replayed refusal stays
-/// marked as replayed), or `None` when this very operation had been applied
-/// already (a re-run after a lost reply), with the cart's version now.
-pub(super) fn settle<T>(written: Written<T>) -> Result<Result<Changed<T>, Version>, CartError> {
+/// A store's answer to a change, in the domain's terms.
+pub(super) enum Settled<T> {
+    /// The cart decided (now, or earlier: `replayed`, from the request's
+    /// Idempotency-Key record).
+    Decided(Changed<T>),
+    /// This very operation had been applied already (a re-run after a lost
+    /// reply); the cart's version now.
+    AlreadyApplied(Version),
+    /// The cart number holds another session's cart: this session's cart is
+    /// gone (Redis lost it).
+    Foreign,
+}
+
+/// Settles a store's answer: a decision, a re-run's or a foreign number's
+/// answer for the operation to finish, or the refusal of the gate.
+pub(super) fn settle<T>(written: Written<T>) -> Result<Settled<T>, CartError> {
     match written {
         Written::Decided {
             outcome,
@@ -165,16 +177,18 @@ pub(super) fn settle<T>(written: Written<T>) -> Result<Result<Changed<T>, Versio
             if replayed {
                 metrics::idempotent_replay();
             }
-            Ok(Ok(Changed {
+            Ok(Settled::Decided(Changed {
                 value: outcome,
                 version,
                 replayed,
             }))
         }
+        Written::AlreadyApplied { version } => Ok(Settled::AlreadyApplied(version)),
+        Written::Foreign => Ok(Settled::Foreign),
+        Written::CartMerged => Err(CartError::CartMerged),
         Written::KeyReused => Err(CartError::KeyReused),
-        Written::Stale => Err(CartError::CartChanged),
         Written::Claimed => Err(CartError::CartClaimed),
-        Written::AlreadyApplied { version } => Ok(Err(version)),
+        Written::PreconditionFailed => Err(CartError::CartChanged),
         Written::SessionStale => Err(CartError::SessionStale),
     }
 }
@@ -192,124 +206,81 @@ pub(super) fn refusal(error: CartError, replayed: bool) -> CartError {
 pub(crate) struct LineRequest<'a> {
     pub(crate) cart: Option<&'a CartRef>,
     pub(crate) line: LineId,
+    pub(crate) change: LineChange,
     pub(crate) policy: CartPolicy,
     pub(crate) write: &'a Write,
 }
 
-/// Sets a line's quantity (already validated against the limits).
-pub(crate) async fn set_quantity(
+/// Sets a line's quantity (already validated against the limits) or removes
+/// the line. Answers the line after the change (a removed one as it was), or
+/// `None` for a removal re-run after a lost reply: the line is gone, and what
+/// its answer held with it.
+pub(crate) async fn change_line(
     carts: &dyn CartStore,
     request: LineRequest<'_>,
-    quantity: u32,
-) -> Result<Changed<Line>, CartError> {
+) -> Result<Changed<Option<Line>>, CartError> {
+    let LineRequest {
+        cart,
+        line,
+        change,
+        policy,
+        write,
+    } = request;
     let result = async {
-        let LineRequest {
-            cart,
-            line,
-            policy,
-            write,
-        } = request;
-        let decided = match cart {
-            Some(cart) => {
-                match settle(
-                    carts
-                        .set_quantity(cart, line, quantity, policy, write)
-                        .await?,
-                )? {
-                    Ok(decided) => decided,
-                    // Applied before its reply was lost: the line as it is now.
-                    Err(version) => Changed {
-                        value: read(carts, cart, policy, None)
-                            .await?
-                            .0
-                            .into_iter()
-                            .find(|found| found.id == line)
-                            .map_or(LineOutcome::NotInCart, LineOutcome::Done),
-                        version,
-                        replayed: false,
-                    },
-                }
+        let Some(cart) = cart else {
+            if !write.expect.holds_without_cart() {
+                return Err(CartError::CartChanged);
             }
-            None => no_cart(write)?,
+            return Err(not_in_the_cart(carts, line, false).await?);
         };
-        resolve_line(carts, line, decided).await
+        let written = carts.change_line(cart, line, change, policy, write).await?;
+        let (outcome, version, replayed) = match settle(written)? {
+            Settled::Decided(decided) => (decided.value, decided.version, decided.replayed),
+            Settled::AlreadyApplied(version) if change == LineChange::Remove => {
+                return Ok(Changed {
+                    value: None,
+                    version,
+                    replayed: false,
+                });
+            }
+            // A quantity set before its reply was lost: the line as it is now.
+            Settled::AlreadyApplied(version) => {
+                let (lines, _) = read(carts, cart, policy, None).await?;
+                let found = lines.into_iter().find(|found| found.id == line);
+                (
+                    found.map_or(LineOutcome::NotInCart, LineOutcome::Done),
+                    version,
+                    false,
+                )
+            }
+            // This session's cart is gone, so the line is not in it.
+            Settled::Foreign => (LineOutcome::NotInCart, Version::none(), false),
+        };
+        match outcome {
+            LineOutcome::Done(done) => Ok(Changed {
+                value: Some(done),
+                version,
+                replayed,
+            }),
+            LineOutcome::NotInCart => Err(not_in_the_cart(carts, line, replayed).await?),
+        }
     }
     .await;
-    counted("set_quantity", result)
+    counted(change.name(), result)
 }
 
-/// A line change for a session without a cart: the line is not in it.
-fn no_cart(write: &Write) -> Result<Changed<LineOutcome>, CartError> {
-    if !write.expect.holds_without_cart() {
-        return Err(CartError::CartChanged);
-    }
-    Ok(Changed {
-        value: LineOutcome::NotInCart,
-        version: Version::none(),
-        replayed: false,
-    })
-}
-
-/// Removes a line.
-pub(crate) async fn remove(
-    carts: &dyn CartStore,
-    request: LineRequest<'_>,
-) -> Result<Changed<()>, CartError> {
-    let result = async {
-        let LineRequest {
-            cart,
-            line,
-            policy,
-            write,
-        } = request;
-        let decided = match cart {
-            Some(cart) => match settle(carts.remove_line(cart, line, policy, write).await?)? {
-                Ok(decided) => decided,
-                // Applied before its reply was lost.
-                Err(version) => {
-                    return Ok(Changed {
-                        value: (),
-                        version,
-                        replayed: false,
-                    });
-                }
-            },
-            None => no_cart(write)?,
-        };
-        let removed = resolve_line(carts, line, decided).await?;
-        Ok(Changed {
-            value: (),
-            version: removed.version,
-            replayed: removed.replayed,
-        })
-    }
-    .await;
-    counted("remove", result)
-}
-
-/// A line that is not in this cart is someone else's (403) or nobody's (404).
-async fn resolve_line(
+/// A line that is not in the session's cart is someone else's (403) or
+/// nobody's (404).
+async fn not_in_the_cart(
     carts: &dyn CartStore,
     line: LineId,
-    decided: Changed<LineOutcome>,
-) -> Result<Changed<Line>, CartError> {
-    let replayed = decided.replayed;
-    match decided.value {
-        LineOutcome::Done(done) => Ok(Changed {
-            value: done,
-            version: decided.version,
-            replayed,
-        }),
-        LineOutcome::CartMerged => Err(CartError::CartMerged),
-        // The session's cart is gone (its number holds another session's cart),
-        // so the line is not in it: 403 or 404 by who holds the line.
-        LineOutcome::NotInCart | LineOutcome::Foreign if carts.line_exists(line).await? => {
-            Err(refusal(CartError::LineOfAnotherCart, replayed))
-        }
-        LineOutcome::NotInCart | LineOutcome::Foreign => {
-            Err(refusal(CartError::LineNotFound(line), replayed))
-        }
-    }
+    replayed: bool,
+) -> Result<CartError, CartError> {
+    Ok(if carts.line_exists(line).await? {
+        refusal(CartError::LineOfAnotherCart, replayed)
+    } else {
+        refusal(CartError::LineNotFound(line), replayed)
+    })
 }
 
 /// Removes every line; succeeds on an empty or absent cart too.
@@ -320,31 +291,29 @@ pub(crate) async fn clear(
     write: &Write,
 ) -> Result<Changed<()>, CartError> {
     let result = async {
+        let absent = Changed {
+            value: (),
+            version: Version::none(),
+            replayed: false,
+        };
         let Some(cart) = cart else {
-            no_cart(write)?;
-            return Ok(Changed {
-                value: (),
-                version: Version::none(),
-                replayed: false,
-            });
+            if !write.expect.holds_without_cart() {
+                return Err(CartError::CartChanged);
+            }
+            return Ok(absent);
         };
-        let decided = match settle(carts.clear_cart(cart, policy, write).await?)? {
-            Ok(decided) => decided,
-            Err(version) => Changed {
-                value: ClearOutcome::Cleared,
-                version,
-                replayed: false,
+        Ok(
+            match settle(carts.clear_cart(cart, policy, write).await?)? {
+                Settled::Decided(decided) => decided,
+                Settled::AlreadyApplied(version) => Changed {
+                    value: (),
+                    version,
+                    replayed: false,
+                },
+                // A foreign number: this session's cart is gone already.
+                Settled::Foreign => absent,
             },
-        };
-        match decided.value {
-            // A foreign number: this session's cart is gone already.
-            ClearOutcome::Cleared | ClearOutcome::Foreign => Ok(Changed {
-                value: (),
-                version: decided.version,
-                replayed: decided.replayed,
-            }),
-            ClearOutcome::CartMerged => Err(CartError::CartMerged),
-        }
+        )
     }
     .await;
     counted("clear", result)

@@ -111,7 +111,8 @@ pub struct NewItem {
     pub now_ms: i64,
 }
 
-/// What an add did.
+/// What an add did. (The gate's answers, another session's or a merged
+/// cart, are [`Written`](super::change::Written)'s: the rules never see those carts.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddOutcome {
     /// The line as it is now (new, or with its quantity incremented).
@@ -121,13 +122,24 @@ pub enum AddOutcome {
     /// A new line would pass the max lines (or the cart's line sequence is used
     /// up); nothing changed.
     CartFull,
-    /// The cart was merged into a user's cart at a login; nothing changed. (A
-    /// store's answer: the rules below never see a merged cart.)
-    CartMerged,
-    /// The stored cart under this number is another session's (the number was
-    /// handed out twice after Redis lost its counter); nothing changed. (A
-    /// store's answer, like `CartMerged`.)
-    Foreign,
+}
+
+/// A change of one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineChange {
+    /// Set its quantity (already checked against the limits at the edge).
+    SetQuantity(u32),
+    Remove,
+}
+
+impl LineChange {
+    /// The operation's name (`trolley_cart_operations_total`, the scripts).
+    pub fn name(self) -> &'static str {
+        match self {
+            LineChange::SetQuantity(_) => "set_quantity",
+            LineChange::Remove => "remove",
+        }
+    }
 }
 
 /// What a change to one line did.
@@ -137,23 +149,6 @@ pub enum LineOutcome {
     Done(Line),
     /// The line is not in this cart; nothing changed.
     NotInCart,
-    /// The cart was merged into a user's cart at a login; nothing changed.
-    CartMerged,
-    /// The stored cart under this number is another session's (the number was
-    /// handed out twice after Redis lost its counter); nothing changed. (A
-    /// store's answer, like `CartMerged`.)
-    Foreign,
-}
-
-/// What clearing a cart did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClearOutcome {
-    Cleared,
-    CartMerged,
-    /// The stored cart under this number is another session's (the number was
-    /// handed out twice after Redis lost its counter); nothing changed. (A
-    /// store's answer, like `CartMerged`.)
-    Foreign,
 }
 
 /// What a login merge did.
@@ -237,22 +232,17 @@ pub fn add(cart: &mut CartLines, cart_no: u64, item: &NewItem, limits: &Limits) 
     AddOutcome::Added(line)
 }
 
-/// Sets a line's quantity (already checked against the limits at the edge).
-pub fn set_quantity(cart: &mut CartLines, id: LineId, quantity: u32) -> LineOutcome {
-    match cart.position(id) {
-        Some(index) => {
+/// Sets a line's quantity, or removes it.
+pub fn change_line(cart: &mut CartLines, id: LineId, change: LineChange) -> LineOutcome {
+    let Some(index) = cart.position(id) else {
+        return LineOutcome::NotInCart;
+    };
+    match change {
+        LineChange::SetQuantity(quantity) => {
             cart.lines[index].quantity = quantity;
             LineOutcome::Done(cart.lines[index].clone())
         }
-        None => LineOutcome::NotInCart,
-    }
-}
-
-/// Removes a line.
-pub fn remove(cart: &mut CartLines, id: LineId) -> LineOutcome {
-    match cart.position(id) {
-        Some(index) => LineOutcome::Done(cart.lines.remove(index)),
-        None => LineOutcome::NotInCart,
+        LineChange::Remove => LineOutcome::Done(cart.lines.remove(index)),
     }
 }
 

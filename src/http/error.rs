@@ -214,6 +214,11 @@ impl From<LoginError> for ApiError {
 }
 
 impl ApiError {
+    /// A quantity change answered no line (only a removal's re-run does).
+    pub(crate) fn no_line() -> ApiError {
+        ApiError::Internal("a quantity change answered no line".into())
+    }
+
     /// The JSON body; a 5xx logs its cause here, once, and never sends it.
     fn body(&self) -> serde_json::Value {
         match self {

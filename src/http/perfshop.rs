@@ -20,6 +20,7 @@ use crate::{
         add::{self, AddRequest, Added},
         model::{LineId, ProductId, ProductRef},
         ops::{self, Changed, LineRequest},
+        rules::LineChange,
     },
     state::AppState,
 };
@@ -198,20 +199,21 @@ pub(crate) async fn update_item(
     let line_id = parse_line_id(&id)?;
     let quantity = parse_quantity_param(query.as_deref(), &state)?;
     let (write, _hold) = session.begin(&write, b"")?;
-    let line = ops::set_quantity(
+    let changed = ops::change_line(
         state.carts(),
         LineRequest {
             cart: session.cart(),
             line: line_id,
+            change: LineChange::SetQuantity(quantity),
             policy: session.policy(),
             write: &write,
         },
-        quantity,
     )
     .await?;
+    let line = changed.value.as_ref().ok_or_else(ApiError::no_line)?;
     Ok((
-        changed_headers(&line),
-        LineChanged::new("Cart item updated", LineBody::from(&line.value)),
+        changed_headers(&changed),
+        LineChanged::new("Cart item updated", LineBody::from(line)),
     ))
 }
 
@@ -236,11 +238,12 @@ pub(crate) async fn remove_item(
 ) -> ApiResult<(HeaderMap, Json<Done>)> {
     let line_id = parse_line_id(&id)?;
     let (write, _hold) = session.begin(&write, b"")?;
-    let removed = ops::remove(
+    let removed = ops::change_line(
         state.carts(),
         LineRequest {
             cart: session.cart(),
             line: line_id,
+            change: LineChange::Remove,
             policy: session.policy(),
             write: &write,
         },

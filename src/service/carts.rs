@@ -24,6 +24,7 @@ use crate::{
         model::{CartRef, ProductId, ProductRef, format_timestamp, money},
         ops::{self, LineRequest, PricedLine},
         owner::{self, Owner},
+        rules::LineChange,
     },
     http::{
         bodies::{CartItemBody, item_bodies},
@@ -264,21 +265,22 @@ pub(super) async fn update_item(
     let quantity = crate::http::perfshop::parse_quantity_param(query.as_deref(), &state)?;
     let cart = find_to_change(&state, &named.owner).await?;
     let (write, _hold) = write.begin(cart.as_ref(), b"")?;
-    let changed = ops::set_quantity(
+    let changed = ops::change_line(
         state.carts(),
         LineRequest {
             cart: cart.as_ref(),
             line,
+            change: LineChange::SetQuantity(quantity),
             policy: policy(&state, &named.owner),
             write: &write,
         },
-        quantity,
     )
     .await?;
+    let line = changed.value.clone().ok_or_else(ApiError::no_line)?;
     let snapshot = state.catalog.current().await?;
     let body = CartItemBody::from(PricedLine {
-        product: snapshot.by_id(changed.value.product_id).cloned(),
-        line: changed.value.clone(),
+        product: snapshot.by_id(line.product_id).cloned(),
+        line,
     });
     Ok(answer(&changed, Some(body)))
 }
@@ -301,11 +303,12 @@ pub(super) async fn remove_item(
     let line = named.line.ok_or(ApiError::MethodNotAllowed)?;
     let cart = find_to_change(&state, &named.owner).await?;
     let (write, _hold) = write.begin(cart.as_ref(), b"")?;
-    let removed = ops::remove(
+    let removed = ops::change_line(
         state.carts(),
         LineRequest {
             cart: cart.as_ref(),
             line,
+            change: LineChange::Remove,
             policy: policy(&state, &named.owner),
             write: &write,
         },

@@ -29,7 +29,7 @@ use crate::cart::{
     change::{ServedCopy, Version, Write, Written},
     claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
     model::{CartRef, Line, LineId, Product},
-    rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
+    rules::{AddOutcome, LineChange, LineOutcome, MergeReport, MergeRule, NewItem},
 };
 
 /// How long a cart lives after a touch, and the limits it must keep.
@@ -45,7 +45,7 @@ pub enum CartRead {
     /// The cart's lines (none when it does not exist) and its version.
     Lines { lines: Vec<Line>, version: Version },
     /// The stored cart under this number is another session's (see
-    /// `AddOutcome::Foreign`); nothing was read.
+    /// `Written::Foreign`); nothing was read.
     Foreign,
     /// The session record served from a copy is no longer the one in Redis
     /// (see [`ServedCopy`]); nothing was read.
@@ -97,21 +97,13 @@ pub trait CartStore: Send + Sync + 'static {
         with_lines: bool,
     ) -> StoreResult<Written<AddDecision>>;
 
-    /// Sets a line's quantity (already checked against the limits).
-    async fn set_quantity(
+    /// Sets a line's quantity (already checked against the limits), or
+    /// removes the line.
+    async fn change_line(
         &self,
         cart: &CartRef,
         line: LineId,
-        quantity: u32,
-        policy: CartPolicy,
-        write: &Write,
-    ) -> StoreResult<Written<LineOutcome>>;
-
-    /// Removes a line.
-    async fn remove_line(
-        &self,
-        cart: &CartRef,
-        line: LineId,
+        change: LineChange,
         policy: CartPolicy,
         write: &Write,
     ) -> StoreResult<Written<LineOutcome>>;
@@ -122,7 +114,7 @@ pub trait CartStore: Send + Sync + 'static {
         cart: &CartRef,
         policy: CartPolicy,
         write: &Write,
-    ) -> StoreResult<Written<ClearOutcome>>;
+    ) -> StoreResult<Written<()>>;
 
     /// Whether a line with this id exists in any cart.
     async fn line_exists(&self, line: LineId) -> StoreResult<bool>;

@@ -9,7 +9,7 @@ use trolley::testing::{
     CartRead, CartStore, MemoryStore,
     change::{Write, Written},
     model::{CartRef, LineId},
-    rules::{AddOutcome, ClearOutcome, LineOutcome, MergeRule},
+    rules::{AddOutcome, LineChange, MergeRule},
 };
 
 use crate::{
@@ -164,14 +164,11 @@ async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
         };
         let intruder = second(base);
         assert_eq!(
-            decided(
-                store
-                    .add_item(&intruder, &item, policy, &Write::plain(), false)
-                    .await
-                    .expect("add")
-            )
-            .outcome,
-            AddOutcome::Foreign
+            store
+                .add_item(&intruder, &item, policy, &Write::plain(), false)
+                .await
+                .expect("add"),
+            Written::Foreign
         );
         assert_eq!(
             store
@@ -180,32 +177,21 @@ async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
                 .expect("read"),
             CartRead::Foreign
         );
-        assert_eq!(
-            decided(
+        for change in [LineChange::SetQuantity(5), LineChange::Remove] {
+            assert_eq!(
                 store
-                    .set_quantity(&intruder, line.id, 5, policy, &Write::plain())
+                    .change_line(&intruder, line.id, change, policy, &Write::plain())
                     .await
-                    .expect("set")
-            ),
-            LineOutcome::Foreign
-        );
+                    .expect("change"),
+                Written::Foreign
+            );
+        }
         assert_eq!(
-            decided(
-                store
-                    .remove_line(&intruder, line.id, policy, &Write::plain())
-                    .await
-                    .expect("rm")
-            ),
-            LineOutcome::Foreign
-        );
-        assert_eq!(
-            decided(
-                store
-                    .clear_cart(&intruder, policy, &Write::plain())
-                    .await
-                    .expect("clear")
-            ),
-            ClearOutcome::Foreign
+            store
+                .clear_cart(&intruder, policy, &Write::plain())
+                .await
+                .expect("clear"),
+            Written::Foreign
         );
         let CartRead::Lines { lines, .. } = store
             .read_cart(&live, policy.ttl, None)
@@ -222,24 +208,18 @@ async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
             .await
             .expect("merge");
         assert_eq!(
-            decided(
-                store
-                    .add_item(&live, &item, policy, &Write::plain(), false)
-                    .await
-                    .expect("add")
-            )
-            .outcome,
-            AddOutcome::CartMerged
+            store
+                .add_item(&live, &item, policy, &Write::plain(), false)
+                .await
+                .expect("add"),
+            Written::CartMerged
         );
         assert_eq!(
-            decided(
-                store
-                    .add_item(&intruder, &item, policy, &Write::plain(), false)
-                    .await
-                    .expect("add")
-            )
-            .outcome,
-            AddOutcome::Foreign
+            store
+                .add_item(&intruder, &item, policy, &Write::plain(), false)
+                .await
+                .expect("add"),
+            Written::Foreign
         );
         assert!(!store.line_exists(LineId(1)).await.expect("exists"));
     }

@@ -1,12 +1,18 @@
-//! The differential property test of the cart rules: random sequences of
-//! operations (add, set, remove, clear, a login merge under a random rule, reads)
-//! on two carts, with random limits, run against three implementations at once:
+//! The differential property test of the cart rules and the write gate: random
+//! sequences of operations (add, set, remove, clear, a login merge under a
+//! random rule, reads) on two carts, with random limits, each change sent with
+//! a random write — an `Idempotency-Key` or none (a few keys, so keys are
+//! reused, with the same request and with another), an `If-Match` or none (the
+//! current version, a stale one, several, `*`, "0") — and then re-run with the
+//! same operation id, as after a lost reply. Run against three implementations
+//! at once:
 //!
-//! * the reference rules (`cart::rules`, pure functions over the lines),
+//! * the reference (`cart::gate` then `cart::rules`, pure functions, over a
+//!   model of the two carts and the keys' records),
 //! * the embedded store (which calls them inside its critical section),
 //! * the Lua scripts, on a real redis-server.
 //!
-//! After every step the three must give the same outcome and the same lines;
+//! After every step the three must give the same answer and the same lines;
 //! totals are exact decimals (Σ price × quantity), the limits hold, and a
 //! repeated merge changes nothing.
 //!
@@ -15,6 +21,7 @@
 //! --test api rules::` for a long run.
 
 use std::{
+    collections::HashMap,
     str::FromStr,
     sync::atomic::{AtomicU64, Ordering},
     time::Duration,
@@ -29,9 +36,13 @@ use proptest::{
 use rust_decimal::Decimal;
 use trolley::testing::{
     CartPolicy, CartRead, CartStore, MemoryStore, RedisOptions, RedisStore,
-    change::{Write, Written},
+    change::{Expect, Idempotency, RECENT_OPS, Version, Write, Written},
+    gate::{AtGate, KeyRecord, Standing, gate},
     model::{self, CartRef, Line, LineId, ProductId},
-    rules::{self, CartLines, Limits, LineOutcome, MergeReport, MergeRule, NewItem},
+    rules::{
+        self, AddOutcome, CartLines, Limits, LineChange, LineOutcome, MergeReport, MergeRule,
+        NewItem,
+    },
 };
 
 use crate::helpers::RedisServer;
@@ -48,27 +59,46 @@ const GUEST: usize = 0;
 const USER: usize = 1;
 
 #[derive(Debug, Clone)]
+enum Change {
+    Add { product: i64, quantity: u32 },
+    Line { line: Index, change: LineChange },
+    Clear,
+}
+
+#[derive(Debug, Clone)]
 enum Op {
-    Add {
+    Change {
         cart: usize,
-        product: i64,
-        quantity: u32,
-    },
-    Set {
-        cart: usize,
-        line: Index,
-        quantity: u32,
-    },
-    Remove {
-        cart: usize,
-        line: Index,
-    },
-    Clear {
-        cart: usize,
+        change: Change,
+        write: WriteSpec,
     },
     Merge {
         rule: MergeRule,
     },
+}
+
+/// How a change is written, before each implementation resolves it against
+/// its own cart (a version after a merge is each one's own).
+#[derive(Debug, Clone)]
+struct WriteSpec {
+    /// One of a few `Idempotency-Key`s (of the cart), or none.
+    key: Option<u8>,
+    expect: ExpectSpec,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ExpectSpec {
+    Anything,
+    /// `If-Match: *`.
+    Exists,
+    /// The cart's version before the change.
+    Current,
+    /// A version the cart never had.
+    Stale,
+    /// A stale version and the current one.
+    Several,
+    /// `If-Match: "0"`: no cart.
+    NoCart,
 }
 
 #[derive(Debug, Clone)]
@@ -83,14 +113,29 @@ fn case() -> impl Strategy<Value = Case> {
             max_quantity,
             max_lines,
         };
-        let cart = 0usize..2;
+        let change = prop_oneof![
+            4 => (1i64..=7, 1u32..=max_quantity + 2)
+                .prop_map(|(product, quantity)| Change::Add { product, quantity }),
+            2 => (any::<Index>(), 1u32..=max_quantity).prop_map(|(line, quantity)| Change::Line {
+                line,
+                change: LineChange::SetQuantity(quantity),
+            }),
+            1 => any::<Index>().prop_map(|line| Change::Line { line, change: LineChange::Remove }),
+            1 => Just(Change::Clear),
+        ];
+        let expect = prop_oneof![
+            6 => Just(ExpectSpec::Anything),
+            1 => Just(ExpectSpec::Exists),
+            2 => Just(ExpectSpec::Current),
+            1 => Just(ExpectSpec::Stale),
+            1 => Just(ExpectSpec::Several),
+            1 => Just(ExpectSpec::NoCart),
+        ];
+        let write = (prop::option::weighted(0.4, 0u8..3), expect)
+            .prop_map(|(key, expect)| WriteSpec { key, expect });
         let op = prop_oneof![
-            4 => (cart.clone(), 1i64..=7, 1u32..=max_quantity + 2)
-                .prop_map(|(cart, product, quantity)| Op::Add { cart, product, quantity }),
-            2 => (cart.clone(), any::<Index>(), 1u32..=max_quantity)
-                .prop_map(|(cart, line, quantity)| Op::Set { cart, line, quantity }),
-            1 => (cart.clone(), any::<Index>()).prop_map(|(cart, line)| Op::Remove { cart, line }),
-            1 => cart.prop_map(|cart| Op::Clear { cart }),
+            8 => (0usize..2, change, write)
+                .prop_map(|(cart, change, write)| Op::Change { cart, change, write }),
             1 => prop::sample::select(MergeRule::ALL.to_vec()).prop_map(|rule| Op::Merge { rule }),
         ];
         prop::collection::vec(op, 1..40).prop_map(move |ops| Case { limits, ops })
@@ -100,12 +145,6 @@ fn case() -> impl Strategy<Value = Case> {
 /// A product's price: exact decimals with cents that binary floats cannot hold.
 fn price(product: i64) -> Decimal {
     Decimal::from_str(&format!("{}.{:02}", product * 3, (product * 37) % 100)).expect("price")
-}
-
-/// The reference: the rules over two carts, and whether the guest cart is merged.
-struct Reference {
-    carts: [CartLines; 2],
-    guest_merged: bool,
 }
 
 /// Every line id the case has seen (plus one nobody has), for set and remove.
@@ -118,37 +157,182 @@ fn pick_line(seen: &[LineId], index: &Index) -> LineId {
     seen.get(i).copied().unwrap_or(bogus)
 }
 
-/// The three implementations' answers to one step, made comparable.
+/// A decision of the cart, as the three implementations' answers are compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Answer {
-    Add(rules::AddOutcome),
+enum Outcome {
+    Add(AddOutcome),
     Line(LineOutcome),
-    Clear(rules::ClearOutcome),
-    Merge(MergeReport),
-    /// A re-run of a change with the same operation id found it applied already.
-    Again,
+    Clear,
 }
 
-/// A store's answer to a change as the test compares it.
-fn answer_of<T>(
-    written: Written<T>,
-    wrap: impl FnOnce(T) -> Answer,
-) -> Result<Answer, TestCaseError> {
-    match written {
-        Written::Decided {
-            outcome,
-            replayed: false,
-            ..
-        } => Ok(wrap(outcome)),
-        Written::AlreadyApplied { .. } => Ok(Answer::Again),
-        other => Err(TestCaseError::fail(format!(
-            "unexpected answer: {}",
-            match other {
-                Written::KeyReused => "key reused",
-                Written::Stale => "stale",
-                _ => "replayed",
+/// One step's answer, made comparable: versions are named (see `Names`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    Written(Written<Outcome>),
+    Merge(MergeReport),
+}
+
+/// The reference: the two carts as the rules and the gate see them, and the
+/// decisions kept under the keys.
+#[derive(Default)]
+struct Reference {
+    carts: [CartLines; 2],
+    /// Each cart's recent operations, newest first (its version).
+    ops: [Vec<Version>; 2],
+    /// Each cart's hash exists (a first add made it; a merge deleted the guest's).
+    exists: [bool; 2],
+    guest_merged: bool,
+    records: HashMap<(usize, String), KeyRecord<Outcome>>,
+}
+
+impl Reference {
+    fn version(&self, cart: usize) -> Version {
+        self.ops[cart]
+            .first()
+            .cloned()
+            .unwrap_or_else(Version::none)
+    }
+
+    /// A change: the gate, then the rules, then the record of the decision.
+    fn change(
+        &mut self,
+        (cart, stored): (usize, &CartRef),
+        (change, line, item): (&Change, LineId, &NewItem),
+        limits: &Limits,
+        write: &Write,
+    ) -> Written<Outcome> {
+        let cart_id = stored.id.as_str();
+        let at = AtGate {
+            cart_id,
+            standing: if cart == GUEST && self.guest_merged {
+                Standing::Merged
+            } else {
+                Standing::Own
+            },
+            record: write
+                .idempotency
+                .as_ref()
+                .and_then(|key| self.records.get(&(cart, key.key.clone())).cloned()),
+            ops: &self.ops[cart],
+            exists: self.exists[cart],
+            claimed: false,
+        };
+        if let Some(stop) = gate(at, write) {
+            return stop;
+        }
+        let lines = &mut self.carts[cart];
+        let (outcome, changed) = match change {
+            Change::Add { .. } => {
+                let outcome = rules::add(lines, stored.no, item, limits);
+                let added = matches!(outcome, AddOutcome::Added(_));
+                (Outcome::Add(outcome), added)
             }
-        ))),
+            Change::Line { change, .. } => {
+                let outcome = rules::change_line(lines, line, *change);
+                let done = matches!(outcome, LineOutcome::Done(_));
+                (Outcome::Line(outcome), done)
+            }
+            Change::Clear => {
+                let had_lines = !lines.lines.is_empty();
+                rules::clear(lines);
+                (Outcome::Clear, had_lines)
+            }
+        };
+        if changed {
+            self.exists[cart] = true;
+            self.ops[cart].insert(0, write.op.clone());
+            self.ops[cart].truncate(RECENT_OPS);
+        }
+        let version = self.version(cart);
+        // A quantity past the max is refused before the cart decides anything:
+        // not recorded, so a corrected retry with the same key applies.
+        let recorded = !matches!(outcome, Outcome::Add(AddOutcome::QuantityAboveMax));
+        if let Some(key) = write.idempotency.as_ref().filter(|_| recorded) {
+            self.records.insert(
+                (cart, key.key.clone()),
+                KeyRecord {
+                    cart_id: cart_id.to_string(),
+                    fingerprint: key.fingerprint.clone(),
+                    decision: Some(outcome.clone()),
+                    version: version.clone(),
+                },
+            );
+        }
+        Written::decided(outcome, version)
+    }
+
+    fn merge(&mut self, rule: MergeRule, limits: &Limits, op: Version) -> MergeReport {
+        if self.guest_merged {
+            return MergeReport::already_merged();
+        }
+        let guest = std::mem::take(&mut self.carts[GUEST]);
+        self.guest_merged = true;
+        self.exists[GUEST] = false;
+        self.ops[GUEST].clear();
+        let report = rules::merge(&mut self.carts[USER], &guest.lines, rule, limits);
+        // The user's cart exists from its first merge on, changed or not.
+        self.exists[USER] = true;
+        if report.lines_moved + report.lines_combined > 0 {
+            self.ops[USER].insert(0, op);
+            self.ops[USER].truncate(RECENT_OPS);
+        }
+        report
+    }
+}
+
+/// Each implementation's names for versions: an operation id is the same in
+/// all three (the test chooses it), but a login merge gives the user's cart a
+/// version each implementation draws itself; it is named after the step.
+#[derive(Default)]
+struct Names(HashMap<String, String>);
+
+impl Names {
+    fn name(&self, version: Version) -> Version {
+        match self.0.get(&version.0) {
+            Some(name) => Version(name.clone()),
+            None => version,
+        }
+    }
+
+    fn answer(&self, written: Written<Outcome>) -> Answer {
+        Answer::Written(match written {
+            Written::Decided {
+                outcome,
+                version,
+                replayed,
+            } => Written::Decided {
+                outcome,
+                version: self.name(version),
+                replayed,
+            },
+            Written::AlreadyApplied { version } => Written::AlreadyApplied {
+                version: self.name(version),
+            },
+            other => other,
+        })
+    }
+}
+
+/// A step's write of `request` (what identifies it: its method, path and
+/// body), resolved against a cart at `current`.
+fn resolve(spec: &WriteSpec, request: &str, op: &Version, current: &Version) -> Write {
+    let stale = Version("stale".into());
+    Write {
+        op: op.clone(),
+        idempotency: spec.key.map(|key| Idempotency {
+            key: format!("k{key}"),
+            fingerprint: request.to_string(),
+            ttl: Duration::from_secs(600),
+        }),
+        expect: match spec.expect {
+            ExpectSpec::Anything => Expect::Anything,
+            ExpectSpec::Exists => Expect::Exists,
+            ExpectSpec::Current => Expect::OneOf(vec![current.clone()]),
+            ExpectSpec::Stale => Expect::OneOf(vec![stale]),
+            ExpectSpec::Several => Expect::OneOf(vec![stale, current.clone()]),
+            ExpectSpec::NoCart => Expect::OneOf(vec![Version::none()]),
+        },
+        session: None,
     }
 }
 
@@ -208,128 +392,151 @@ async fn run_case(redis: &RedisStore, base_no: u64, case: Case) -> Result<(), Te
         ttl: Duration::from_secs(600),
         limits: case.limits,
     };
-    let mut reference = Reference {
-        carts: [CartLines::default(), CartLines::default()],
-        guest_merged: false,
-    };
+    let mut reference = Reference::default();
+    let stores = [
+        ("embedded", &memory as &dyn CartStore),
+        ("redis", redis as &dyn CartStore),
+    ];
+    let mut names = [Names::default(), Names::default()];
     let mut seen: Vec<LineId> = Vec::new();
     for (step, op) in case.ops.iter().enumerate() {
         let now_ms = 1_775_000_000_000 + step as i64;
-        let before = [
-            reference.carts[0].lines.clone(),
-            reference.carts[1].lines.clone(),
-        ];
-        let expected = apply_reference(&mut reference, &carts, op, &seen, now_ms, &case.limits);
-        // The same change run again with its operation id (as after a lost
-        // reply) is never applied twice: a change answers "already applied", a
-        // refusal is decided again.
-        let changed = match &expected {
-            Answer::Add(rules::AddOutcome::Added(_)) | Answer::Line(LineOutcome::Done(_)) => true,
-            Answer::Clear(rules::ClearOutcome::Cleared) => {
-                before
-                    != [
-                        reference.carts[0].lines.clone(),
-                        reference.carts[1].lines.clone(),
-                    ]
-            }
-            _ => false,
-        };
-        let write = Write::plain();
-        for (name, store) in [
-            ("embedded", &memory as &dyn CartStore),
-            ("redis", redis as &dyn CartStore),
-        ] {
-            let answer = apply_store(store, &carts, op, &seen, now_ms, policy, &write).await?;
-            prop_assert_eq!(
-                &answer,
-                &expected,
-                "{} differs at step {} ({:?})",
-                name,
-                step,
-                op
-            );
-            if !matches!(op, Op::Merge { .. }) {
-                let again = apply_store(store, &carts, op, &seen, now_ms, policy, &write).await?;
-                let expected_again = if changed {
-                    Answer::Again
-                } else {
-                    expected.clone()
+        let op_id = Version(format!("op{step}"));
+        match op {
+            Op::Change {
+                cart,
+                change,
+                write: spec,
+            } => {
+                let (line, item, request) = match change {
+                    Change::Add { product, quantity } => (
+                        LineId(0),
+                        new_item(*product, *quantity, now_ms),
+                        format!("add {product} x{quantity}"),
+                    ),
+                    Change::Line { line, change } => {
+                        let line = pick_line(&seen, line);
+                        (
+                            line,
+                            new_item(1, 1, now_ms),
+                            format!("{change:?} {}", line.0),
+                        )
+                    }
+                    Change::Clear => (LineId(0), new_item(1, 1, now_ms), "clear".to_string()),
                 };
-                prop_assert_eq!(
-                    &again,
-                    &expected_again,
-                    "{} re-run at step {} ({:?})",
-                    name,
-                    step,
-                    op
-                );
+                let request = format!("cart {cart}: {request}");
+                let write = resolve(spec, &request, &op_id, &reference.version(*cart));
+                // The change, then the same change run again with its operation
+                // id (as after a lost reply): never applied twice.
+                let mut expected = Vec::new();
+                for _ in 0..2 {
+                    let answer = reference.change(
+                        (*cart, &carts[*cart]),
+                        (change, line, &item),
+                        &case.limits,
+                        &write,
+                    );
+                    expected.push(Answer::Written(answer));
+                }
+                for ((name, store), names) in stores.iter().zip(&names) {
+                    let current = version_of(*store, &carts[*cart]).await?;
+                    let write = resolve(spec, &request, &op_id, &current);
+                    for (run, expected) in expected.iter().enumerate() {
+                        let written = apply_change(
+                            *store,
+                            &carts[*cart],
+                            (change, line, &item),
+                            policy,
+                            &write,
+                        )
+                        .await?;
+                        prop_assert_eq!(
+                            &names.answer(written),
+                            expected,
+                            "{} differs at step {} run {} ({:?})",
+                            name,
+                            step,
+                            run,
+                            op
+                        );
+                    }
+                }
+                if let [
+                    Answer::Written(Written::Decided {
+                        outcome: Outcome::Add(AddOutcome::Added(line)),
+                        ..
+                    }),
+                    _,
+                ] = expected.as_slice()
+                    && !seen.contains(&line.id)
+                {
+                    seen.push(line.id);
+                }
+            }
+            Op::Merge { rule } => {
+                let expected = Answer::Merge(reference.merge(*rule, &case.limits, op_id.clone()));
+                for ((name, store), names) in stores.iter().zip(&mut names) {
+                    let before = version_of(*store, &carts[USER]).await?;
+                    let report = store
+                        .merge_carts(&carts[GUEST], &carts[USER], *rule, policy)
+                        .await
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(
+                        &Answer::Merge(report),
+                        &expected,
+                        "{} differs at step {}",
+                        name,
+                        step
+                    );
+                    let after = version_of(*store, &carts[USER]).await?;
+                    if after != before {
+                        names.0.insert(after.0, op_id.0.clone());
+                    }
+                }
             }
         }
-        if let Answer::Add(rules::AddOutcome::Added(line)) = &expected
-            && !seen.contains(&line.id)
-        {
-            seen.push(line.id);
+        let mut lines = Vec::new();
+        for (name, store) in stores {
+            for cart in &carts {
+                lines.push((
+                    name,
+                    version_of(store, cart)
+                        .await
+                        .map(|v| names_of(&names, name).name(v))?,
+                ));
+            }
+        }
+        for (index, cart) in [GUEST, USER].into_iter().enumerate() {
+            let expected = reference.version(cart);
+            for (name, version) in [&lines[index], &lines[2 + index]] {
+                prop_assert_eq!(
+                    version,
+                    &expected,
+                    "{}'s version of cart {} after step {}",
+                    name,
+                    cart,
+                    step
+                );
+            }
         }
         check_lines(&reference, &carts, &[&memory, redis], &case.limits, step).await?;
     }
     Ok(())
 }
 
-fn apply_reference(
-    reference: &mut Reference,
-    carts: &[CartRef; 2],
-    op: &Op,
-    seen: &[LineId],
-    now_ms: i64,
-    limits: &Limits,
-) -> Answer {
-    let merged = |cart: usize, reference: &Reference| cart == GUEST && reference.guest_merged;
-    match op {
-        Op::Add {
-            cart,
-            product,
-            quantity,
-        } => Answer::Add(if merged(*cart, reference) {
-            rules::AddOutcome::CartMerged
-        } else {
-            rules::add(
-                &mut reference.carts[*cart],
-                carts[*cart].no,
-                &new_item(*product, *quantity, now_ms),
-                limits,
-            )
-        }),
-        Op::Set {
-            cart,
-            line,
-            quantity,
-        } => Answer::Line(if merged(*cart, reference) {
-            LineOutcome::CartMerged
-        } else {
-            rules::set_quantity(
-                &mut reference.carts[*cart],
-                pick_line(seen, line),
-                *quantity,
-            )
-        }),
-        Op::Remove { cart, line } => Answer::Line(if merged(*cart, reference) {
-            LineOutcome::CartMerged
-        } else {
-            rules::remove(&mut reference.carts[*cart], pick_line(seen, line))
-        }),
-        Op::Clear { cart } => Answer::Clear(if merged(*cart, reference) {
-            rules::ClearOutcome::CartMerged
-        } else {
-            rules::clear(&mut reference.carts[*cart]);
-            rules::ClearOutcome::Cleared
-        }),
-        Op::Merge { rule } => Answer::Merge(if reference.guest_merged {
-            MergeReport::already_merged()
-        } else {
-            let guest = std::mem::take(&mut reference.carts[GUEST]);
-            reference.guest_merged = true;
-            rules::merge(&mut reference.carts[USER], &guest.lines, *rule, limits)
-        }),
+fn names_of<'a>(names: &'a [Names; 2], store: &str) -> &'a Names {
+    &names[usize::from(store == "redis")]
+}
+
+/// A store's version of a cart, read (and its TTL slid).
+async fn version_of(store: &dyn CartStore, cart: &CartRef) -> Result<Version, TestCaseError> {
+    match store
+        .read_cart(cart, Duration::from_secs(600), None)
+        .await
+        .map_err(|e| TestCaseError::fail(e.to_string()))?
+    {
+        CartRead::Lines { version, .. } => Ok(version),
+        other => Err(TestCaseError::fail(format!("read {other:?}"))),
     }
 }
 
@@ -342,72 +549,56 @@ fn new_item(product: i64, quantity: u32, now_ms: i64) -> NewItem {
     }
 }
 
-async fn apply_store(
+async fn apply_change(
     store: &dyn CartStore,
-    carts: &[CartRef; 2],
-    op: &Op,
-    seen: &[LineId],
-    now_ms: i64,
+    cart: &CartRef,
+    (change, line, item): (&Change, LineId, &NewItem),
     policy: CartPolicy,
     write: &Write,
-) -> Result<Answer, TestCaseError> {
-    let fail = |e: String| TestCaseError::fail(e);
-    Ok(match op {
-        Op::Add {
-            cart,
-            product,
-            quantity,
-        } => answer_of(
+) -> Result<Written<Outcome>, TestCaseError> {
+    let fail = |e: trolley::testing::StoreError| TestCaseError::fail(e.to_string());
+    Ok(match change {
+        Change::Add { .. } => map(
             store
-                .add_item(
-                    &carts[*cart],
-                    &new_item(*product, *quantity, now_ms),
-                    policy,
-                    write,
-                    false,
-                )
+                .add_item(cart, item, policy, write, false)
                 .await
-                .map_err(|e| fail(e.to_string()))?,
-            |decision| Answer::Add(decision.outcome),
-        )?,
-        Op::Set {
-            cart,
-            line,
-            quantity,
-        } => answer_of(
+                .map_err(fail)?,
+            |decision| Outcome::Add(decision.outcome),
+        ),
+        Change::Line { change, .. } => map(
             store
-                .set_quantity(
-                    &carts[*cart],
-                    pick_line(seen, line),
-                    *quantity,
-                    policy,
-                    write,
-                )
+                .change_line(cart, line, *change, policy, write)
                 .await
-                .map_err(|e| fail(e.to_string()))?,
-            Answer::Line,
-        )?,
-        Op::Remove { cart, line } => answer_of(
-            store
-                .remove_line(&carts[*cart], pick_line(seen, line), policy, write)
-                .await
-                .map_err(|e| fail(e.to_string()))?,
-            Answer::Line,
-        )?,
-        Op::Clear { cart } => answer_of(
-            store
-                .clear_cart(&carts[*cart], policy, write)
-                .await
-                .map_err(|e| fail(e.to_string()))?,
-            Answer::Clear,
-        )?,
-        Op::Merge { rule } => Answer::Merge(
-            store
-                .merge_carts(&carts[GUEST], &carts[USER], *rule, policy)
-                .await
-                .map_err(|e| fail(e.to_string()))?,
+                .map_err(fail)?,
+            Outcome::Line,
+        ),
+        Change::Clear => map(
+            store.clear_cart(cart, policy, write).await.map_err(fail)?,
+            |()| Outcome::Clear,
         ),
     })
+}
+
+/// A store's answer with its decision in the test's terms.
+fn map<T>(written: Written<T>, outcome: impl FnOnce(T) -> Outcome) -> Written<Outcome> {
+    match written {
+        Written::Decided {
+            outcome: decided,
+            version,
+            replayed,
+        } => Written::Decided {
+            outcome: outcome(decided),
+            version,
+            replayed,
+        },
+        Written::Foreign => Written::Foreign,
+        Written::CartMerged => Written::CartMerged,
+        Written::KeyReused => Written::KeyReused,
+        Written::AlreadyApplied { version } => Written::AlreadyApplied { version },
+        Written::Claimed => Written::Claimed,
+        Written::PreconditionFailed => Written::PreconditionFailed,
+        Written::SessionStale => Written::SessionStale,
+    }
 }
 
 /// Both carts hold the same lines everywhere, within the limits, with exact totals.

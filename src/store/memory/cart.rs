@@ -5,16 +5,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{
-    MemoryStore, Recorded,
-    gate::{Stop, stopped},
-};
+use super::{MemoryStore, Recorded};
 use crate::{
     cart::{
         change::{RECENT_OPS, ServedCopy, Version, Write, Written},
         claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
         model::{CartRef, LineId},
-        rules::{self, AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
+        rules::{self, AddOutcome, LineChange, LineOutcome, MergeReport, MergeRule, NewItem},
     },
     store::{AddDecision, CartPolicy, CartRead, CartStore, StoreResult},
 };
@@ -61,20 +58,12 @@ impl CartStore for MemoryStore {
         with_lines: bool,
     ) -> StoreResult<Written<AddDecision>> {
         let mut state = self.state();
-        if let Some(stop) = state.write_gate(cart, write) {
-            let decision = |outcome| AddDecision {
-                outcome,
-                lines: None,
-            };
-            return Ok(stopped(
-                stop,
-                decision(AddOutcome::Foreign),
-                decision(AddOutcome::CartMerged),
-                |recorded| match recorded {
-                    Recorded::Add(decision) => Some(decision),
-                    _ => None,
-                },
-            ));
+        let unpack = |recorded: &Recorded| match recorded {
+            Recorded::Add(decision) => Some(decision.clone()),
+            _ => None,
+        };
+        if let Some(stop) = state.gate(cart, write, unpack, true) {
+            return Ok(stop);
         }
         let existed = state.cart(cart.no).is_some();
         let stored = state.cart_or_new(cart, policy.ttl);
@@ -103,29 +92,39 @@ impl CartStore for MemoryStore {
         Ok(Written::decided(decision, version))
     }
 
-    async fn set_quantity(
+    async fn change_line(
         &self,
         cart: &CartRef,
         line: LineId,
-        quantity: u32,
+        change: LineChange,
         policy: CartPolicy,
         write: &Write,
     ) -> StoreResult<Written<LineOutcome>> {
-        self.change_line(cart, (line, policy), write, |lines| {
-            rules::set_quantity(lines, line, quantity)
-        })
-    }
-
-    async fn remove_line(
-        &self,
-        cart: &CartRef,
-        line: LineId,
-        policy: CartPolicy,
-        write: &Write,
-    ) -> StoreResult<Written<LineOutcome>> {
-        self.change_line(cart, (line, policy), write, |lines| {
-            rules::remove(lines, line)
-        })
+        let mut state = self.state();
+        let unpack = |recorded: &Recorded| match recorded {
+            Recorded::Line(outcome) => Some(outcome.clone()),
+            _ => None,
+        };
+        let would_apply = state.holds_line(cart.no, line);
+        if let Some(stop) = state.gate(cart, write, unpack, would_apply) {
+            return Ok(stop);
+        }
+        let outcome = match state.cart(cart.no) {
+            Some(stored) => rules::change_line(&mut stored.lines, line, change),
+            None => LineOutcome::NotInCart,
+        };
+        let changed = matches!(outcome, LineOutcome::Done(_));
+        if changed && let Some(stored) = state.cart(cart.no) {
+            stored.expires = Instant::now() + policy.ttl;
+        }
+        let version = state.decided(
+            cart,
+            write,
+            policy.ttl,
+            Recorded::Line(outcome.clone()),
+            changed,
+        );
+        Ok(Written::decided(outcome, version))
     }
 
     async fn clear_cart(
@@ -133,18 +132,11 @@ impl CartStore for MemoryStore {
         cart: &CartRef,
         policy: CartPolicy,
         write: &Write,
-    ) -> StoreResult<Written<ClearOutcome>> {
+    ) -> StoreResult<Written<()>> {
         let mut state = self.state();
-        if let Some(stop) = state.write_gate(cart, write) {
-            return Ok(stopped(
-                stop,
-                ClearOutcome::Foreign,
-                ClearOutcome::CartMerged,
-                |recorded| match recorded {
-                    Recorded::Clear(outcome) => Some(outcome),
-                    _ => None,
-                },
-            ));
+        let unpack = |recorded: &Recorded| matches!(recorded, Recorded::Clear).then_some(());
+        if let Some(stop) = state.gate(cart, write, unpack, true) {
+            return Ok(stop);
         }
         let mut changed = false;
         if let Some(stored) = state.cart(cart.no) {
@@ -154,9 +146,8 @@ impl CartStore for MemoryStore {
                 stored.expires = Instant::now() + policy.ttl;
             }
         }
-        let outcome = ClearOutcome::Cleared;
-        let version = state.decided(cart, write, policy.ttl, Recorded::Clear(outcome), changed);
-        Ok(Written::decided(outcome, version))
+        let version = state.decided(cart, write, policy.ttl, Recorded::Clear, changed);
+        Ok(Written::decided((), version))
     }
 
     async fn line_exists(&self, line: LineId) -> StoreResult<bool> {
@@ -253,51 +244,5 @@ impl CartStore for MemoryStore {
 
     async fn ready(&self) -> StoreResult<()> {
         Ok(())
-    }
-}
-
-impl MemoryStore {
-    /// A change to one line of a live, unmerged cart, sliding its TTL.
-    fn change_line(
-        &self,
-        cart: &CartRef,
-        (line, policy): (LineId, CartPolicy),
-        write: &Write,
-        change: impl FnOnce(&mut rules::CartLines) -> LineOutcome,
-    ) -> StoreResult<Written<LineOutcome>> {
-        let mut state = self.state();
-        let stop = match state.write_gate(cart, write) {
-            // A line that is not in the cart is 404 before a claim is 409
-            // (API.md's order): the claim only stops a change that would apply.
-            Some(Stop::Written(Written::Claimed)) if !state.holds_line(cart.no, line) => None,
-            stop => stop,
-        };
-        if let Some(stop) = stop {
-            return Ok(stopped(
-                stop,
-                LineOutcome::Foreign,
-                LineOutcome::CartMerged,
-                |recorded| match recorded {
-                    Recorded::Line(outcome) => Some(outcome),
-                    _ => None,
-                },
-            ));
-        }
-        let outcome = match state.cart(cart.no) {
-            Some(stored) => change(&mut stored.lines),
-            None => LineOutcome::NotInCart,
-        };
-        let changed = matches!(outcome, LineOutcome::Done(_));
-        if changed && let Some(stored) = state.cart(cart.no) {
-            stored.expires = Instant::now() + policy.ttl;
-        }
-        let version = state.decided(
-            cart,
-            write,
-            policy.ttl,
-            Recorded::Line(outcome.clone()),
-            changed,
-        );
-        Ok(Written::decided(outcome, version))
     }
 }

@@ -99,10 +99,10 @@ impl MemoryStore {
         if state.claim_holds(cart.no) {
             return ClaimStart::Busy;
         }
-        if !state.expect_holds(cart.no, &claim.expect) {
+        let version = state.version(cart.no);
+        if !claim.expect.holds(&version, state.cart(cart.no).is_some()) {
             return ClaimStart::Stale;
         }
-        let version = state.version(cart.no);
         let Some(stored) = state.cart(cart.no).filter(|c| !c.lines.lines.is_empty()) else {
             return ClaimStart::Empty;
         };

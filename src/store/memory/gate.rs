@@ -1,24 +1,15 @@
-//! The embedded store's half of a cart change's [`Write`]: the same gate as
-//! `write_gate` in `lua/prelude.lua` (another session's or a merged cart, a
-//! recorded Idempotency-Key decision, an operation already applied, a checkout
-//! claim holding the cart, the precondition) and the recording of a decision, inside the change's critical
-//! section.
+//! The embedded store's half of a cart change's [`Write`]: it reads what the
+//! reference gate (`cart::gate`) needs of a cart, runs it, and records a
+//! decision, inside the change's critical section.
 
 use std::time::Instant;
 
 use super::{Record, Recorded, State};
 use crate::cart::{
-    change::{Expect, RECENT_OPS, Version, Write, Written},
+    change::{RECENT_OPS, Version, Write, Written},
+    gate::{AtGate, KeyRecord, Standing, gate},
     model::CartRef,
 };
-
-/// Why a change is not applied.
-pub(super) enum Stop {
-    Foreign,
-    Merged,
-    /// Answered from its record.
-    Written(Written<Recorded>),
-}
 
 impl State {
     /// The version of a live cart (`Version::NONE` for none).
@@ -28,62 +19,69 @@ impl State {
             .unwrap_or_else(Version::none)
     }
 
-    /// What stops a change before it applies, if anything.
-    pub(super) fn write_gate(&mut self, cart: &CartRef, write: &Write) -> Option<Stop> {
-        if self.is_foreign(cart) {
-            return Some(Stop::Foreign);
-        }
-        if self.is_merged(cart) {
-            return Some(Stop::Merged);
-        }
-        if let Some(key) = &write.idempotency {
-            let slot = (cart.no, key.key.clone());
-            if self
-                .records
-                .get(&slot)
-                .is_some_and(|record| record.expires <= Instant::now())
-            {
-                self.records.remove(&slot);
-            }
-            if let Some(record) = self.records.get(&slot) {
-                if record.owner != (cart.id.clone(), key.fingerprint.clone()) {
-                    return Some(Stop::Written(Written::KeyReused));
-                }
-                return Some(Stop::Written(Written::Decided {
-                    outcome: record.decision.clone(),
-                    version: record.version.clone(),
-                    replayed: true,
-                }));
-            }
-        }
+    /// The gate's answer to `write` on `cart`, if it stops the change.
+    /// `unpack`: the decision of a record, when it is this kind of change's;
+    /// `would_apply`: the change would change something (a claim stops only those).
+    pub(super) fn gate<R>(
+        &mut self,
+        cart: &CartRef,
+        write: &Write,
+        unpack: impl FnOnce(&Recorded) -> Option<R>,
+        would_apply: bool,
+    ) -> Option<Written<R>> {
+        let standing = if self.is_foreign(cart) {
+            Standing::Foreign
+        } else if self.is_merged(cart) {
+            Standing::Merged
+        } else {
+            Standing::Own
+        };
+        let record = write
+            .idempotency
+            .as_ref()
+            .and_then(|key| self.record(cart.no, &key.key))
+            .map(|record| KeyRecord {
+                cart_id: record.owner.0.clone(),
+                fingerprint: record.owner.1.clone(),
+                decision: unpack(&record.decision),
+                version: record.version.clone(),
+            });
+        let claimed = would_apply && self.claim_holds(cart.no);
+        let exists = self.cart(cart.no).is_some();
         let ops = self
             .cart(cart.no)
             .map(|stored| stored.ops.clone())
             .unwrap_or_default();
-        if ops.contains(&write.op) {
-            return Some(Stop::Written(Written::AlreadyApplied {
-                version: self.version(cart.no),
-            }));
+        gate(
+            AtGate {
+                cart_id: &cart.id,
+                standing,
+                record,
+                ops: &ops,
+                exists,
+                claimed,
+            },
+            write,
+        )
+    }
+
+    /// The live record under a cart's Idempotency-Key.
+    fn record(&mut self, no: u64, key: &str) -> Option<&Record> {
+        let slot = (no, key.to_string());
+        if self
+            .records
+            .get(&slot)
+            .is_some_and(|record| record.expires <= Instant::now())
+        {
+            self.records.remove(&slot);
         }
-        if self.claim_holds(cart.no) {
-            return Some(Stop::Written(Written::Claimed));
-        }
-        (!self.expect_holds(cart.no, &write.expect)).then_some(Stop::Written(Written::Stale))
+        self.records.get(&slot)
     }
 
     /// Whether a live cart holds a line.
     pub(super) fn holds_line(&mut self, no: u64, line: crate::cart::model::LineId) -> bool {
         self.cart(no)
             .is_some_and(|cart| cart.lines.lines.iter().any(|l| l.id == line))
-    }
-
-    /// Whether a cart is where a precondition (`If-Match`) wants it.
-    pub(super) fn expect_holds(&mut self, no: u64, expect: &Expect) -> bool {
-        match expect {
-            Expect::Anything => true,
-            Expect::Exists => self.cart(no).is_some(),
-            Expect::OneOf(versions) => versions.contains(&self.version(no)),
-        }
     }
 
     /// Records a decision of the cart: a change makes the operation the cart's
@@ -113,37 +111,5 @@ impl State {
             );
         }
         version
-    }
-}
-
-/// A gate's stop as the answer of one kind of change.
-pub(super) fn stopped<T>(
-    stop: Stop,
-    foreign: T,
-    merged: T,
-    unpack: impl FnOnce(Recorded) -> Option<T>,
-) -> Written<T> {
-    let decided = |outcome| Written::decided(outcome, Version::none());
-    match stop {
-        Stop::Foreign => decided(foreign),
-        Stop::Merged => decided(merged),
-        Stop::Written(Written::Decided {
-            outcome,
-            version,
-            replayed,
-        }) => match unpack(outcome) {
-            Some(outcome) => Written::Decided {
-                outcome,
-                version,
-                replayed,
-            },
-            // A key recorded for another kind of change is another request.
-            None => Written::KeyReused,
-        },
-        Stop::Written(Written::KeyReused) => Written::KeyReused,
-        Stop::Written(Written::Stale) => Written::Stale,
-        Stop::Written(Written::Claimed) => Written::Claimed,
-        Stop::Written(Written::AlreadyApplied { version }) => Written::AlreadyApplied { version },
-        Stop::Written(Written::SessionStale) => Written::SessionStale,
     }
 }

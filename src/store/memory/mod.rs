@@ -27,7 +27,7 @@ use crate::{
     cart::{
         change::Version,
         model::CartRef,
-        rules::{CartLines, ClearOutcome, LineOutcome},
+        rules::{CartLines, LineOutcome},
     },
     store::{AddDecision, StoredCatalog},
 };
@@ -86,7 +86,7 @@ enum ClaimState {
 enum Recorded {
     Add(AddDecision),
     Line(LineOutcome),
-    Clear(ClearOutcome),
+    Clear,
 }
 
 #[derive(Debug)]

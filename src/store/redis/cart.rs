@@ -17,7 +17,7 @@ use crate::{
         change::{ServedCopy, Version, Write, Written},
         claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
         model::{CartRef, LineId, MAX_CART_NO},
-        rules::{AddOutcome, ClearOutcome, LineOutcome, MergeReport, MergeRule, NewItem},
+        rules::{AddOutcome, LineChange, MergeReport, MergeRule, NewItem},
     },
     store::{AddDecision, CartPolicy, CartRead, CartStore, StoreError, StoreResult},
 };
@@ -183,8 +183,6 @@ impl CartStore for RedisStore {
                 "ok" => AddOutcome::Added(parse_line_reply(payload)?),
                 "too_many" => AddOutcome::QuantityAboveMax,
                 "full" => AddOutcome::CartFull,
-                "merged" => AddOutcome::CartMerged,
-                "foreign" => AddOutcome::Foreign,
                 _ => return Err(corrupt("cart_add reply")),
             };
             let lines = match (status, with_lines) {
@@ -195,39 +193,25 @@ impl CartStore for RedisStore {
         })
     }
 
-    async fn set_quantity(
+    async fn change_line(
         &self,
         cart: &CartRef,
         line: LineId,
-        quantity: u32,
+        change: LineChange,
         policy: CartPolicy,
         write: &Write,
-    ) -> StoreResult<Written<LineOutcome>> {
-        let mut args = change_args(cart, policy, write);
-        args.extend([line.0.to_string(), quantity.to_string()]);
-        let reply = self
-            .eval_cart_change(
-                "cart_set_quantity",
-                &self.scripts.cart_set_quantity,
-                cart,
-                write,
-                args,
-            )
-            .await?;
-        written(&reply, line_outcome)
-    }
-
-    async fn remove_line(
-        &self,
-        cart: &CartRef,
-        line: LineId,
-        policy: CartPolicy,
-        write: &Write,
-    ) -> StoreResult<Written<LineOutcome>> {
+    ) -> StoreResult<Written<crate::cart::rules::LineOutcome>> {
         let mut args = change_args(cart, policy, write);
         args.push(line.0.to_string());
+        let (operation, script) = match change {
+            LineChange::SetQuantity(quantity) => {
+                args.push(quantity.to_string());
+                ("cart_set_quantity", &self.scripts.cart_set_quantity)
+            }
+            LineChange::Remove => ("cart_remove", &self.scripts.cart_remove),
+        };
         let reply = self
-            .eval_cart_change("cart_remove", &self.scripts.cart_remove, cart, write, args)
+            .eval_cart_change(operation, script, cart, write, args)
             .await?;
         written(&reply, line_outcome)
     }
@@ -237,20 +221,13 @@ impl CartStore for RedisStore {
         cart: &CartRef,
         policy: CartPolicy,
         write: &Write,
-    ) -> StoreResult<Written<ClearOutcome>> {
+    ) -> StoreResult<Written<()>> {
+        let args = change_args(cart, policy, write);
         let reply = self
-            .eval_cart_change(
-                "cart_clear",
-                &self.scripts.cart_clear,
-                cart,
-                write,
-                change_args(cart, policy, write),
-            )
+            .eval_cart_change("cart_clear", &self.scripts.cart_clear, cart, write, args)
             .await?;
         written(&reply, |status, _| match status {
-            "ok" => Ok(ClearOutcome::Cleared),
-            "merged" => Ok(ClearOutcome::CartMerged),
-            "foreign" => Ok(ClearOutcome::Foreign),
+            "ok" => Ok(()),
             _ => Err(corrupt("cart_clear reply")),
         })
     }

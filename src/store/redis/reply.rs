@@ -104,8 +104,10 @@ pub(super) fn written<T>(
     };
     let version = Version(version.clone());
     Ok(match status.as_str() {
+        "foreign" => Written::Foreign,
+        "merged" => Written::CartMerged,
         "key_reused" => Written::KeyReused,
-        "stale" => Written::Stale,
+        "stale" => Written::PreconditionFailed,
         "claimed" => Written::Claimed,
         "again" => Written::AlreadyApplied { version },
         _ => Written::Decided {
@@ -121,8 +123,6 @@ pub(super) fn line_outcome(status: &str, payload: &[String]) -> StoreResult<Line
     match status {
         "ok" => Ok(LineOutcome::Done(parse_line_reply(payload)?)),
         "missing" => Ok(LineOutcome::NotInCart),
-        "merged" => Ok(LineOutcome::CartMerged),
-        "foreign" => Ok(LineOutcome::Foreign),
         _ => Err(corrupt("cart script reply")),
     }
 }
