@@ -21,7 +21,7 @@
 //!   take explicit inputs and return their own errors (`CartError`,
 //!   `LoginError`); `catalog` is the in-process catalog copy.
 //! * `store/`: **the stores**, split by what they store (`CartStore`,
-//!   `CatalogStore`, `AccountStore`, `LoginLimiter`), on Redis (`store/redis/`,
+//!   `CatalogStore`, `AccountStore`, `Limiter`), on Redis (`store/redis/`,
 //!   Lua scripts in `store/lua/` with one prelude) or embedded (`store/memory/`).
 //! * Below everything: the cart's vocabulary (`cart::model`, `cart::rules`, the
 //!   one reference definition of the rules, which the embedded store runs) and

@@ -18,7 +18,8 @@ use crate::{
     store::{CartStore, stores::Stores},
 };
 
-pub(crate) struct Shared {
+/// What this replica's requests share: its stores, catalog and settings.
+pub(crate) struct Replica {
     pub(crate) stores: Stores,
     pub(crate) catalog: Catalog,
     /// The settings the edge reads directly (cookie, session lifetimes, proxy trust).
@@ -33,18 +34,18 @@ pub(crate) struct Shared {
 }
 
 #[derive(Clone)]
-pub(crate) struct AppState(Arc<Shared>);
+pub(crate) struct AppState(Arc<Replica>);
 
 impl Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
+    type Target = Replica;
+    fn deref(&self) -> &Replica {
         &self.0
     }
 }
 
 impl AppState {
     pub(crate) fn new(stores: Stores, catalog: Catalog, settings: Settings) -> Self {
-        AppState(Arc::new(Shared {
+        AppState(Arc::new(Replica {
             stores,
             catalog,
             cart: settings.cart_settings(),

@@ -1,12 +1,12 @@
 //! The failed-login limits, per username and per client address, shared by every
-//! replica through the [`LoginLimiter`] store.
+//! replica through the [`Limiter`] store.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::{error::LoginError, validate::validate_username};
-use crate::store::{Admission, AttemptEnd, LoginLimiter, StoreResult};
+use crate::store::{Admission, AttemptEnd, Limiter, StoreResult};
 
 /// Failed logins allowed within the window.
 pub(super) struct Limits {
@@ -67,7 +67,7 @@ pub(super) enum Outcome {
 /// rather than being refused: a correct password is refused only once a key's
 /// failures alone reach its limit (API.md v1.2 "Hostile clients").
 pub(super) async fn admit(
-    limiter: &dyn LoginLimiter,
+    limiter: &dyn Limiter,
     keys: &LimiterKeys,
     limits: Limits,
 ) -> Result<Admitted, LoginError> {
@@ -86,7 +86,7 @@ pub(super) async fn admit(
 /// Waits for a place on one key: admitted, refused, or still busy after the
 /// bounded wait (then refused for a second).
 async fn take_place(
-    limiter: &dyn LoginLimiter,
+    limiter: &dyn Limiter,
     key: &str,
     attempt: &str,
     limit: u32,
@@ -125,7 +125,7 @@ async fn take_place(
 /// on each; a successful login forgets the username's failures (the address
 /// keeps those of other names).
 pub(super) async fn finish(
-    limiter: &dyn LoginLimiter,
+    limiter: &dyn Limiter,
     keys: &LimiterKeys,
     Admitted(attempt): Admitted,
     outcome: Outcome,

@@ -11,7 +11,7 @@ use crate::{
         rules::{Limits, MergeReport, MergeRule},
     },
     metrics,
-    store::{AccountStore, CartPolicy, CartStore, LoginLimiter},
+    store::{AccountStore, CartPolicy, CartStore, Limiter},
 };
 
 /// The login settings.
@@ -67,7 +67,7 @@ pub(crate) struct SignedIn {
 /// The stores a login touches.
 pub(crate) struct LoginStores<'a> {
     pub(crate) accounts: &'a dyn AccountStore,
-    pub(crate) limiter: &'a dyn LoginLimiter,
+    pub(crate) limiter: &'a dyn Limiter,
     pub(crate) carts: &'a dyn CartStore,
 }
 

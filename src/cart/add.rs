@@ -9,7 +9,7 @@ use super::{
     change::{Version, Write, Written},
     error::CartError,
     model::{CartRef, Line, Product, ProductId, ProductRef, now_ms},
-    ops::{CartView, Changed, Settled, counted, price, read, refusal, settle},
+    ops::{CartView, Changed, Settled, counted, price, read, replayed_if, settle},
     rules::{AddOutcome, NewItem},
 };
 use crate::{
@@ -168,7 +168,7 @@ fn added_line(outcome: AddOutcome, policy: CartPolicy, replayed: bool) -> Result
         AddOutcome::QuantityAboveMax => {
             Err(CartError::QuantityAboveMax(policy.limits.max_quantity))
         }
-        AddOutcome::CartFull => Err(refusal(
+        AddOutcome::CartFull => Err(replayed_if(
             CartError::CartFull(policy.limits.max_lines),
             replayed,
         )),

@@ -194,7 +194,7 @@ pub(super) fn settle<T>(written: Written<T>) -> Result<Settled<T>, CartError> {
 }
 
 /// A refusal, marked as replayed when it came from an Idempotency-Key record.
-pub(super) fn refusal(error: CartError, replayed: bool) -> CartError {
+pub(super) fn replayed_if(error: CartError, replayed: bool) -> CartError {
     if replayed {
         CartError::Replayed(Box::new(error))
     } else {
@@ -277,9 +277,9 @@ async fn not_in_the_cart(
     replayed: bool,
 ) -> Result<CartError, CartError> {
     Ok(if carts.line_exists(line).await? {
-        refusal(CartError::LineOfAnotherCart, replayed)
+        replayed_if(CartError::LineOfAnotherCart, replayed)
     } else {
-        refusal(CartError::LineNotFound(line), replayed)
+        replayed_if(CartError::LineNotFound(line), replayed)
     })
 }
 

@@ -220,7 +220,7 @@ impl ApiError {
     }
 
     /// The JSON body; a 5xx logs its cause here, once, and never sends it.
-    fn body(&self) -> serde_json::Value {
+    pub(crate) fn body(&self) -> serde_json::Value {
         match self {
             ApiError::InvalidFields(fields) => json!(fields),
             ApiError::BadRequest(message)
@@ -234,9 +234,12 @@ impl ApiError {
             ApiError::RequestTimeout => json!({ "error": "Request timeout" }),
             ApiError::Replayed(_) => json!({}),
             ApiError::MethodNotAllowed => json!({ "error": "Method not allowed" }),
-            ApiError::PayloadTooLarge => {
-                json!({ "error": "Request body is larger than 16 KiB" })
-            }
+            ApiError::PayloadTooLarge => json!({
+                "error": format!(
+                    "Request body is larger than {} KiB",
+                    super::BODY_LIMIT / 1024
+                )
+            }),
             ApiError::UnsupportedMediaType => {
                 json!({ "error": "Content-Type must be application/json" })
             }

@@ -143,7 +143,7 @@ pub(crate) fn client_address(
     peer.ip().to_string()
 }
 
-use crate::sessions::fields::{CART_KEY, SLID_KEY, STARTED_KEY, slide_due};
+use crate::sessions::fields::{CART_KEY, SLID_KEY, STARTED_KEY, session_end, slide_due};
 
 /// The visitor's session: its cart and signed-in user, read once per request.
 pub(crate) struct CartSession {
@@ -215,22 +215,20 @@ impl CartSession {
     /// while no slide is due): it must not be written before its cart script
     /// has checked it.
     async fn enforce_lifetime(&mut self) -> ApiResult<bool> {
-        let started = self.session.get::<i64>(STARTED_KEY).await?;
+        let ends = self.ends().await?;
         self.served = sessions::served_copy();
-        let Some(started) = started else {
+        let Some(ends) = ends else {
             return Ok(true);
         };
-        let settings = &self.state.settings;
         let now = OffsetDateTime::now_utc();
-        let ends = OffsetDateTime::from_unix_timestamp(started)
-            .unwrap_or(now)
-            .saturating_add(time_duration(settings.session_max_age));
         if ends <= now {
             self.session.flush().await?;
             return Ok(false);
         }
         let slid_ms = self.session.get::<i64>(SLID_KEY).await?.unwrap_or(0);
-        if self.served.is_none() && slide_due(slid_ms, unix_ms(now), settings.session_ttl) {
+        if self.served.is_none()
+            && slide_due(slid_ms, unix_ms(now), self.state.settings.session_ttl)
+        {
             self.slide(now, ends).await?;
         }
         Ok(true)
@@ -247,15 +245,9 @@ impl CartSession {
 
     /// The absolute end of this session (`None` before it started).
     async fn ends(&self) -> ApiResult<Option<OffsetDateTime>> {
-        let Some(started) = self.session.get::<i64>(STARTED_KEY).await? else {
-            return Ok(None);
-        };
-        let now = OffsetDateTime::now_utc();
-        Ok(Some(
-            OffsetDateTime::from_unix_timestamp(started)
-                .unwrap_or(now)
-                .saturating_add(time_duration(self.state.settings.session_max_age)),
-        ))
+        let started = self.session.get::<i64>(STARTED_KEY).await?;
+        let max_age = self.state.settings.session_max_age;
+        Ok(started.map(|started| session_end(started, max_age)))
     }
 
     /// The session's cart, if it has one.
@@ -316,7 +308,7 @@ impl CartSession {
             .await?;
         metrics::session_created();
         let now = OffsetDateTime::now_utc();
-        let ends = now.saturating_add(time_duration(self.state.settings.session_max_age));
+        let ends = session_end(now.unix_timestamp(), self.state.settings.session_max_age);
         self.slide(now, ends).await
     }
 

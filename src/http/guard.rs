@@ -15,14 +15,11 @@ use axum::{
     http::{HeaderMap, Method, Version, header},
 };
 
-use super::error::ApiError;
+use super::{BODY_LIMIT, error::ApiError};
 use crate::state::AppState;
 
-/// Largest accepted request body.
-pub(crate) const BODY_LIMIT: usize = 16 * 1024;
-
 /// Why a request is refused before its session is touched, if it is.
-pub(crate) fn refusal(state: &AppState, request: &Request) -> Option<ApiError> {
+pub(crate) fn refuse_hostile(state: &AppState, request: &Request) -> Option<ApiError> {
     let headers = request.headers();
     if request.version() == Version::HTTP_11 && !headers.contains_key(header::HOST) {
         return Some(ApiError::BadRequest("Host header is required".into()));

@@ -8,9 +8,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{
+    add::add_to_cart,
     error::{ApiError, ApiResult},
     extract::{CartSession, JsonObject, integer_field},
-    perfshop::add_to_cart,
     preconditions::{CartWrite, cart_answer, changed_headers},
 };
 use crate::{

@@ -5,6 +5,10 @@
 //! [`products`], and the admin port ([`admin`]); the storefront page and the
 //! API docs page ([`storefront`]), which only serve compiled-in files.
 
+/// Largest accepted request body, on every port (413 past it).
+pub(crate) const BODY_LIMIT: usize = 16 * 1024;
+
+mod add;
 pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod bodies;

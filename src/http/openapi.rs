@@ -22,8 +22,9 @@ use crate::cart::owner::OWNER_KINDS;
 pub(crate) struct AddItemDoc {
     #[schema(minimum = 1)]
     product_id: i64,
-    /// At least 1; the line may not pass the configured max (default 99).
-    #[schema(minimum = 1, maximum = 99)]
+    /// At least 1; the line may not pass `TROLLEY_MAX_QUANTITY` (the
+    /// document's maximum, written in at start).
+    #[schema(minimum = 1)]
     quantity: i64,
 }
 
@@ -35,7 +36,7 @@ pub(crate) struct MinimalAddDoc {
     #[schema(min_length = 1, example = "apple")]
     sku: String,
     /// Default 1.
-    #[schema(minimum = 1, maximum = 99)]
+    #[schema(minimum = 1)]
     quantity: Option<i64>,
 }
 

@@ -17,9 +17,8 @@ use super::{
 };
 use crate::{
     cart::{
-        add::{self, AddRequest, Added},
         model::{LineId, ProductId, ProductRef},
-        ops::{self, Changed, LineRequest},
+        ops::{self, LineRequest},
         rules::LineChange,
     },
     state::AppState,
@@ -74,7 +73,7 @@ pub(crate) async fn add_item(
     JsonObject(body, raw): JsonObject,
 ) -> ApiResult<(HeaderMap, Json<LineChanged>)> {
     let (product_id, quantity) = parse_add(&body, &state)?;
-    let added = add_to_cart(
+    let added = super::add::add_to_cart(
         &state,
         &mut session,
         &write,
@@ -87,58 +86,6 @@ pub(crate) async fn add_item(
         changed_headers(&added),
         LineChanged::new("Item added to cart", LineBody::from(&added.value.line)),
     ))
-}
-
-/// An add of either API: the product is checked first (an unknown one writes
-/// nothing), a session without a cart gets one and its record is written before
-/// the add, then the add runs as one atomic step.
-pub(super) async fn add_to_cart(
-    state: &AppState,
-    session: &mut CartSession,
-    write: &CartWrite,
-    body: &[u8],
-    (product, quantity): (ProductRef, u32),
-    with_cart: bool,
-) -> ApiResult<Changed<Added>> {
-    let (snapshot, product) = add::product_to_add(&state.catalog, &product).await?;
-    let (write, _hold) = session.begin(write, body)?;
-    let cart = match session.cart() {
-        Some(cart) => cart.clone(),
-        None => {
-            if session.is_new()
-                && let Err(retry_after) = crate::sessions::admit_new_session(
-                    state.stores.limiter.as_ref(),
-                    &session.client(),
-                    state.settings.new_sessions_per_minute,
-                )
-                .await?
-            {
-                return Err(ApiError::TooManySessions {
-                    retry_after_secs: retry_after.as_secs_f64().ceil() as u64,
-                });
-            }
-            let cart = add::new_cart(state.carts(), &write, state.settings.session_max_age).await?;
-            session.start_new_cart(&cart).await?;
-            cart
-        }
-    };
-    let added = add::add(
-        state.carts(),
-        &snapshot,
-        AddRequest {
-            cart: &cart,
-            product,
-            quantity,
-            policy: session.policy(),
-            write: &write,
-            with_cart,
-        },
-    )
-    .await?;
-    if added.value.renumbered {
-        session.start_cart(&added.value.cart).await?;
-    }
-    Ok(added)
 }
 
 /// Field checks of an add: wrong types first (one `{"error"}`), then every
@@ -179,7 +126,7 @@ fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductI
 #[utoipa::path(put, path = "/api/cart/item/{id}", tag = "cart",
     params(
         ("id" = i64, Path, minimum = 1, maximum = 9007199254740991_i64, description = "the cart line's id (below 2^53)"),
-        ("quantity" = i64, Query, minimum = 1, maximum = 99, description = "the new quantity"),
+        ("quantity" = i64, Query, minimum = 1, description = "the new quantity (at most TROLLEY_MAX_QUANTITY, written in at start)"),
         crate::http::openapi::WriteHeaders
     ),
     responses(

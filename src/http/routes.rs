@@ -18,10 +18,9 @@ use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    auth,
+    BODY_LIMIT, auth,
     error::{ApiError, StaleSessionCopy},
-    guard::{self, BODY_LIMIT},
-    minimal, observe,
+    guard, minimal, observe,
     openapi::{self, OtherPorts},
     perfshop, products,
     replayable::Replayable,
@@ -150,7 +149,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 /// copy stale, it changed nothing, and the request runs once more from Redis's
 /// record.
 async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(refusal) = guard::refusal(&state, &request) {
+    if let Some(refusal) = guard::refuse_hostile(&state, &request) {
         return refusal.into_response();
     }
     if !checks_its_session(&request) {

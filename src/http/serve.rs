@@ -65,9 +65,17 @@ impl Exchange {
     }
 }
 
-/// The 408 a client gets when its headers do not arrive in time.
-const REQUEST_TIMEOUT: &[u8] = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n\
-x-content-type-options: nosniff\r\nconnection: close\r\ncontent-length: 27\r\n\r\n{\"error\":\"Request timeout\"}";
+/// The 408 a client gets when its headers do not arrive in time: written on
+/// the socket by hand, as no request exists to answer, with `ApiError`'s body.
+static REQUEST_TIMEOUT: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+    let body = super::error::ApiError::RequestTimeout.body().to_string();
+    format!(
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n\
+         x-content-type-options: nosniff\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+});
 
 /// A socket with the header and idle clocks.
 struct TimedIo {
@@ -143,7 +151,7 @@ impl AsyncRead for TimedIo {
                     if this.head_started {
                         // Small enough for the socket's buffer; a client that
                         // does not read it loses nothing it was owed.
-                        let _ = this.socket.try_write(REQUEST_TIMEOUT);
+                        let _ = this.socket.try_write(&REQUEST_TIMEOUT);
                     }
                     this.closed = true;
                     Poll::Ready(Ok(()))

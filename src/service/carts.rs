@@ -246,7 +246,7 @@ fn parse_add(body: &Map<String, Value>, state: &AppState) -> ApiResult<(ProductR
 /// `PUT /v1/carts/{owner}/items/{lineId}?quantity=N`
 #[utoipa::path(put, path = "/v1/carts/{kind}/{id}/items/{line}", tag = "service", operation_id = "service_update_item",
     params(OwnerPath, LinePath,
-        ("quantity" = i64, Query, minimum = 1, maximum = 99, description = "the new quantity"),
+        ("quantity" = i64, Query, minimum = 1, description = "the new quantity (at most TROLLEY_MAX_QUANTITY, written in at start)"),
         WriteHeaders),
     responses(
         (status = 200, description = "Cart item updated", body = Changed, headers(("ETag" = String))),

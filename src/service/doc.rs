@@ -65,8 +65,9 @@ pub(crate) enum ServiceAddDoc {
 pub(crate) struct ServiceAddByIdDoc {
     #[schema(minimum = 1)]
     product_id: i64,
-    /// Default 1; the line may not pass the configured max (default 99).
-    #[schema(minimum = 1, maximum = 99)]
+    /// Default 1; the line may not pass `TROLLEY_MAX_QUANTITY` (the
+    /// document's maximum, written in at start).
+    #[schema(minimum = 1)]
     quantity: Option<i64>,
 }
 
@@ -77,8 +78,9 @@ pub(crate) struct ServiceAddBySkuDoc {
     /// Matched exactly (case-sensitive).
     #[schema(min_length = 1, example = "apple")]
     sku: String,
-    /// Default 1; the line may not pass the configured max (default 99).
-    #[schema(minimum = 1, maximum = 99)]
+    /// Default 1; the line may not pass `TROLLEY_MAX_QUANTITY` (the
+    /// document's maximum, written in at start).
+    #[schema(minimum = 1)]
     quantity: Option<i64>,
 }
 

@@ -34,7 +34,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     config::Settings,
-    http::{error::ApiError, guard::BODY_LIMIT, observe},
+    http::{BODY_LIMIT, error::ApiError, observe},
     state::AppState,
 };
 

@@ -22,7 +22,7 @@ use quick_cache::sync::Cache;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 
-use super::fields::{CART_KEY, SLID_KEY, STARTED_KEY, slide_due};
+use super::fields::{CART_KEY, SLID_KEY, STARTED_KEY, session_end, slide_due};
 use crate::cart::change::ServedCopy;
 
 /// A record as Redis held it, and what a script checks it by.
@@ -93,10 +93,9 @@ impl Copies {
             .get(STARTED_KEY)
             .and_then(serde_json::Value::as_i64)
             .unwrap_or(0);
-        let ends = started.saturating_add(self.max_age.as_secs() as i64);
         record.data.contains_key(CART_KEY)
             && record.expiry_date > now
-            && ends > now.unix_timestamp()
+            && session_end(started, self.max_age) > now
             && !slide_due(slid_ms, now_ms, self.ttl)
     }
 }

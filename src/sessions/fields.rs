@@ -19,6 +19,15 @@ pub(crate) const STARTED_KEY: &str = "started";
 /// When the record's expiry was last moved (ms since the epoch).
 pub(crate) const SLID_KEY: &str = "slid";
 
+/// The absolute end of a session that started at `started` (unix seconds):
+/// `max_age` later, whatever its activity.
+pub(crate) fn session_end(started: i64, max_age: std::time::Duration) -> time::OffsetDateTime {
+    let now = time::OffsetDateTime::now_utc();
+    time::OffsetDateTime::from_unix_timestamp(started)
+        .unwrap_or(now)
+        .saturating_add(time::Duration::try_from(max_age).unwrap_or(time::Duration::MAX))
+}
+
 /// Whether a record last slid at `slid_ms` is due to slide again at `now_ms`:
 /// the expiry moves coarsely (API.md v1.1), once it would move by at least a
 /// tenth of the inactivity TTL.

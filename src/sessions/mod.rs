@@ -220,22 +220,6 @@ async fn load_and_copy(
     Ok(Some(record))
 }
 
-/// Admits a session a client address is about to start, under
-/// `TROLLEY_NEW_SESSIONS_PER_MINUTE` (0: no limit): `Err(time until the minute
-/// ends)` past it, so a bot cannot fill Redis with sessions and carts.
-pub(crate) async fn admit_new_session(
-    limiter: &dyn crate::store::LoginLimiter,
-    address: &str,
-    per_minute: u32,
-) -> crate::store::StoreResult<Result<(), Duration>> {
-    if per_minute == 0 {
-        return Ok(Ok(()));
-    }
-    limiter
-        .count_new_session(address, Duration::from_secs(60), per_minute)
-        .await
-}
-
 /// What the session store and the request's edge tell each other: the one
 /// piece of per-request state that cannot travel in a signature, because
 /// tower-sessions calls `load` and `save` without the request.

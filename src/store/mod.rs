@@ -1,6 +1,6 @@
 //! Storage, split by what is stored: carts ([`CartStore`]), the catalog
 //! ([`CatalogStore`]), accounts ([`AccountStore`]) and failed-login counters
-//! ([`LoginLimiter`]), each implemented twice: on Redis (production, shared by
+//! ([`Limiter`]), each implemented twice: on Redis (production, shared by
 //! replicas) and embedded in this process (one replica, for trying trolley without
 //! Redis). Session records go through tower-sessions' store for the same
 //! backend, `crate::sessions`, which uses these stores.
@@ -236,7 +236,7 @@ pub trait AccountStore: Send + Sync + 'static {
 /// What a limiter key says to a login attempt that asks to be checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
-    /// Check it: it holds one of the key's places until [`LoginLimiter::end_login_attempt`].
+    /// Check it: it holds one of the key's places until [`Limiter::end_login_attempt`].
     Admitted,
     /// The failures and the attempts being checked fill the limit: wait for
     /// their outcome. Names the attempts being checked, so a waiter can tell
@@ -259,7 +259,7 @@ pub enum AttemptEnd {
 
 /// Login-attempt limits and new-session counters, shared by every replica.
 #[async_trait]
-pub trait LoginLimiter: Send + Sync + 'static {
+pub trait Limiter: Send + Sync + 'static {
     /// Asks, in one atomic step, whether an attempt may have its password
     /// checked against a limiter key: only while the key's failures plus the
     /// attempts being checked are under `limit`, so N parallel wrong guesses
@@ -285,7 +285,7 @@ pub trait LoginLimiter: Send + Sync + 'static {
 
     /// Counts a new session started by a client address, in one atomic step;
     /// `Err(time until the window ends)` past `limit` in the window.
-    async fn count_new_session(
+    async fn admit_new_session(
         &self,
         address: &str,
         window: Duration,

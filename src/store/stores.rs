@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use super::{AccountStore, CartStore, CatalogStore, LoginLimiter, memory, redis};
+use super::{AccountStore, CartStore, CatalogStore, Limiter, memory, redis};
 
 /// Where the stores live: Redis when a URL is given, else the embedded store.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub(crate) struct Stores {
     pub(crate) carts: Arc<dyn CartStore>,
     pub(crate) catalog: Arc<dyn CatalogStore>,
     pub(crate) accounts: Arc<dyn AccountStore>,
-    pub(crate) limiter: Arc<dyn LoginLimiter>,
+    pub(crate) limiter: Arc<dyn Limiter>,
     /// The one backend behind them, for the session store.
     pub(crate) backend: Backend,
     /// How long a signed-in session is tracked for its account.

@@ -1,4 +1,4 @@
-//! [`AccountStore`] and [`LoginLimiter`] in memory. Accounts are kept in the users
+//! [`AccountStore`] and [`Limiter`] in memory. Accounts are kept in the users
 //! file, so `trolley user add` and `user remove` (other processes) reach a running
 //! embedded server: it rereads the file when its modification time changes.
 
@@ -9,19 +9,17 @@ use std::{
 
 use async_trait::async_trait;
 
-use super::{MemUser, MemoryStore, Shared, State};
+use super::{Contents, MemUser, Memory, MemoryStore};
 use crate::{
     cart::model::CartRef,
-    store::{
-        AccountStore, Admission, AttemptEnd, LoginLimiter, StoreError, StoreResult, UserRecord,
-    },
+    store::{AccountStore, Admission, AttemptEnd, Limiter, StoreError, StoreResult, UserRecord},
 };
 
 fn file_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::UsersFile(e.to_string())
 }
 
-impl Shared {
+impl Memory {
     /// Whether an account exists, after noticing changes to the users file.
     pub(super) fn user_exists(&self, username: &str) -> StoreResult<bool> {
         let mut state = self.state();
@@ -30,7 +28,7 @@ impl Shared {
     }
 
     /// Ends a removed user's sessions and drops its cart.
-    fn forget_user(&self, state: &mut State, user: MemUser) {
+    fn forget_user(&self, state: &mut Contents, user: MemUser) {
         let mut records = self.sessions();
         for session in &user.sessions {
             records.remove(session);
@@ -41,7 +39,7 @@ impl Shared {
     }
 
     /// Reloads accounts from the users file when another process changed it.
-    fn refresh_users(&self, state: &mut State) -> StoreResult<()> {
+    fn refresh_users(&self, state: &mut Contents) -> StoreResult<()> {
         let Some(path) = &self.users_file else {
             return Ok(());
         };
@@ -74,7 +72,7 @@ impl Shared {
         Ok(())
     }
 
-    fn write_users(&self, state: &mut State) -> StoreResult<()> {
+    fn write_users(&self, state: &mut Contents) -> StoreResult<()> {
         let Some(path) = &self.users_file else {
             return Ok(());
         };
@@ -95,7 +93,7 @@ impl Shared {
 impl AccountStore for MemoryStore {
     async fn user(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         let mut state = self.state();
-        self.shared.refresh_users(&mut state)?;
+        self.memory.refresh_users(&mut state)?;
         Ok(state.users.get(username).map(|u| UserRecord {
             password_hash: u.password_hash.clone(),
             cart: u.cart.clone(),
@@ -104,7 +102,7 @@ impl AccountStore for MemoryStore {
 
     async fn put_user(&self, username: &str, password_hash: &str) -> StoreResult<bool> {
         let mut state = self.state();
-        self.shared.refresh_users(&mut state)?;
+        self.memory.refresh_users(&mut state)?;
         let added = match state.users.get_mut(username) {
             Some(user) => {
                 user.password_hash = password_hash.to_string();
@@ -120,18 +118,18 @@ impl AccountStore for MemoryStore {
                 true
             }
         };
-        self.shared.write_users(&mut state)?;
+        self.memory.write_users(&mut state)?;
         Ok(added)
     }
 
     async fn remove_user(&self, username: &str) -> StoreResult<bool> {
         let mut state = self.state();
-        self.shared.refresh_users(&mut state)?;
+        self.memory.refresh_users(&mut state)?;
         let Some(user) = state.users.remove(username) else {
             return Ok(false);
         };
-        self.shared.forget_user(&mut state, user);
-        self.shared.write_users(&mut state)?;
+        self.memory.forget_user(&mut state, user);
+        self.memory.write_users(&mut state)?;
         Ok(true)
     }
 
@@ -141,7 +139,7 @@ impl AccountStore for MemoryStore {
             return Err(StoreError::Corrupt("user vanished during login".into()));
         };
         let cart = user.cart.get_or_insert_with(|| candidate.clone()).clone();
-        self.shared.write_users(&mut state)?;
+        self.memory.write_users(&mut state)?;
         Ok(cart)
     }
 
@@ -168,7 +166,7 @@ impl AccountStore for MemoryStore {
 }
 
 #[async_trait]
-impl LoginLimiter for MemoryStore {
+impl Limiter for MemoryStore {
     async fn begin_login_attempt(
         &self,
         key: &str,
@@ -222,7 +220,7 @@ impl LoginLimiter for MemoryStore {
         Ok(())
     }
 
-    async fn count_new_session(
+    async fn admit_new_session(
         &self,
         address: &str,
         window: Duration,
@@ -240,7 +238,7 @@ impl LoginLimiter for MemoryStore {
 
 /// Counts one event against `key` in its window (which starts with the first):
 /// the count and when the window ends.
-fn count_in_window(state: &mut State, key: &str, window: Duration) -> (u32, Instant) {
+fn count_in_window(state: &mut Contents, key: &str, window: Duration) -> (u32, Instant) {
     let now = Instant::now();
     let entry = state
         .failures

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{ClaimState, MemClaim, MemoryStore, State};
+use super::{ClaimState, Contents, MemClaim, MemoryStore};
 use crate::{
     cart::{
         change::{RECENT_OPS, Version},
@@ -15,7 +15,7 @@ use crate::{
     store::CartPolicy,
 };
 
-impl State {
+impl Contents {
     /// Ends an active claim that has not run out: its record's new state and
     /// the answer.
     fn end_active(

@@ -4,14 +4,14 @@
 
 use std::time::Instant;
 
-use super::{Record, Recorded, State};
+use super::{Contents, Recorded};
 use crate::cart::{
     change::{RECENT_OPS, Version, Write, Written},
     gate::{AtGate, KeyRecord, Standing, gate},
     model::CartRef,
 };
 
-impl State {
+impl Contents {
     /// The version of a live cart (`Version::NONE` for none).
     pub(super) fn version(&mut self, no: u64) -> Version {
         self.cart(no)
@@ -41,9 +41,9 @@ impl State {
             .as_ref()
             .and_then(|key| self.record(cart.no, &key.key))
             .map(|record| KeyRecord {
-                cart_id: record.owner.0.clone(),
-                fingerprint: record.owner.1.clone(),
-                decision: unpack(&record.decision),
+                cart_id: record.cart_id.clone(),
+                fingerprint: record.fingerprint.clone(),
+                decision: record.decision.as_ref().and_then(unpack),
                 version: record.version.clone(),
             });
         let claimed = would_apply && self.claim_holds(cart.no);
@@ -66,16 +66,16 @@ impl State {
     }
 
     /// The live record under a cart's Idempotency-Key.
-    fn record(&mut self, no: u64, key: &str) -> Option<&Record> {
+    fn record(&mut self, no: u64, key: &str) -> Option<&KeyRecord<Recorded>> {
         let slot = (no, key.to_string());
         if self
             .records
             .get(&slot)
-            .is_some_and(|record| record.expires <= Instant::now())
+            .is_some_and(|(_, expires)| *expires <= Instant::now())
         {
             self.records.remove(&slot);
         }
-        self.records.get(&slot)
+        self.records.get(&slot).map(|(record, _)| record)
     }
 
     /// Whether a live cart holds a line.
@@ -100,15 +100,15 @@ impl State {
         }
         let version = self.version(cart.no);
         if let Some(key) = &write.idempotency {
-            self.records.insert(
-                (cart.no, key.key.clone()),
-                Record {
-                    owner: (cart.id.clone(), key.fingerprint.clone()),
-                    decision,
-                    version: version.clone(),
-                    expires: Instant::now() + write.record_ttl(cart_ttl),
-                },
-            );
+            let record = KeyRecord {
+                cart_id: cart.id.clone(),
+                fingerprint: key.fingerprint.clone(),
+                decision: Some(decision),
+                version: version.clone(),
+            };
+            let expires = Instant::now() + write.record_ttl(cart_ttl);
+            self.records
+                .insert((cart.no, key.key.clone()), (record, expires));
         }
         version
     }

@@ -26,6 +26,7 @@ use time::OffsetDateTime;
 use crate::{
     cart::{
         change::Version,
+        gate::KeyRecord,
         model::CartRef,
         rules::{CartLines, LineOutcome},
     },
@@ -89,23 +90,15 @@ enum Recorded {
     Clear,
 }
 
-#[derive(Debug)]
-struct Record {
-    /// The cart's public id and the request's fingerprint.
-    owner: (String, String),
-    decision: Recorded,
-    version: Version,
-    expires: Instant,
-}
-
+/// Everything the embedded store holds but the session records.
 #[derive(Debug, Default)]
-struct State {
+struct Contents {
     carts: HashMap<u64, MemCart>,
     /// Guest cart number → (user cart number, guest cart id, expiry): see
     /// `lua/cart_merge.lua`.
     tombstones: HashMap<u64, (u64, String, Instant)>,
     /// Decisions recorded under Idempotency-Keys, by (cart number, key).
-    records: HashMap<(u64, String), Record>,
+    records: HashMap<(u64, String), (KeyRecord<Recorded>, Instant)>,
     /// Checkout claims' records, by (cart number, claim id).
     claims: HashMap<(u64, String), MemClaim>,
     /// Guest carts' numbers by public id, and when each entry expires.
@@ -123,7 +116,7 @@ struct State {
     last_sweep: Option<Instant>,
 }
 
-impl State {
+impl Contents {
     /// A live cart, dropping it if it expired.
     fn cart(&mut self, no: u64) -> Option<&mut MemCart> {
         let now = Instant::now();
@@ -203,7 +196,7 @@ impl State {
             attempts.retain(|_, lease_ends| *lease_ends > now);
             !attempts.is_empty()
         });
-        self.records.retain(|_, record| record.expires > now);
+        self.records.retain(|_, (_, expires)| *expires > now);
         self.claims.retain(|_, claim| claim.expires > now);
         self.owners.retain(|_, (_, expires)| *expires > now);
         self.guests.retain(|_, (_, expires)| *expires > now);
@@ -212,15 +205,15 @@ impl State {
 
 /// What the store and its sessions share.
 #[derive(Debug)]
-struct Shared {
-    state: Mutex<State>,
+struct Memory {
+    state: Mutex<Contents>,
     /// Session records by id (see `sessions::memory`, which stores them here).
     sessions: Mutex<HashMap<String, SessionRecord>>,
     users_file: Option<PathBuf>,
 }
 
-impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
+impl Memory {
+    fn state(&self) -> MutexGuard<'_, Contents> {
         // A panic elsewhere cannot leave a half-done mutation behind (each one
         // completes before it can panic), so a poisoned lock is still consistent.
         let mut state = self
@@ -241,22 +234,22 @@ impl Shared {
 /// The embedded store.
 #[derive(Debug, Clone)]
 pub struct MemoryStore {
-    shared: Arc<Shared>,
+    memory: Arc<Memory>,
 }
 
 impl MemoryStore {
     /// An empty store; accounts are kept in `users_file` when given.
     pub fn new(users_file: Option<PathBuf>) -> Self {
         MemoryStore {
-            shared: Arc::new(Shared {
-                state: Mutex::new(State::default()),
+            memory: Arc::new(Memory {
+                state: Mutex::new(Contents::default()),
                 sessions: Mutex::new(HashMap::new()),
                 users_file,
             }),
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.shared.state()
+    fn state(&self) -> MutexGuard<'_, Contents> {
+        self.memory.state()
     }
 }

@@ -17,7 +17,7 @@ impl SessionRecord {
 impl MemoryStore {
     /// Stores a new record; false when the id is taken (the caller picks another).
     pub(crate) fn create_session_record(&self, id: &str, record: SessionRecord) -> bool {
-        let mut records = self.shared.sessions();
+        let mut records = self.memory.sessions();
         records.retain(|_, r| r.is_live());
         if records.contains_key(id) {
             return false;
@@ -28,7 +28,7 @@ impl MemoryStore {
 
     /// Replaces a live record; a deleted or expired one stays gone.
     pub(crate) fn update_session_record(&self, id: &str, record: SessionRecord) {
-        if let Some(existing) = self.shared.sessions().get_mut(id)
+        if let Some(existing) = self.memory.sessions().get_mut(id)
             && existing.is_live()
         {
             *existing = record;
@@ -37,7 +37,7 @@ impl MemoryStore {
 
     /// A live record.
     pub(crate) fn session_record(&self, id: &str) -> Option<SessionRecord> {
-        self.shared
+        self.memory
             .sessions()
             .get(id)
             .filter(|r| r.is_live())
@@ -45,12 +45,12 @@ impl MemoryStore {
     }
 
     pub(crate) fn delete_session_record(&self, id: &str) {
-        self.shared.sessions().remove(id);
+        self.memory.sessions().remove(id);
     }
 
     /// Whether an account exists, after noticing changes another process made to
     /// the users file (a removal there ends the user's sessions).
     pub(crate) fn user_exists(&self, username: &str) -> StoreResult<bool> {
-        self.shared.user_exists(username)
+        self.memory.user_exists(username)
     }
 }

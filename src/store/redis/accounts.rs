@@ -1,4 +1,4 @@
-//! [`AccountStore`] and [`LoginLimiter`] on Redis.
+//! [`AccountStore`] and [`Limiter`] on Redis.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use fred::prelude::*;
 use super::{RedisStore, keys, reply::corrupt, ttl_ms};
 use crate::{
     cart::model::CartRef,
-    store::{AccountStore, Admission, AttemptEnd, LoginLimiter, StoreResult, UserRecord},
+    store::{AccountStore, Admission, AttemptEnd, Limiter, StoreResult, UserRecord},
 };
 
 #[async_trait]
@@ -117,7 +117,7 @@ impl AccountStore for RedisStore {
 }
 
 #[async_trait]
-impl LoginLimiter for RedisStore {
+impl Limiter for RedisStore {
     async fn begin_login_attempt(
         &self,
         key: &str,
@@ -172,7 +172,7 @@ impl LoginLimiter for RedisStore {
         Ok(())
     }
 
-    async fn count_new_session(
+    async fn admit_new_session(
         &self,
         address: &str,
         window: Duration,
