@@ -47,7 +47,7 @@ enum Route {
     /// POST /cart/items {"sku"} (the minimal API answers the whole cart); the
     /// cart is cleared every 40th request, unmeasured, like the add's.
     MinimalAdd,
-    /// 60% add, 30% GET, 10% PUT: the workload of ../shared/bench.
+    /// 60% add, 30% GET, 10% PUT: the workload of bench/ (compare.sh).
     Mixed,
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The mixed cart workload (scripts/mixed.lua: 60% add, 30% GET, 10% PUT, one
 # cookie per connection) against trolley on one Redis node and on a 3-master
-# Redis Cluster, both on this machine, in alternating rounds (issue 11). Run from
+# Redis Cluster, both on this machine, in alternating rounds. Run from
 # the project root after `cargo build --release`:
 #   scripts/cluster_vs_single.sh        (ROUNDS=3 SECS=10 VUS=32)
 # Starts its own redis-servers and trolleys on free ports of 127.0.0.1, and

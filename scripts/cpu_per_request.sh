@@ -8,7 +8,7 @@
 #   scripts/cpu_per_request.sh embedded     trolley on the embedded store
 #   SERVER='cmd …' scripts/cpu_per_request.sh custom
 #       any server: its command line may use $REDIS_URL and $LISTEN (e.g. the
-#       floor of ../shared/bench: SERVER='env REDIS_URL=$REDIS_URL LISTEN=$LISTEN
+#       floor of bench/floor: SERVER='env REDIS_URL=$REDIS_URL LISTEN=$LISTEN
 #       /path/to/floor-probe'); it must serve the cart routes of API.md
 # Env: SECS (10), VUS (32), TROLLEY_BIN (target/release/trolley: another build to
 # compare, e.g. one in its own CARGO_TARGET_DIR). Prints rps, then µs of CPU per request by process.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# How fast trolley could be on this machine at best, next to issue 11's target
-# (1.25× the floor of ../shared/bench): CPU per request of each process, in one
+# How fast trolley could be on this machine at best, next to a target of
+# 1.25× the floor (bench/floor): CPU per request of each process, in one
 # sitting, for
 #   1. the floor under the mixed workload (the target's budget: its CPU per
 #      request / 1.25, since the three processes share the cores);
@@ -14,7 +14,7 @@
 # would cost: the driver on trolley's answers + the server and Redis of /add1.
 # Run from the project root after `cargo build --release`, with the floor built:
 #   FLOOR=/path/to/floor-probe scripts/floor_bound.sh
-#   (cd ../shared/bench/floor && CARGO_TARGET_DIR=/tmp/floor-target cargo build --release)
+#   (cd bench/floor && CARGO_TARGET_DIR=/tmp/floor-target cargo build --release)
 # Env: SECS (10), VUS (32).
 set -euo pipefail
 FLOOR=${FLOOR:?set FLOOR to the floor-probe binary}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How trolley's cost grows with the cart (issue 11): GET /api/cart and an add to
+# How trolley's cost grows with the cart: GET /api/cart and an add to
 # a cart of 1, 10, 50 and 100 lines (p50/p99 with wrk, one cookie, 8 connections),
 # the Redis bytes per line, and a login's time against the guest cart it merges
 # (argon2 included: compare with the 0-line row). Run from the project root after
