@@ -9,88 +9,39 @@ use serde_json::json;
 
 use trolley::testing::rules::MergeRule;
 
-use crate::{
-    both,
-    helpers::{
-        Backend, Browser, PASSWORD, RedisServer, TestApp, items, line_of, quantity_of, settings,
-        user_with_cart,
-    },
-    trial,
+use crate::helpers::{
+    Backend, Browser, PASSWORD, RedisServer, TestApp, cart_key, cart_no_of, items, line_of,
+    quantity_of, settings, user_with_cart,
 };
 
 pub fn trials() -> Vec<Trial> {
-    let mut trials: Vec<Trial> = [
-        both(
-            "login_merges_the_guest_cart_into_the_users_cart",
-            login_merges_the_guest_cart_into_the_users_cart,
-        ),
-        both(
-            "a_merge_is_clamped_to_the_max_quantity_and_max_lines",
-            a_merge_is_clamped_to_the_max_quantity_and_max_lines,
-        ),
-        both(
-            "the_merge_rule_decides_a_product_in_both_carts",
-            the_merge_rule_decides_a_product_in_both_carts,
-        ),
-        both(
-            "the_old_cookie_after_login_reaches_a_fresh_empty_guest_cart",
-            the_old_cookie_after_login_reaches_a_fresh_empty_guest_cart,
-        ),
-        both(
-            "retried_and_concurrent_logins_merge_each_guest_cart_once",
-            retried_and_concurrent_logins_merge_each_guest_cart_once,
-        ),
-        both(
-            "logout_ends_the_session_and_the_users_cart_awaits_the_next_login",
-            logout_ends_the_session_and_the_users_cart_awaits_the_next_login,
-        ),
-        both(
-            "wrong_credentials_get_one_401_body_and_repeated_failures_get_429",
-            wrong_credentials_get_one_401_body_and_repeated_failures_get_429,
-        ),
-        both(
-            "the_login_answer_names_the_account_as_stored_not_as_typed",
-            the_login_answer_names_the_account_as_stored_not_as_typed,
-        ),
-        both(
-            "removing_a_user_ends_its_sessions",
-            removing_a_user_ends_its_sessions,
-        ),
-        both(
-            "usernames_and_passwords_are_validated_by_the_cli",
-            usernames_and_passwords_are_validated_by_the_cli,
-        ),
-        both(
-            "a_session_ends_at_its_absolute_lifetime_however_active",
-            a_session_ends_at_its_absolute_lifetime_however_active,
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    trials.extend([
-        trial(
-            "two_replicas_logging_one_user_in_from_two_sessions_merge_both_carts_once",
-            two_replicas_logging_one_user_in_from_two_sessions_merge_both_carts_once,
-        ),
-        trial(
-            "adds_racing_a_login_are_never_lost_or_double_counted",
-            adds_racing_a_login_are_never_lost_or_double_counted,
-        ),
-        trial(
-            "a_request_in_flight_at_logout_never_brings_the_session_back",
-            a_request_in_flight_at_logout_never_brings_the_session_back,
-        ),
-        trial(
-            "the_merged_guest_cart_is_gone_and_the_user_cart_lives_thirty_days",
-            the_merged_guest_cart_is_gone_and_the_user_cart_lives_thirty_days,
-        ),
+    // Not on the shared Cluster: these tests name their users alike ("alice"),
+    // and count failed logins per address. cluster.rs runs the merge's
+    // guarantees on clusters of their own.
+    let mut trials = contract_suite![on [Redis, Embedded]:
+        login_merges_the_guest_cart_into_the_users_cart,
+        a_merge_is_clamped_to_the_max_quantity_and_max_lines,
+        the_merge_rule_decides_a_product_in_both_carts,
+        the_old_cookie_after_login_reaches_a_fresh_empty_guest_cart,
+        retried_and_concurrent_logins_merge_each_guest_cart_once,
+        logout_ends_the_session_and_the_users_cart_awaits_the_next_login,
+        wrong_credentials_get_one_401_body_and_repeated_failures_get_429,
+        the_login_answer_names_the_account_as_stored_not_as_typed,
+        removing_a_user_ends_its_sessions,
+        usernames_and_passwords_are_validated_by_the_cli,
+        a_session_ends_at_its_absolute_lifetime_however_active,
+    ];
+    trials.extend(tests![
+        two_replicas_logging_one_user_in_from_two_sessions_merge_both_carts_once,
+        adds_racing_a_login_are_never_lost_or_double_counted,
+        a_request_in_flight_at_logout_never_brings_the_session_back,
+        the_merged_guest_cart_is_gone_and_the_user_cart_lives_thirty_days,
     ]);
     trials
 }
 
 async fn login_merges_the_guest_cart_into_the_users_cart(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let before = user_with_cart(&app, "alice", &[(42, 1), (1, 2)]).await;
     let mut guest = app.browser();
     guest.add(3, 4).await; // only the guest has it
@@ -133,28 +84,17 @@ async fn login_merges_the_guest_cart_into_the_users_cart(backend: Backend) {
     );
     // The moved line is the user's now: it can be changed.
     let moved_id = moved["id"].as_u64().expect("id");
-    assert_eq!(
-        guest
-            .put(&format!("/api/cart/item/{moved_id}?quantity=1"))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(guest.put_quantity(moved_id, 1).await.status, StatusCode::OK);
     // And it is not anyone else's.
     let mut stranger = app.browser();
     stranger.add(1, 1).await;
-    let reply = stranger
-        .put(&format!("/api/cart/item/{moved_id}?quantity=1"))
-        .await;
+    let reply = stranger.put_quantity(moved_id, 1).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
 }
 
 async fn a_merge_is_clamped_to_the_max_quantity_and_max_lines(backend: Backend) {
-    let redis = match backend {
-        Backend::Redis => Some(RedisServer::start().await),
-        Backend::Embedded => None,
-    };
-    let mut config = settings(backend, redis.as_ref());
+    let store = backend.start().await;
+    let mut config = store.settings();
     config.max_quantity = 10;
     config.max_lines = 3;
     merge_clamps_to_the_limits(&TestApp::spawn(config).await, "alice").await;
@@ -184,11 +124,27 @@ pub(crate) async fn merge_clamps_to_the_limits(app: &TestApp, user: &str) {
     assert_eq!(cart["itemCount"], json!(3));
 }
 
-/// Each merge rule and the quantity it gives user 5 + guest 2 of one product.
-pub(crate) const MERGE_RULE_CASES: [(MergeRule, u64); 3] = [
-    (MergeRule::Sum, 7),
-    (MergeRule::Max, 5),
-    (MergeRule::Guest, 2),
+/// A merge rule and the quantity it gives a product the user had 5 of and the
+/// guest 2.
+pub(crate) struct MergeRuleCase {
+    pub rule: MergeRule,
+    pub quantity: u64,
+}
+
+/// Each merge rule's case.
+pub(crate) const MERGE_RULE_CASES: [MergeRuleCase; 3] = [
+    MergeRuleCase {
+        rule: MergeRule::Sum,
+        quantity: 7,
+    },
+    MergeRuleCase {
+        rule: MergeRule::Max,
+        quantity: 5,
+    },
+    MergeRuleCase {
+        rule: MergeRule::Guest,
+        quantity: 2,
+    },
 ];
 
 /// On an app configured with `rule`: the user had 5 of a product, the guest adds
@@ -202,19 +158,16 @@ pub(crate) async fn merge_rule_decides(app: &TestApp, user: &str, rule: MergeRul
 }
 
 async fn the_merge_rule_decides_a_product_in_both_carts(backend: Backend) {
-    for (rule, expected) in MERGE_RULE_CASES {
-        let redis = match backend {
-            Backend::Redis => Some(RedisServer::start().await),
-            Backend::Embedded => None,
-        };
-        let mut config = settings(backend, redis.as_ref());
+    for MergeRuleCase { rule, quantity } in MERGE_RULE_CASES {
+        let store = backend.start().await;
+        let mut config = store.settings();
         config.merge_rule = rule;
-        merge_rule_decides(&TestApp::spawn(config).await, "alice", rule, expected).await;
+        merge_rule_decides(&TestApp::spawn(config).await, "alice", rule, quantity).await;
     }
 }
 
 async fn the_old_cookie_after_login_reaches_a_fresh_empty_guest_cart(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     app.add_user("alice", PASSWORD);
     let mut guest = app.browser();
     guest.add(42, 1).await;
@@ -236,7 +189,7 @@ async fn the_old_cookie_after_login_reaches_a_fresh_empty_guest_cart(backend: Ba
 }
 
 async fn retried_and_concurrent_logins_merge_each_guest_cart_once(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     logins_retried_at_once_merge_each_guest_cart_once(&app).await;
 }
 
@@ -280,7 +233,7 @@ pub(crate) async fn logins_retried_at_once_merge_each_guest_cart_once(app: &Test
 }
 
 async fn logout_ends_the_session_and_the_users_cart_awaits_the_next_login(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     app.add_user("alice", PASSWORD);
     let mut alice = app.browser();
     alice.login("alice", PASSWORD).await;
@@ -323,11 +276,8 @@ async fn logout_ends_the_session_and_the_users_cart_awaits_the_next_login(backen
 }
 
 async fn wrong_credentials_get_one_401_body_and_repeated_failures_get_429(backend: Backend) {
-    let redis = match backend {
-        Backend::Redis => Some(RedisServer::start().await),
-        Backend::Embedded => None,
-    };
-    let mut config = settings(backend, redis.as_ref());
+    let store = backend.start().await;
+    let mut config = store.settings();
     config.login_max_failures = 3;
     let app = TestApp::spawn(config).await;
     app.add_user("alice", PASSWORD);
@@ -373,7 +323,7 @@ async fn wrong_credentials_get_one_401_body_and_repeated_failures_get_429(backen
 /// `Kate-x` typed with a KELVIN SIGN (NFC-equal to `K`) signs in to `Kate-x`,
 /// and the login body, `/api/auth/me` and the user's sessions all say `Kate-x`.
 async fn the_login_answer_names_the_account_as_stored_not_as_typed(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     app.add_user("Kate-x", PASSWORD);
     let mut visitor = app.browser();
     let reply = visitor.login_reply("\u{212A}ate-x", PASSWORD).await;
@@ -394,7 +344,7 @@ async fn the_login_answer_names_the_account_as_stored_not_as_typed(backend: Back
 }
 
 async fn removing_a_user_ends_its_sessions(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     app.add_user("alice", PASSWORD);
     let mut phone = app.browser();
     let mut laptop = app.browser();
@@ -421,7 +371,7 @@ async fn removing_a_user_ends_its_sessions(backend: Backend) {
 }
 
 async fn usernames_and_passwords_are_validated_by_the_cli(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     for (name, password) in [
         ("bad name", PASSWORD),
         ("", PASSWORD),
@@ -457,11 +407,8 @@ async fn usernames_and_passwords_are_validated_by_the_cli(backend: Backend) {
 }
 
 async fn a_session_ends_at_its_absolute_lifetime_however_active(backend: Backend) {
-    let redis = match backend {
-        Backend::Redis => Some(RedisServer::start().await),
-        Backend::Embedded => None,
-    };
-    let mut config = settings(backend, redis.as_ref());
+    let store = backend.start().await;
+    let mut config = store.settings();
     config.session_ttl = Duration::from_secs(2);
     config.session_max_age = Duration::from_secs(3);
     let app = TestApp::spawn(config).await;
@@ -637,8 +584,8 @@ async fn the_merged_guest_cart_is_gone_and_the_user_cart_lives_thirty_days() {
     let client = redis.client().await;
     let mut guest = app.browser();
     let line = guest.add(42, 1).await;
-    // A line id names the cart that created it: cart number = id >> 20.
-    let guest_key = format!("trolley:{{cart:{}}}", line >> 20);
+    // A line id names the cart that created it.
+    let guest_key = cart_key(cart_no_of(line));
     let exists: u32 = client.exists(&guest_key).await.expect("exists");
     assert_eq!(exists, 1);
     guest.login("alice", PASSWORD).await;
@@ -648,10 +595,7 @@ async fn the_merged_guest_cart_is_gone_and_the_user_cart_lives_thirty_days() {
         .hget("trolley:{user:alice}", "cart_no")
         .await
         .expect("user cart");
-    let ttl: i64 = client
-        .pttl(format!("trolley:{{cart:{user_no}}}"))
-        .await
-        .expect("pttl");
+    let ttl: i64 = client.pttl(cart_key(user_no)).await.expect("pttl");
     let thirty_days = 30 * 24 * 3600 * 1000_i64;
     assert!(
         ttl > thirty_days - 60_000 && ttl <= thirty_days,
@@ -659,9 +603,6 @@ async fn the_merged_guest_cart_is_gone_and_the_user_cart_lives_thirty_days() {
     );
     // The signed-in session slides the user's cart TTL, not the guest TTL.
     guest.add(1, 1).await;
-    let ttl: i64 = client
-        .pttl(format!("trolley:{{cart:{user_no}}}"))
-        .await
-        .expect("pttl");
+    let ttl: i64 = client.pttl(cart_key(user_no)).await.expect("pttl");
     assert!(ttl > thirty_days - 60_000, "user cart TTL {ttl}");
 }

@@ -1,86 +1,42 @@
-//! The cart contract of API.md, run against both stores.
+//! The cart contract of API.md, on every backend.
+
+use std::collections::HashSet;
 
 use libtest_mimic::Trial;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::{
-    both,
-    helpers::{Backend, Browser, TestApp, quantity_of, settings},
+use crate::helpers::{
+    Backend, Browser, RedisServer, TestApp, cart_key, cart_no_of, items, line_of, quantity_of,
 };
 
 pub fn trials() -> Vec<Trial> {
-    [
-        both(
-            "a_product_id_beyond_64_bits_is_refused_never_clamped",
-            a_product_id_beyond_64_bits_is_refused_never_clamped,
-        ),
-        both(
-            "an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie",
-            an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie,
-        ),
-        both(
-            "adding_a_product_returns_the_line_and_the_cart_lists_it_with_exact_money",
-            adding_a_product_returns_the_line_and_the_cart_lists_it_with_exact_money,
-        ),
-        both(
-            "adding_an_existing_product_increments_its_line",
-            adding_an_existing_product_increments_its_line,
-        ),
-        both(
-            "invalid_adds_answer_the_contract_errors_and_change_nothing",
-            invalid_adds_answer_the_contract_errors_and_change_nothing,
-        ),
-        both(
-            "a_line_past_the_max_quantity_is_refused",
-            a_line_past_the_max_quantity_is_refused,
-        ),
-        both(
-            "a_cart_past_the_max_lines_is_refused",
-            a_cart_past_the_max_lines_is_refused,
-        ),
-        both(
-            "updating_a_line_sets_its_quantity_and_checks_ownership",
-            updating_a_line_sets_its_quantity_and_checks_ownership,
-        ),
-        both(
-            "removing_a_line_checks_ownership",
-            removing_a_line_checks_ownership,
-        ),
-        both(
-            "clearing_works_on_full_empty_and_absent_carts",
-            clearing_works_on_full_empty_and_absent_carts,
-        ),
-        both(
-            "the_minimal_api_keeps_one_cart_across_requests",
-            the_minimal_api_keeps_one_cart_across_requests,
-        ),
-        both(
-            "both_route_sets_share_one_cart",
-            both_route_sets_share_one_cart,
-        ),
-        both(
-            "lines_are_listed_in_the_order_they_were_first_added",
-            lines_are_listed_in_the_order_they_were_first_added,
-        ),
-        both(
-            "the_session_cookie_has_the_contract_attributes",
-            the_session_cookie_has_the_contract_attributes,
-        ),
-        both(
-            "unknown_routes_methods_big_bodies_and_wrong_types_get_json_errors",
-            unknown_routes_methods_big_bodies_and_wrong_types_get_json_errors,
-        ),
-        both("the_catalog_is_paged_by_id", the_catalog_is_paged_by_id),
+    contract_suite![
+        a_product_id_beyond_64_bits_is_refused_never_clamped,
+        an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie,
+        adding_a_product_returns_the_line_and_the_cart_lists_it_with_exact_money,
+        adding_an_existing_product_increments_its_line,
+        invalid_adds_answer_the_contract_errors_and_change_nothing,
+        a_line_past_the_max_quantity_is_refused,
+        a_cart_past_the_max_lines_is_refused,
+        updating_a_line_sets_its_quantity_and_checks_ownership,
+        removing_a_line_checks_ownership,
+        clearing_works_on_full_empty_and_absent_carts,
+        each_visitor_gets_a_cart_of_their_own,
+        the_minimal_api_keeps_one_cart_across_requests,
+        both_route_sets_share_one_cart,
+        lines_are_listed_in_the_order_they_were_first_added,
+        the_session_cookie_has_the_contract_attributes,
+        unknown_routes_methods_big_bodies_and_wrong_types_get_json_errors,
+        the_catalog_is_paged_by_id,
     ]
-    .into_iter()
-    .flatten()
-    .collect()
 }
 
 async fn an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie(backend: Backend) {
-    let (app, redis) = TestApp::on(backend).await;
-    let keys_before = match &redis {
+    let (app, store) = TestApp::on(backend).await;
+    // On its own redis-server only: the shared Cluster counts every test's keys.
+    let redis = store.redis();
+    let keys_before = match redis {
         Some(redis) => Some(dbsize(redis).await),
         None => None,
     };
@@ -99,7 +55,7 @@ async fn an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie(backend: Back
         assert_eq!(body["total"], json!(0));
     }
     assert_eq!(visitor.cart().await["itemCount"], json!(0));
-    if let (Some(redis), Some(before)) = (&redis, keys_before) {
+    if let (Some(redis), Some(before)) = (redis, keys_before) {
         assert_eq!(
             dbsize(redis).await,
             before,
@@ -108,7 +64,7 @@ async fn an_anonymous_get_answers_an_empty_cart_and_sets_no_cookie(backend: Back
     }
 }
 
-async fn dbsize(redis: &crate::helpers::RedisServer) -> u64 {
+async fn dbsize(redis: &RedisServer) -> u64 {
     use fred::prelude::*;
     let client = redis.client().await;
     let size: u64 = client
@@ -121,7 +77,7 @@ async fn dbsize(redis: &crate::helpers::RedisServer) -> u64 {
 async fn adding_a_product_returns_the_line_and_the_cart_lists_it_with_exact_money(
     backend: Backend,
 ) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut visitor = app.browser();
     let reply = visitor
         .post("/api/cart/add", r#"{"productId": 42, "quantity": 2}"#)
@@ -163,7 +119,7 @@ async fn adding_a_product_returns_the_line_and_the_cart_lists_it_with_exact_mone
 }
 
 async fn adding_an_existing_product_increments_its_line(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut visitor = app.browser();
     let first = visitor.add(42, 1).await;
     let cart_id = visitor.cart().await["cartId"].clone();
@@ -176,71 +132,74 @@ async fn adding_an_existing_product_increments_its_line(backend: Backend) {
     assert_eq!(cart["items"][0]["price"], json!(149.99));
 }
 
+/// An add the contract refuses: its body, the status and the JSON answer.
+struct RefusedAdd {
+    body: &'static str,
+    status: u16,
+    answer: Value,
+}
+
 async fn invalid_adds_answer_the_contract_errors_and_change_nothing(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut visitor = app.browser();
     visitor.add(1, 1).await;
     let before = visitor.cart().await;
-    let cases: Vec<(&str, Option<&str>, u16, serde_json::Value)> = vec![
-        (
-            r#"{"quantity": 1}"#,
-            None,
-            400,
-            json!({"productId": "Product ID is required"}),
-        ),
-        (
-            r#"{"productId": null, "quantity": 1}"#,
-            None,
-            400,
-            json!({"productId": "Product ID is required"}),
-        ),
-        (
-            r#"{"productId": 42}"#,
-            None,
-            400,
-            json!({"quantity": "Quantity is required"}),
-        ),
-        (
-            r#"{"productId": 42, "quantity": 0}"#,
-            None,
-            400,
-            json!({"quantity": "Quantity must be at least 1"}),
-        ),
-        (
-            r#"{"productId": 42, "quantity": -3}"#,
-            None,
-            400,
-            json!({"quantity": "Quantity must be at least 1"}),
-        ),
-        (
-            r#"{"productId": 42, "quantity": 100}"#,
-            None,
-            400,
-            json!({"quantity": "Quantity must be at most 99"}),
-        ),
-        (
-            r#"{}"#,
-            None,
-            400,
-            json!({"productId": "Product ID is required", "quantity": "Quantity is required"}),
-        ),
-        (
-            r#"{"quantity": 0}"#,
-            None,
-            400,
-            json!({"productId": "Product ID is required", "quantity": "Quantity must be at least 1"}),
-        ),
-        (
-            r#"{"productId": 999, "quantity": 1}"#,
-            None,
-            404,
-            json!({"error": "Product not found: 999"}),
-        ),
+    let refused = [
+        RefusedAdd {
+            body: r#"{"quantity": 1}"#,
+            status: 400,
+            answer: json!({"productId": "Product ID is required"}),
+        },
+        RefusedAdd {
+            body: r#"{"productId": null, "quantity": 1}"#,
+            status: 400,
+            answer: json!({"productId": "Product ID is required"}),
+        },
+        RefusedAdd {
+            body: r#"{"productId": 42}"#,
+            status: 400,
+            answer: json!({"quantity": "Quantity is required"}),
+        },
+        RefusedAdd {
+            body: r#"{"productId": 42, "quantity": 0}"#,
+            status: 400,
+            answer: json!({"quantity": "Quantity must be at least 1"}),
+        },
+        RefusedAdd {
+            body: r#"{"productId": 42, "quantity": -3}"#,
+            status: 400,
+            answer: json!({"quantity": "Quantity must be at least 1"}),
+        },
+        RefusedAdd {
+            body: r#"{"productId": 42, "quantity": 100}"#,
+            status: 400,
+            answer: json!({"quantity": "Quantity must be at most 99"}),
+        },
+        RefusedAdd {
+            body: r#"{}"#,
+            status: 400,
+            answer: json!({"productId": "Product ID is required", "quantity": "Quantity is required"}),
+        },
+        RefusedAdd {
+            body: r#"{"quantity": 0}"#,
+            status: 400,
+            answer: json!({"productId": "Product ID is required", "quantity": "Quantity must be at least 1"}),
+        },
+        RefusedAdd {
+            body: r#"{"productId": 999, "quantity": 1}"#,
+            status: 404,
+            answer: json!({"error": "Product not found: 999"}),
+        },
     ];
-    for (body, _, status, expected) in cases {
+    for RefusedAdd {
+        body,
+        status,
+        answer,
+    } in refused
+    {
         let reply = visitor.post("/api/cart/add", body).await;
         assert_eq!(reply.status.as_u16(), status, "{body} → {}", reply.text);
-        assert_eq!(reply.json(), expected, "{body}");
+        assert_eq!(reply.json(), answer, "{body}");
     }
     for body in [
         r#"{"productId": "42", "quantity": 1}"#,
@@ -267,7 +226,7 @@ async fn invalid_adds_answer_the_contract_errors_and_change_nothing(backend: Bac
 }
 
 async fn a_line_past_the_max_quantity_is_refused(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut visitor = app.browser();
     visitor.add(42, 98).await;
     let reply = visitor
@@ -284,7 +243,7 @@ async fn a_line_past_the_max_quantity_is_refused(backend: Backend) {
 }
 
 async fn a_cart_past_the_max_lines_is_refused(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut visitor = app.browser();
     for product in 1..=100 {
         visitor.add(product, 1).await;
@@ -301,11 +260,8 @@ async fn a_cart_past_the_max_lines_is_refused(backend: Backend) {
     assert_eq!(quantity_of(&cart, 101), 0);
 
     // The limits are settings.
-    let redis = match backend {
-        Backend::Redis => Some(crate::helpers::RedisServer::start().await),
-        Backend::Embedded => None,
-    };
-    let mut small = settings(backend, redis.as_ref());
+    let store = backend.start().await;
+    let mut small = store.settings();
     small.max_lines = 2;
     small.max_quantity = 5;
     let app = TestApp::spawn(small).await;
@@ -325,16 +281,21 @@ async fn a_cart_past_the_max_lines_is_refused(backend: Backend) {
     );
 }
 
+/// An update the contract refuses: its path, the status and the JSON answer.
+struct RefusedUpdate {
+    path: String,
+    status: u16,
+    answer: Value,
+}
+
 async fn updating_a_line_sets_its_quantity_and_checks_ownership(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut alice = app.browser();
     let mut bob = app.browser();
     let line = alice.add(42, 1).await;
     let bobs_line = bob.add(1, 1).await;
 
-    let reply = alice
-        .put(&format!("/api/cart/item/{line}?quantity=7"))
-        .await;
+    let reply = alice.put_quantity(line, 7).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let body = reply.json();
     assert_eq!(body["success"], json!(true));
@@ -343,112 +304,116 @@ async fn updating_a_line_sets_its_quantity_and_checks_ownership(backend: Backend
     assert_eq!(body["cartItem"]["quantity"], json!(7));
     assert_eq!(body["cartItem"]["price"], json!(149.99));
 
-    let errors = [
-        (
-            format!("/api/cart/item/{line}"),
-            400,
-            json!({"error": "Quantity must be at least 1"}),
-        ),
-        (
-            format!("/api/cart/item/{line}?quantity=0"),
-            400,
-            json!({"error": "Quantity must be at least 1"}),
-        ),
-        (
-            format!("/api/cart/item/{line}?quantity=100"),
-            400,
-            json!({"error": "Quantity must be at most 99"}),
-        ),
-        (
-            format!("/api/cart/item/{bobs_line}?quantity=2"),
-            403,
-            json!({"error": "Unauthorized access to cart item"}),
-        ),
-        (
-            "/api/cart/item/424242?quantity=2".to_string(),
-            404,
-            json!({"error": "Cart item not found: 424242"}),
-        ),
+    let refused = [
+        RefusedUpdate {
+            path: format!("/api/cart/item/{line}"),
+            status: 400,
+            answer: json!({"error": "Quantity must be at least 1"}),
+        },
+        RefusedUpdate {
+            path: format!("/api/cart/item/{line}?quantity=0"),
+            status: 400,
+            answer: json!({"error": "Quantity must be at least 1"}),
+        },
+        RefusedUpdate {
+            path: format!("/api/cart/item/{line}?quantity=100"),
+            status: 400,
+            answer: json!({"error": "Quantity must be at most 99"}),
+        },
+        RefusedUpdate {
+            path: format!("/api/cart/item/{bobs_line}?quantity=2"),
+            status: 403,
+            answer: json!({"error": "Unauthorized access to cart item"}),
+        },
+        RefusedUpdate {
+            path: "/api/cart/item/424242?quantity=2".to_string(),
+            status: 404,
+            answer: json!({"error": "Cart item not found: 424242"}),
+        },
     ];
-    for (path, status, expected) in errors {
+    for RefusedUpdate {
+        path,
+        status,
+        answer,
+    } in refused
+    {
         let reply = alice.put(&path).await;
         assert_eq!(reply.status.as_u16(), status, "{path}: {}", reply.text);
-        assert_eq!(reply.json(), expected, "{path}");
+        assert_eq!(reply.json(), answer, "{path}");
     }
-    for path in [
-        "/api/cart/item/abc?quantity=2",
-        "/api/cart/item/0?quantity=2",
-        "/api/cart/item/-4?quantity=2",
-    ] {
-        let reply = alice.put(path).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
+    for malformed in ["abc", "0", "-4"] {
+        let reply = alice.put_quantity(malformed, 2).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "line {malformed}");
         assert!(reply.json()["error"].is_string());
     }
-    let reply = alice
-        .put(&format!("/api/cart/item/{line}?quantity=x"))
-        .await;
+    let reply = alice.put_quantity(line, "x").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     // A visitor without a session: another cart's line is still 403.
     let mut stranger = app.browser();
-    let reply = stranger
-        .put(&format!("/api/cart/item/{line}?quantity=2"))
-        .await;
+    let reply = stranger.put_quantity(line, 2).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(quantity_of(&alice.cart().await, 42), 7);
     assert_eq!(quantity_of(&bob.cart().await, 1), 1);
 }
 
 async fn removing_a_line_checks_ownership(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut alice = app.browser();
     let mut bob = app.browser();
     let line = alice.add(42, 1).await;
-    alice.add(1, 1).await;
+    let second = alice.add(1, 1).await;
     let bobs_line = bob.add(1, 1).await;
 
-    let reply = alice.delete(&format!("/api/cart/item/{bobs_line}")).await;
+    let reply = alice.remove(bobs_line).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(
         reply.json(),
         json!({"error": "Unauthorized access to cart item"})
     );
-    let reply = alice.delete(&format!("/api/cart/item/{line}")).await;
+    let reply = alice.remove(line).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         reply.json(),
         json!({"success": true, "message": "Item removed from cart"})
     );
-    let reply = alice.delete(&format!("/api/cart/item/{line}")).await;
+    let reply = alice.remove(line).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
     assert_eq!(
         reply.json(),
         json!({"error": format!("Cart item not found: {line}")})
     );
-    let reply = alice.delete("/api/cart/item/nope").await;
+    let reply = alice.remove("nope").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     let cart = alice.cart().await;
     assert_eq!(cart["itemCount"], json!(1));
     assert_eq!(quantity_of(&cart, 1), 1);
-    assert_eq!(bob.cart().await["itemCount"], json!(1));
+    assert_eq!(
+        line_of(&cart, 1)["id"],
+        json!(second),
+        "the other line is kept"
+    );
+    let bobs_cart = bob.cart().await;
+    assert_eq!(bobs_cart["itemCount"], json!(1));
+    assert_eq!(quantity_of(&bobs_cart, 1), 1, "bob's line is intact");
     // A product added again after removal gets a new line.
     let again = alice.add(42, 1).await;
     assert_ne!(again, line);
 }
 
 async fn clearing_works_on_full_empty_and_absent_carts(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut visitor = app.browser();
     let cleared = json!({"success": true, "message": "Cart cleared"});
-    let reply = visitor.delete("/api/cart").await;
+    let reply = visitor.clear().await;
     assert_eq!(
         (reply.status, reply.json()),
         (StatusCode::OK, cleared.clone())
     );
     assert!(reply.set_cookie("trolley_session").is_none());
     let first_line = visitor.add(42, 2).await;
-    visitor.add(1, 1).await;
+    let last_line = visitor.add(1, 1).await;
     let cart_id = visitor.cart().await["cartId"].clone();
-    let reply = visitor.delete("/api/cart").await;
+    let reply = visitor.clear().await;
     assert_eq!(
         (reply.status, reply.json()),
         (StatusCode::OK, cleared.clone())
@@ -456,14 +421,48 @@ async fn clearing_works_on_full_empty_and_absent_carts(backend: Backend) {
     let cart = visitor.cart().await;
     assert_eq!(cart["items"], json!([]));
     assert_eq!(cart["cartId"], cart_id, "the cart keeps its id");
-    let reply = visitor.delete("/api/cart").await;
+    let reply = visitor.clear().await;
     assert_eq!((reply.status, reply.json()), (StatusCode::OK, cleared));
-    // Line ids are never reused within a cart.
-    assert_ne!(visitor.add(42, 1).await, first_line);
+    // Line ids are never reused within a cart: they only grow.
+    let again = visitor.add(42, 1).await;
+    assert_ne!(again, first_line);
+    assert!(again > last_line, "{again} after {last_line}");
+}
+
+/// Twelve visitors, twelve carts, each with its own line only; on a Cluster
+/// those carts live in many slots, on more than one master.
+async fn each_visitor_gets_a_cart_of_their_own(backend: Backend) {
+    let (app, store) = TestApp::on(backend).await;
+    let mut cart_ids = HashSet::new();
+    let mut lines = Vec::new();
+    for product in 1..=12 {
+        let mut visitor = app.browser();
+        lines.push(visitor.add(product, 1).await);
+        let cart = visitor.cart().await;
+        assert_eq!(items(&cart).len(), 1, "{cart}");
+        assert_eq!(quantity_of(&cart, product), 1, "{cart}");
+        let id = cart["cartId"].as_str().expect("cart id").to_string();
+        assert!(cart_ids.insert(id), "two visitors share a cart: {cart}");
+    }
+    if let Some(cluster) = store.cluster() {
+        let masters: HashSet<u16> = lines
+            .iter()
+            .map(|&line| {
+                let key = cart_key(cart_no_of(line));
+                cluster
+                    .master_holding(&key)
+                    .unwrap_or_else(|| panic!("no master holds {key}"))
+            })
+            .collect();
+        assert!(
+            masters.len() >= 2,
+            "every cart landed on one master: not a cluster test"
+        );
+    }
 }
 
 async fn the_minimal_api_keeps_one_cart_across_requests(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     // Like Python's requests.Session(): a client with a cookie jar.
     let client = reqwest::Client::builder()
         .cookie_store(true)
@@ -555,7 +554,7 @@ async fn the_minimal_api_keeps_one_cart_across_requests(backend: Backend) {
 }
 
 async fn both_route_sets_share_one_cart(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut visitor = app.browser();
     let minimal = visitor
         .post("/cart/items", r#"{"sku": "banana", "quantity": 2}"#)
@@ -577,7 +576,7 @@ async fn both_route_sets_share_one_cart(backend: Backend) {
 }
 
 async fn lines_are_listed_in_the_order_they_were_first_added(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut visitor = app.browser();
     for product in [7, 3, 42, 5] {
         visitor.add(product, 1).await;
@@ -595,11 +594,8 @@ async fn lines_are_listed_in_the_order_they_were_first_added(backend: Backend) {
 }
 
 async fn the_session_cookie_has_the_contract_attributes(backend: Backend) {
-    let redis = match backend {
-        Backend::Redis => Some(crate::helpers::RedisServer::start().await),
-        Backend::Embedded => None,
-    };
-    let mut custom = settings(backend, redis.as_ref());
+    let store = backend.start().await;
+    let mut custom = store.settings();
     custom.cookie_name = "shop_sid".into();
     custom.cookie_secure = true;
     custom.session_ttl = std::time::Duration::from_secs(600);
@@ -625,7 +621,7 @@ async fn the_session_cookie_has_the_contract_attributes(backend: Backend) {
         "Max-Age {max_age} is not the session TTL"
     );
     // The default is not Secure (plain-HTTP development), and is named trolley_session.
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let reply = app
         .browser()
         .post("/api/cart/add", r#"{"productId": 1, "quantity": 1}"#)
@@ -635,7 +631,7 @@ async fn the_session_cookie_has_the_contract_attributes(backend: Backend) {
 }
 
 async fn unknown_routes_methods_big_bodies_and_wrong_types_get_json_errors(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut visitor = app.browser();
     visitor.add(42, 1).await;
     let before = visitor.cart().await;
@@ -681,7 +677,7 @@ async fn unknown_routes_methods_big_bodies_and_wrong_types_get_json_errors(backe
 }
 
 async fn the_catalog_is_paged_by_id(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut visitor = app.browser();
     let page = visitor.get("/api/products?offset=0&limit=50").await.json();
     let total = page["total"].as_u64().expect("total");
@@ -722,7 +718,7 @@ async fn the_catalog_is_paged_by_id(backend: Backend) {
 }
 
 async fn a_product_id_beyond_64_bits_is_refused_never_clamped(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut visitor = app.browser();
     for id in ["9223372036854775808", "18446744073709551615"] {
         let reply = visitor

@@ -5,25 +5,13 @@ use std::{process::Command, time::Duration};
 use libtest_mimic::Trial;
 use serde_json::json;
 
-use crate::{
-    helpers::{Backend, RedisServer, TestApp, binary, eventually, settings},
-    trial,
-};
+use crate::helpers::{Backend, RedisServer, TestApp, binary, eventually, settings};
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        trial(
-            "a_bad_catalog_file_is_rejected_naming_the_entry_and_nothing_changes",
-            a_bad_catalog_file_is_rejected_naming_the_entry_and_nothing_changes,
-        ),
-        trial(
-            "importing_replaces_the_catalog_idempotently_and_cart_prices_stay_frozen",
-            importing_replaces_the_catalog_idempotently_and_cart_prices_stay_frozen,
-        ),
-        trial(
-            "online_boutiques_products_json_imports_with_its_ids_as_skus",
-            online_boutiques_products_json_imports_with_its_ids_as_skus,
-        ),
+    tests![
+        a_bad_catalog_file_is_rejected_naming_the_entry_and_nothing_changes,
+        importing_replaces_the_catalog_idempotently_and_cart_prices_stay_frozen,
+        online_boutiques_products_json_imports_with_its_ids_as_skus,
     ]
 }
 

@@ -1,219 +1,45 @@
 //! `redis-cluster://`: a real 3-master Redis Cluster. The cart scripts are
-//! single-slot; the login merge, whose two carts live in two slots, runs as the
+//! single-slot (the contract suites run on a Cluster as their `…::cluster`
+//! trials); the login merge, whose two carts live in two slots, runs as the
 //! seal → absorb → done saga, and a crash between its steps is repaired by the
 //! next login with nothing lost or counted twice.
 //!
-//! These tests always start their own cluster (`TROLLEY_TEST_REDIS_URL` names one
-//! server, not a cluster); without redis-cli they print a note and pass.
+//! These tests start a cluster each, since their users and carts are named alike
+//! (`TROLLEY_TEST_REDIS_URL` names one server, not a cluster); without redis-cli
+//! they print a note and pass.
 
-use std::{
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use fred::prelude::*;
 use libtest_mimic::Trial;
 use reqwest::StatusCode;
 use serde_json::json;
-use trolley::{
-    config::Settings,
-    testing::{
-        CartPolicy, MergeStop, RedisOptions, RedisStore, model::CartRef, parse_config,
-        rules::Limits,
-    },
-};
+use trolley::testing::{CartPolicy, MergeStop, RedisStore, model::CartRef, rules::Limits};
 
 use crate::{
     accounts::{
-        MERGE_RULE_CASES, logins_retried_at_once_merge_each_guest_cart_once,
+        MERGE_RULE_CASES, MergeRuleCase, logins_retried_at_once_merge_each_guest_cart_once,
         merge_clamps_to_the_limits, merge_rule_decides,
         two_sessions_logging_in_at_once_merge_both_carts_once,
     },
     helpers::{
-        Backend, Browser, Children, PASSWORD, TestApp, free_port, line_of, quantity_of, redis_cli,
-        settings, tool_present, until, user_with_cart,
+        Browser, Cluster, PASSWORD, TestApp, cart_key, cart_no_of, line_of, quantity_of,
+        user_with_cart,
     },
-    trial,
 };
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        trial(
-            "cluster::a_login_merge_into_a_claimed_cart_is_refused_across_slots",
-            a_login_merge_into_a_claimed_cart_is_refused_across_slots,
-        ),
-        trial(
-            "cluster::the_cart_contract_holds_on_a_redis_cluster",
-            the_cart_contract_holds_on_a_redis_cluster,
-        ),
-        trial(
-            "cluster::login_merges_the_guest_cart_into_the_users_cart_across_slots",
-            login_merges_the_guest_cart_into_the_users_cart_across_slots,
-        ),
-        trial(
-            "cluster::a_cluster_merge_applies_the_rules_and_limits",
-            a_cluster_merge_applies_the_rules_and_limits,
-        ),
-        trial(
-            "cluster::retried_and_concurrent_logins_merge_each_guest_cart_once",
-            retried_and_concurrent_logins_merge_each_guest_cart_once,
-        ),
-        trial(
-            "cluster::two_sessions_of_one_user_logging_in_at_once_merge_both_carts_once",
-            two_sessions_of_one_user_logging_in_at_once_merge_both_carts_once,
-        ),
-        trial(
-            "cluster::a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login",
-            a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login,
-        ),
+    tests![
+        a_login_merge_into_a_claimed_cart_is_refused_across_slots,
+        login_merges_the_guest_cart_into_the_users_cart_across_slots,
+        a_cluster_merge_applies_the_rules_and_limits,
+        retried_and_concurrent_logins_merge_each_guest_cart_once,
+        two_sessions_of_one_user_logging_in_at_once_merge_both_carts_once,
+        a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login,
     ]
 }
 
 const THIRTY_DAYS_MS: i64 = 30 * 24 * 3600 * 1000;
-
-/// Three redis-server masters in cluster mode, killed on drop (`Children`).
-struct Cluster {
-    /// `redis-cluster://` URL listing every node, comma-separated (as the README
-    /// and the Helm chart write it).
-    url: String,
-    ports: Vec<u16>,
-    servers: Children,
-    dir: tempfile::TempDir,
-}
-
-fn spawn_node(dir: &Path, port: u16, bus_port: u16) -> Child {
-    Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        // The bus port is chosen too: port + 10000 could be another test's server.
-        .args(["--cluster-enabled", "yes"])
-        .args(["--cluster-port", &bus_port.to_string()])
-        .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server starts")
-}
-
-impl Cluster {
-    /// A fresh cluster, or `None` (after a note) when redis-cli or redis-server
-    /// is missing.
-    async fn start() -> Option<Cluster> {
-        if !tool_present("redis-cli") || !tool_present("redis-server") {
-            eprintln!(
-                "skipped: the Cluster tests need redis-server and redis-cli (Debian package redis-tools)"
-            );
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("dir");
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let mut cluster = Cluster {
-            url: format!(
-                "redis-cluster://127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
-                ports[0], ports[1], ports[2]
-            ),
-            ports: ports.clone(),
-            servers: Children(Vec::new()),
-            dir,
-        };
-        for &port in &ports {
-            let node = spawn_node(cluster.dir.path(), port, free_port());
-            cluster.servers.0.push(node);
-        }
-        for &port in &ports {
-            until(&format!("node {port} to answer"), || {
-                redis_cli(port, &["ping"]) == "PONG"
-            })
-            .await;
-        }
-        let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let create = tokio::task::spawn_blocking(move || {
-            Command::new("redis-cli")
-                .args(["--cluster", "create"])
-                .args(&addresses)
-                .args(["--cluster-replicas", "0", "--cluster-yes"])
-                .stdin(Stdio::null())
-                .output()
-                .expect("redis-cli runs")
-        })
-        .await
-        .expect("cluster create");
-        assert!(
-            create.status.success(),
-            "redis-cli --cluster create failed: {}{}",
-            String::from_utf8_lossy(&create.stdout),
-            String::from_utf8_lossy(&create.stderr)
-        );
-        for &port in &ports {
-            until(&format!("node {port} to see the whole cluster"), || {
-                let info = redis_cli(port, &["cluster", "info"]);
-                info.contains("cluster_state:ok")
-                    && info.contains("cluster_slots_ok:16384")
-                    && info.contains("cluster_known_nodes:3")
-            })
-            .await;
-        }
-        Some(cluster)
-    }
-
-    /// Settings for an app on this cluster.
-    fn settings(&self) -> Settings {
-        let mut config = settings(Backend::Embedded, None);
-        config.redis.url = Some(self.url.clone());
-        config
-    }
-
-    /// trolley's Redis options for this cluster, as its settings give them.
-    fn options(&self) -> RedisOptions {
-        let settings = self.settings();
-        RedisOptions {
-            pool_size: settings.redis.connections(),
-            url: self.url.clone(),
-            password: settings.redis.password,
-            ca_file: settings.redis.ca_file,
-            timeout: settings.redis.timeout,
-            wait_replicas: 0,
-        }
-    }
-
-    async fn app(&self) -> TestApp {
-        TestApp::spawn(self.settings()).await
-    }
-
-    /// A cluster client for inspecting what the app wrote.
-    async fn client(&self) -> Client {
-        // trolley's own URL parsing, which accepts the comma-separated form.
-        let mut config = parse_config(&self.options()).expect("cluster url");
-        // A test client fails at once rather than retrying in the background.
-        config.fail_fast = true;
-        assert!(config.server.is_clustered());
-        let client = Builder::from_config(config).build().expect("client");
-        client.init().await.expect("connect to the cluster");
-        client
-    }
-
-    /// The hash slot of a key, as the cluster computes it.
-    fn slot(&self, key: &str) -> u16 {
-        redis_cli(self.ports[0], &["cluster", "keyslot", key])
-            .parse()
-            .expect("slot")
-    }
-
-    /// How many masters hold at least one key.
-    fn masters_with_keys(&self) -> usize {
-        self.ports
-            .iter()
-            .filter(|&&port| redis_cli(port, &["dbsize"]).parse::<u64>().unwrap_or(0) > 0)
-            .count()
-    }
-}
-
-fn cart_key(no: u64) -> String {
-    format!("trolley:{{cart:{no}}}")
-}
 
 fn tombstone_key(no: u64) -> String {
     format!("trolley:{{cart:{no}}}:merged")
@@ -221,11 +47,6 @@ fn tombstone_key(no: u64) -> String {
 
 fn absorbed_key(no: u64) -> String {
     format!("trolley:{{cart:{no}}}:absorbed")
-}
-
-/// The cart number of a line id (the id names the cart that created it).
-fn cart_no_of(line: u64) -> u64 {
-    line >> 20
 }
 
 /// The user's cart as the account record names it.
@@ -241,175 +62,6 @@ async fn user_cart(client: &Client, name: &str) -> CartRef {
         no: no.expect("the user has a cart"),
         id: id.expect("the user's cart has an id"),
     }
-}
-
-async fn the_cart_contract_holds_on_a_redis_cluster() {
-    let Some(cluster) = Cluster::start().await else {
-        return;
-    };
-    let app = cluster.app().await;
-    let mut alice = app.browser();
-    let mut bob = app.browser();
-
-    // Add and increment.
-    let line = alice.add(42, 2).await;
-    let cart_id = alice.cart().await["cartId"].clone();
-    assert_eq!(
-        alice.add(42, 3).await,
-        line,
-        "the same product keeps its line"
-    );
-    let reply = alice.get("/api/cart").await;
-    assert!(reply.text.contains(r#""total":749.95"#), "{}", reply.text);
-    let cart = reply.json();
-    assert_eq!(cart["cartId"], cart_id);
-    assert_eq!(cart["itemCount"], json!(1));
-    assert_eq!(quantity_of(&cart, 42), 5);
-    assert_eq!(cart["items"][0]["price"], json!(149.99));
-    let bobs_line = bob.add(1, 1).await;
-
-    // Update, with the ownership answers.
-    let reply = alice
-        .put(&format!("/api/cart/item/{line}?quantity=7"))
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    assert_eq!(reply.json()["cartItem"]["quantity"], json!(7));
-    let reply = alice
-        .put(&format!("/api/cart/item/{bobs_line}?quantity=2"))
-        .await;
-    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
-    assert_eq!(
-        reply.json(),
-        json!({"error": "Unauthorized access to cart item"})
-    );
-    let reply = alice.put("/api/cart/item/424242?quantity=2").await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
-    assert_eq!(
-        reply.json(),
-        json!({"error": "Cart item not found: 424242"})
-    );
-    let reply = alice
-        .put(&format!("/api/cart/item/{line}?quantity=100"))
-        .await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-
-    // Remove.
-    let second = alice.add(1, 1).await;
-    let reply = alice.delete(&format!("/api/cart/item/{bobs_line}")).await;
-    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
-    let reply = alice.delete(&format!("/api/cart/item/{line}")).await;
-    assert_eq!(
-        (reply.status, reply.json()),
-        (
-            StatusCode::OK,
-            json!({"success": true, "message": "Item removed from cart"})
-        )
-    );
-    let reply = alice.delete(&format!("/api/cart/item/{line}")).await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
-    let cart = alice.cart().await;
-    assert_eq!(cart["itemCount"], json!(1));
-    assert_eq!(line_of(&cart, 1)["id"], json!(second));
-    assert_eq!(quantity_of(&bob.cart().await, 1), 1, "bob's line is intact");
-
-    // Clear: the cart keeps its id, and line ids are not reused.
-    alice.add(2, 1).await;
-    let reply = alice.delete("/api/cart").await;
-    assert_eq!(
-        (reply.status, reply.json()),
-        (
-            StatusCode::OK,
-            json!({"success": true, "message": "Cart cleared"})
-        )
-    );
-    let cart = alice.cart().await;
-    assert_eq!(cart["items"], json!([]));
-    assert_eq!(cart["cartId"], cart_id);
-    assert!(alice.add(42, 1).await > second);
-
-    // The minimal API, sharing the cart with the PerfShop routes.
-    let mut shopper = app.browser();
-    let first = shopper
-        .post("/cart/items", r#"{"sku": "apple"}"#)
-        .await
-        .json();
-    let again = shopper
-        .post("/cart/items", r#"{"sku": "banana", "quantity": 2}"#)
-        .await
-        .json();
-    assert_eq!(first["cart_id"], again["cart_id"]);
-    let minimal = shopper.get("/cart").await.json();
-    assert_eq!(minimal["cart_id"], first["cart_id"]);
-    assert_eq!(minimal["total"].as_f64(), Some(1.0), "{minimal}");
-    assert_eq!(shopper.cart().await["cartId"], first["cart_id"]);
-    let reply = shopper.post("/cart/items", r#"{"sku": "kiwi"}"#).await;
-    assert_eq!(reply.status, StatusCode::NOT_FOUND);
-
-    // Carts live in many slots, on more than one master.
-    for product in 1..=12 {
-        app.browser().add(product, 1).await;
-    }
-    assert!(
-        cluster.masters_with_keys() >= 2,
-        "every key landed on one master: not a cluster test"
-    );
-
-    // Safe retries on Cluster: the Idempotency-Key record shares the cart's
-    // slot, so the script that applies the change records it.
-    let mut careful = app.browser();
-    careful.add(7, 1).await;
-    let keyed = |key: &'static str| [("Idempotency-Key", key)];
-    let body = r#"{"productId": 42, "quantity": 1}"#;
-    let first = careful
-        .send_with(
-            reqwest::Method::POST,
-            "/api/cart/add",
-            Some(body),
-            &keyed("c-1"),
-        )
-        .await;
-    let again = careful
-        .send_with(
-            reqwest::Method::POST,
-            "/api/cart/add",
-            Some(body),
-            &keyed("c-1"),
-        )
-        .await;
-    assert_eq!(first.status, StatusCode::OK);
-    assert_eq!(
-        again
-            .headers
-            .get("idempotent-replayed")
-            .map(|v| v.as_bytes()),
-        Some(&b"true"[..])
-    );
-    assert_eq!(quantity_of(&careful.cart().await, 42), 1);
-    let etag = first
-        .headers
-        .get("etag")
-        .expect("etag")
-        .to_str()
-        .expect("etag")
-        .to_string();
-    let stale = careful
-        .send_with(
-            reqwest::Method::DELETE,
-            "/api/cart",
-            None,
-            &[("If-Match", "\"not-it\"")],
-        )
-        .await;
-    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
-    let current = careful
-        .send_with(
-            reqwest::Method::DELETE,
-            "/api/cart",
-            None,
-            &[("If-Match", etag.as_str())],
-        )
-        .await;
-    assert_eq!(current.status, StatusCode::OK, "{}", current.text);
 }
 
 async fn login_merges_the_guest_cart_into_the_users_cart_across_slots() {
@@ -471,20 +123,14 @@ async fn login_merges_the_guest_cart_into_the_users_cart_across_slots() {
     // The moved line is the user's now; to anyone else it is 403 (found through
     // the tombstone), and a guest-cart id that never existed is 404.
     let moved = guest_line;
-    let reply = guest
-        .put(&format!("/api/cart/item/{moved}?quantity=1"))
-        .await;
+    let reply = guest.put_quantity(moved, 1).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let mut stranger = app.browser();
     stranger.add(1, 1).await;
-    let reply = stranger
-        .put(&format!("/api/cart/item/{moved}?quantity=1"))
-        .await;
+    let reply = stranger.put_quantity(moved, 1).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
     let never = (guest_no << 20) + 999;
-    let reply = stranger
-        .put(&format!("/api/cart/item/{never}?quantity=1"))
-        .await;
+    let reply = stranger.put_quantity(never, 1).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
 }
 
@@ -499,14 +145,14 @@ async fn a_cluster_merge_applies_the_rules_and_limits() {
     merge_clamps_to_the_limits(&TestApp::spawn(config).await, "carol").await;
 
     // The rule decides a product in both carts (one user per rule: one cluster).
-    for ((rule, expected), name) in
+    for (MergeRuleCase { rule, quantity }, name) in
         MERGE_RULE_CASES
             .into_iter()
             .zip(["rule-sum", "rule-max", "rule-guest"])
     {
         let mut config = cluster.settings();
         config.merge_rule = rule;
-        merge_rule_decides(&TestApp::spawn(config).await, name, rule, expected).await;
+        merge_rule_decides(&TestApp::spawn(config).await, name, rule, quantity).await;
     }
 }
 
@@ -590,14 +236,10 @@ async fn a_merge_interrupted_between_its_steps_is_repaired_by_the_next_login() {
     // Owner lookups read the sealed tombstone: 403 for its line, 404 for none.
     let mut stranger = app.browser();
     stranger.add(1, 1).await;
-    let reply = stranger
-        .put(&format!("/api/cart/item/{line}?quantity=1"))
-        .await;
+    let reply = stranger.put_quantity(line, 1).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
     let never = (sealed.no << 20) + 999;
-    let reply = stranger
-        .put(&format!("/api/cart/item/{never}?quantity=1"))
-        .await;
+    let reply = stranger.put_quantity(never, 1).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
     // The next login carries on from the seal.
     let body = guest.login("alice", PASSWORD).await;

@@ -7,33 +7,41 @@ use libtest_mimic::Trial;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::{
-    helpers::{Backend, TestApp, settings},
-    trial,
-};
+use crate::helpers::{Backend, TestApp, settings};
 
 pub fn trials() -> Vec<Trial> {
-    vec![trial(
-        "contract::the_served_openapi_document_describes_every_route_and_the_limits",
-        the_served_openapi_document_describes_every_route_and_the_limits,
-    )]
+    tests![the_served_openapi_document_describes_every_route_and_the_limits,]
+}
+
+/// A documented operation: its method (lower case, as the document's keys are)
+/// and its path template.
+#[derive(PartialEq)]
+struct Route {
+    method: &'static str,
+    path: &'static str,
+}
+
+impl Route {
+    const fn new(method: &'static str, path: &'static str) -> Route {
+        Route { method, path }
+    }
 }
 
 /// The public routes of API.md v1.1.
-const CONTRACT: [(&str, &str); 13] = [
-    ("get", "/api/cart"),
-    ("delete", "/api/cart"),
-    ("post", "/api/cart/add"),
-    ("put", "/api/cart/item/{id}"),
-    ("delete", "/api/cart/item/{id}"),
-    ("get", "/cart"),
-    ("post", "/cart/items"),
-    ("get", "/api/products"),
-    ("get", "/api/products/{id}"),
-    ("post", "/api/auth/login"),
-    ("post", "/api/auth/logout"),
-    ("get", "/api/auth/me"),
-    ("get", "/api/openapi.json"),
+const CONTRACT: [Route; 13] = [
+    Route::new("get", "/api/cart"),
+    Route::new("delete", "/api/cart"),
+    Route::new("post", "/api/cart/add"),
+    Route::new("put", "/api/cart/item/{id}"),
+    Route::new("delete", "/api/cart/item/{id}"),
+    Route::new("get", "/cart"),
+    Route::new("post", "/cart/items"),
+    Route::new("get", "/api/products"),
+    Route::new("get", "/api/products/{id}"),
+    Route::new("post", "/api/auth/login"),
+    Route::new("post", "/api/auth/logout"),
+    Route::new("get", "/api/auth/me"),
+    Route::new("get", "/api/openapi.json"),
 ];
 
 /// The admin port's routes (API.md "Operations"), in the document with the
@@ -42,15 +50,15 @@ const ADMIN: [&str; 3] = ["/livez", "/readyz", "/metrics"];
 
 /// The service port's routes (API.md v1.2 "Service API"), in the document
 /// with the service port as their server and a bearer token required.
-const SERVICE: [(&str, &str); 8] = [
-    ("get", "/v1/carts/{kind}/{id}"),
-    ("delete", "/v1/carts/{kind}/{id}"),
-    ("post", "/v1/carts/{kind}/{id}/items"),
-    ("put", "/v1/carts/{kind}/{id}/items/{line}"),
-    ("delete", "/v1/carts/{kind}/{id}/items/{line}"),
-    ("post", "/v1/carts/{kind}/{id}/checkout"),
-    ("post", "/v1/carts/{kind}/{id}/checkout/{claim}/complete"),
-    ("post", "/v1/carts/{kind}/{id}/checkout/{claim}/release"),
+const SERVICE: [Route; 8] = [
+    Route::new("get", "/v1/carts/{kind}/{id}"),
+    Route::new("delete", "/v1/carts/{kind}/{id}"),
+    Route::new("post", "/v1/carts/{kind}/{id}/items"),
+    Route::new("put", "/v1/carts/{kind}/{id}/items/{line}"),
+    Route::new("delete", "/v1/carts/{kind}/{id}/items/{line}"),
+    Route::new("post", "/v1/carts/{kind}/{id}/checkout"),
+    Route::new("post", "/v1/carts/{kind}/{id}/checkout/{claim}/complete"),
+    Route::new("post", "/v1/carts/{kind}/{id}/checkout/{claim}/release"),
 ];
 
 /// The storefront's paths (API.md v1.2 "Storefront"; `src/http/storefront.rs`):
@@ -65,6 +73,32 @@ const STOREFRONT_PAGES: [&str; 9] = [
     "/api/docs/docs.js",
     "/api/docs/swagger-ui-bundle.js",
     "/api/docs/swagger-ui.css",
+];
+
+/// A kind of cart owner on the service port: an id of that kind, and the
+/// pattern the document gives its ids.
+struct OwnerKind {
+    kind: &'static str,
+    id: &'static str,
+    pattern: &'static str,
+}
+
+const OWNER_KINDS: [OwnerKind; 3] = [
+    OwnerKind {
+        kind: "user",
+        id: "nobody",
+        pattern: r"^[ -z|~]{1,128}$",
+    },
+    OwnerKind {
+        kind: "guest",
+        id: "cNoSuchCart0",
+        pattern: r"^[A-Za-z0-9_-]{1,64}$",
+    },
+    OwnerKind {
+        kind: "ext",
+        id: "contract",
+        pattern: r"^[!-~]{1,128}$",
+    },
 ];
 
 /// A service route: on the service port's server entry, tagged `service`,
@@ -84,14 +118,10 @@ async fn documented_on_the_service_port(
         "{path}"
     );
     // Each kind of owner is its own path, its id with that kind's pattern.
-    let (kind, id, pattern) = [
-        ("user", "nobody", r"^[ -z|~]{1,128}$"),
-        ("guest", "cNoSuchCart0", r"^[A-Za-z0-9_-]{1,64}$"),
-        ("ext", "contract", r"^[!-~]{1,128}$"),
-    ]
-    .into_iter()
-    .find(|(kind, _, _)| path.starts_with(&format!("/v1/carts/{kind}/{{id}}")))
-    .unwrap_or_else(|| panic!("{path}: no owner kind"));
+    let OwnerKind { kind, id, pattern } = OWNER_KINDS
+        .into_iter()
+        .find(|owner| path.starts_with(&format!("/v1/carts/{}/{{id}}", owner.kind)))
+        .unwrap_or_else(|| panic!("{path}: no owner kind"));
     let template = path.replacen(kind, "{kind}", 1);
     let concrete = path
         .replace("{id}", id)
@@ -103,7 +133,9 @@ async fn documented_on_the_service_port(
             continue;
         }
         assert!(
-            SERVICE.contains(&(method.as_str(), template.as_str())),
+            SERVICE
+                .iter()
+                .any(|route| route.method == method && route.path == template),
             "{method} {path} is not in API.md's service API"
         );
         let id_parameter = operation["parameters"]
@@ -156,7 +188,7 @@ async fn the_served_openapi_document_describes_every_route_and_the_limits() {
     let document: Value = reply.json();
     assert_eq!(document["openapi"], "3.1.0");
     let paths = document["paths"].as_object().expect("paths");
-    for (method, path) in CONTRACT {
+    for Route { method, path } in CONTRACT {
         let operation = &paths
             .get(path)
             .unwrap_or_else(|| panic!("{path} is not in the document"))[method];

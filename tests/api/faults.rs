@@ -7,48 +7,20 @@ use libtest_mimic::Trial;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::{
-    helpers::{
-        Backend, Process, RedisServer, TestApp, binary, eventually, free_port, quantity_of,
-        settings,
-    },
-    trial,
+use crate::helpers::{
+    Backend, Process, RedisServer, TestApp, binary, eventually, free_port, quantity_of, settings,
 };
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        trial(
-            "readiness_requires_a_writable_primary",
-            readiness_requires_a_writable_primary,
-        ),
-        trial(
-            "redis_down_answers_503_and_the_service_recovers_when_it_returns",
-            redis_down_answers_503_and_the_service_recovers_when_it_returns,
-        ),
-        trial(
-            "a_hung_redis_answers_503_instead_of_hanging_and_recovers",
-            a_hung_redis_answers_503_instead_of_hanging_and_recovers,
-        ),
-        trial(
-            "a_replica_started_before_redis_becomes_ready_by_itself",
-            a_replica_started_before_redis_becomes_ready_by_itself,
-        ),
-        trial(
-            "sigterm_lets_in_flight_requests_finish_and_exits_zero",
-            sigterm_lets_in_flight_requests_finish_and_exits_zero,
-        ),
-        trial(
-            "sigterm_lets_a_service_port_request_in_flight_finish",
-            sigterm_lets_a_service_port_request_in_flight_finish,
-        ),
-        trial(
-            "scripts_flushed_from_redis_are_reloaded_on_noscript",
-            scripts_flushed_from_redis_are_reloaded_on_noscript,
-        ),
-        trial(
-            "a_bad_setting_stops_start_up_with_one_line",
-            a_bad_setting_stops_start_up_with_one_line,
-        ),
+    tests![
+        readiness_requires_a_writable_primary,
+        redis_down_answers_503_and_the_service_recovers_when_it_returns,
+        a_hung_redis_answers_503_instead_of_hanging_and_recovers,
+        a_replica_started_before_redis_becomes_ready_by_itself,
+        sigterm_lets_in_flight_requests_finish_and_exits_zero,
+        sigterm_lets_a_service_port_request_in_flight_finish,
+        scripts_flushed_from_redis_are_reloaded_on_noscript,
+        a_bad_setting_stops_start_up_with_one_line,
     ]
 }
 

@@ -1,7 +1,7 @@
 //! gRPC on the service port (API.md v1.2), over real h2c connections with the
 //! generated tonic clients: Online Boutique's own cart-service tests against
 //! both demo packages, trolley's `CartService`, tokens, health and the status
-//! mapping, on both stores.
+//! mapping, on every backend.
 
 use libtest_mimic::Trial;
 use reqwest::StatusCode;
@@ -11,33 +11,15 @@ use trolley::proto::{
     trolley::cart::v1::{self as pb, cart_service_client::CartServiceClient},
 };
 
-use crate::{
-    both,
-    helpers::{Backend, Browser, SERVICE_TOKEN, TestApp},
-};
+use crate::helpers::{Backend, Browser, SERVICE_TOKEN, TestApp};
 
 pub fn trials() -> Vec<Trial> {
-    [
-        both(
-            "grpc::online_boutiques_cart_service_tests_pass_on_both_demo_packages",
-            online_boutiques_cart_service_tests_pass_on_both_demo_packages,
-        ),
-        both(
-            "grpc::a_demo_cart_is_the_ext_cart_of_the_json_routes",
-            a_demo_cart_is_the_ext_cart_of_the_json_routes,
-        ),
-        both(
-            "grpc::trolleys_cart_service_changes_and_claims_a_cart",
-            trolleys_cart_service_changes_and_claims_a_cart,
-        ),
-        both(
-            "grpc::calls_need_a_token_but_health_checks_do_not",
-            calls_need_a_token_but_health_checks_do_not,
-        ),
+    contract_suite![
+        online_boutiques_cart_service_tests_pass_on_both_demo_packages,
+        a_demo_cart_is_the_ext_cart_of_the_json_routes,
+        trolleys_cart_service_changes_and_claims_a_cart,
+        calls_need_a_token_but_health_checks_do_not,
     ]
-    .into_iter()
-    .flatten()
-    .collect()
 }
 
 async fn channel(app: &TestApp) -> Channel {
@@ -150,14 +132,14 @@ macro_rules! boutique_tests {
 }
 
 async fn online_boutiques_cart_service_tests_pass_on_both_demo_packages(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let channel = channel(&app).await;
     boutique_tests!(hipstershop, channel.clone(), "boutique-user");
     boutique_tests!(oteldemo, channel, "otel-demo-user");
 }
 
 async fn a_demo_cart_is_the_ext_cart_of_the_json_routes(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut client = hipstershop::cart_service_client::CartServiceClient::new(channel(&app).await);
     client
         .add_item(authorized(hipstershop::AddItemRequest {
@@ -171,12 +153,8 @@ async fn a_demo_cart_is_the_ext_cart_of_the_json_routes(backend: Backend) {
         .expect("add");
     let mut service = Browser::new(&app.service);
     let reply = service
-        .send_with(
-            reqwest::Method::GET,
-            "/v1/carts/ext/shopper%2F7",
-            None,
-            &[("Authorization", &format!("Bearer {SERVICE_TOKEN}"))],
-        )
+        .get("/v1/carts/ext/shopper%2F7")
+        .header("Authorization", &format!("Bearer {SERVICE_TOKEN}"))
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let cart = reply.json();
@@ -186,7 +164,7 @@ async fn a_demo_cart_is_the_ext_cart_of_the_json_routes(backend: Backend) {
 }
 
 async fn trolleys_cart_service_changes_and_claims_a_cart(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let mut client = CartServiceClient::new(channel(&app).await);
     let owner = "ext/order-svc-1".to_string();
     let added = client
@@ -301,7 +279,7 @@ async fn trolleys_cart_service_changes_and_claims_a_cart(backend: Backend) {
 }
 
 async fn calls_need_a_token_but_health_checks_do_not(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let channel = channel(&app).await;
     let mut client = CartServiceClient::new(channel.clone());
     let status = client

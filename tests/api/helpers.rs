@@ -1,24 +1,105 @@
-//! Test helpers: a real redis-server per test (or `TROLLEY_TEST_REDIS_URL`), the
-//! real app on port 0 in this process (or the real binary as a child process),
-//! and HTTP clients that keep cookies like a browser.
+//! Test helpers: a real redis-server per test (or `TROLLEY_TEST_REDIS_URL`), a
+//! real Redis Cluster (one per test, or the run's shared one), the real app on
+//! port 0 in this process (or the real binary as a child process), and HTTP
+//! clients that keep cookies like a browser.
 
 use std::{
+    fmt::Display,
+    future::{Future, IntoFuture},
     net::TcpListener,
-    path::PathBuf,
+    path::{Path, PathBuf},
+    pin::Pin,
     process::{Child, Command, Stdio},
+    sync::{Mutex, OnceLock, PoisonError},
     time::{Duration, Instant},
 };
 
 use fred::prelude::*;
 use reqwest::{Method, StatusCode, header};
 use serde_json::Value;
-use trolley::config::Settings;
+use trolley::{
+    config::Settings,
+    testing::{RedisOptions, parse_config},
+};
 
-/// Which store an app under test runs on.
+/// Which store an app under test runs on: the backends the contract suite
+/// (`contract_suite!` in main.rs) is stamped out for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// A redis-server of the test's own.
     Redis,
+    /// The in-process store (no `TROLLEY_REDIS_URL`).
     Embedded,
+    /// A 3-master Redis Cluster, one for the whole run (see [`Cluster::shared`]).
+    Cluster,
+}
+
+impl Backend {
+    /// The last segment of a contract test's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Redis => "redis",
+            Backend::Embedded => "embedded",
+            Backend::Cluster => "cluster",
+        }
+    }
+
+    /// Whether this machine can run it: a Cluster needs redis-cli besides
+    /// redis-server (its trials are listed as ignored otherwise).
+    pub fn available(self) -> bool {
+        static CLUSTER: OnceLock<bool> = OnceLock::new();
+        match self {
+            Backend::Redis | Backend::Embedded => true,
+            Backend::Cluster => *CLUSTER.get_or_init(Cluster::tools_present),
+        }
+    }
+
+    /// Starts this backend's store for one test: a fresh redis-server, nothing
+    /// for the embedded store, or the run's shared Cluster.
+    pub async fn start(self) -> Store {
+        match self {
+            Backend::Redis => Store::Redis(RedisServer::start().await),
+            Backend::Embedded => Store::Embedded,
+            Backend::Cluster => Store::Cluster(Cluster::shared().await),
+        }
+    }
+}
+
+/// A test's store, kept alive until the test ends.
+pub enum Store {
+    Redis(RedisServer),
+    Embedded,
+    /// Shared by every Cluster trial of the run: a test on it keeps to keys of
+    /// its own (its carts, users and owners), and relies on no count of the
+    /// whole server (its keys, or a limit per client address).
+    Cluster(&'static Cluster),
+}
+
+impl Store {
+    /// Settings for an app on this store.
+    pub fn settings(&self) -> Settings {
+        match self {
+            Store::Redis(redis) => settings(Backend::Redis, Some(redis)),
+            Store::Embedded => settings(Backend::Embedded, None),
+            Store::Cluster(cluster) => cluster.settings(),
+        }
+    }
+
+    /// The test's own redis-server, on the Redis backend.
+    pub fn redis(&self) -> Option<&RedisServer> {
+        match self {
+            Store::Redis(redis) => Some(redis),
+            Store::Embedded | Store::Cluster(_) => None,
+        }
+    }
+
+    /// The shared Cluster, on the Cluster backend.
+    pub fn cluster(&self) -> Option<&'static Cluster> {
+        match self {
+            Store::Cluster(cluster) => Some(cluster),
+            Store::Redis(_) | Store::Embedded => None,
+        }
+    }
 }
 
 /// A free TCP port on 127.0.0.1, below the ephemeral range.
@@ -233,6 +314,7 @@ pub fn settings(backend: Backend, redis: Option<&RedisServer>) -> Settings {
     settings.redis.url = match backend {
         Backend::Redis => Some(redis.expect("a redis server").url.clone()),
         Backend::Embedded => None,
+        Backend::Cluster => panic!("a Cluster app's settings come from Store::settings"),
     };
     settings.users_file = std::env::temp_dir().join(format!(
         "trolley-test-users-{}-{}.json",
@@ -287,17 +369,12 @@ impl TestApp {
         }
     }
 
-    /// The app on a backend: a fresh redis-server for Redis (returned so the test
-    /// keeps it alive), nothing for the embedded store.
-    pub async fn on(backend: Backend) -> (TestApp, Option<RedisServer>) {
-        match backend {
-            Backend::Redis => {
-                let redis = RedisServer::start().await;
-                let app = TestApp::spawn(settings(backend, Some(&redis))).await;
-                (app, Some(redis))
-            }
-            Backend::Embedded => (TestApp::spawn(settings(backend, None)).await, None),
-        }
+    /// The app on a backend, with default settings, and its store (returned so
+    /// the test keeps it alive): see [`Backend::start`].
+    pub async fn on(backend: Backend) -> (TestApp, Store) {
+        let store = backend.start().await;
+        let app = TestApp::spawn(store.settings()).await;
+        (app, store)
     }
 
     /// `trolley user add NAME` with the password on stdin, on this app's store.
@@ -422,23 +499,64 @@ impl Browser {
         }
     }
 
-    pub async fn send(&mut self, method: Method, path: &str, body: Option<&str>) -> Reply {
-        self.send_with(method, path, body, &[]).await
+    /// A request, sent when awaited (add headers to it first with
+    /// [`Call::header`] and friends).
+    pub fn send(&mut self, method: Method, path: &str, body: Option<&str>) -> Call<'_> {
+        Call {
+            browser: self,
+            method,
+            path: path.to_string(),
+            body: body.map(str::to_string),
+            headers: Vec::new(),
+        }
     }
 
-    /// [`Browser::send`] with extra request headers.
-    pub async fn send_with(
+    pub fn get(&mut self, path: &str) -> Call<'_> {
+        self.send(Method::GET, path, None)
+    }
+
+    pub fn post(&mut self, path: &str, body: &str) -> Call<'_> {
+        self.send(Method::POST, path, Some(body))
+    }
+
+    pub fn put(&mut self, path: &str) -> Call<'_> {
+        self.send(Method::PUT, path, None)
+    }
+
+    pub fn delete(&mut self, path: &str) -> Call<'_> {
+        self.send(Method::DELETE, path, None)
+    }
+
+    /// `PUT /api/cart/item/{line}?quantity={quantity}`: any text as either, so
+    /// malformed ones can be sent too.
+    pub fn put_quantity(&mut self, line: impl Display, quantity: impl Display) -> Call<'_> {
+        self.put(&format!("/api/cart/item/{line}?quantity={quantity}"))
+    }
+
+    /// `DELETE /api/cart/item/{line}`.
+    pub fn remove(&mut self, line: impl Display) -> Call<'_> {
+        self.delete(&format!("/api/cart/item/{line}"))
+    }
+
+    /// `DELETE /api/cart`.
+    pub fn clear(&mut self) -> Call<'_> {
+        self.delete("/api/cart")
+    }
+
+    /// Sends a request with this browser's cookie, and keeps the cookie the
+    /// answer sets (or removes).
+    async fn execute(
         &mut self,
         method: Method,
-        path: &str,
-        body: Option<&str>,
-        headers: &[(&str, &str)],
+        path: String,
+        body: Option<String>,
+        headers: Vec<(String, String)>,
     ) -> Reply {
         let mut request = self
             .client
             .request(method, format!("{}{}", self.base, path));
         for (name, value) in headers {
-            request = request.header(*name, *value);
+            request = request.header(name, value);
         }
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, format!("{}={}", self.cookie_name, cookie));
@@ -446,7 +564,7 @@ impl Browser {
         if let Some(body) = body {
             request = request
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(body.to_string());
+                .body(body);
         }
         let response = request.send().await.expect("request is answered");
         let reply = Reply {
@@ -465,22 +583,6 @@ impl Browser {
             self.cookie = if removed { None } else { Some(value) };
         }
         reply
-    }
-
-    pub async fn get(&mut self, path: &str) -> Reply {
-        self.send(Method::GET, path, None).await
-    }
-
-    pub async fn post(&mut self, path: &str, body: &str) -> Reply {
-        self.send(Method::POST, path, Some(body)).await
-    }
-
-    pub async fn put(&mut self, path: &str) -> Reply {
-        self.send(Method::PUT, path, None).await
-    }
-
-    pub async fn delete(&mut self, path: &str) -> Reply {
-        self.send(Method::DELETE, path, None).await
     }
 
     /// `POST /api/cart/add`, asserting success; returns the line id.
@@ -522,6 +624,59 @@ impl Browser {
     pub async fn login_reply(&mut self, username: &str, password: &str) -> Reply {
         let body = serde_json::json!({"username": username, "password": password}).to_string();
         self.post("/api/auth/login", &body).await
+    }
+}
+
+/// A request of a [`Browser`], sent (with the browser's cookie) when awaited.
+#[must_use = "a request is sent when awaited"]
+pub struct Call<'a> {
+    browser: &'a mut Browser,
+    method: Method,
+    path: String,
+    body: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl Call<'_> {
+    /// With a request header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// With each of `headers`.
+    pub fn headers(self, headers: &[(&str, &str)]) -> Self {
+        headers
+            .iter()
+            .fold(self, |call, (name, value)| call.header(name, value))
+    }
+
+    pub fn idempotency_key(self, key: &str) -> Self {
+        self.header("Idempotency-Key", key)
+    }
+
+    pub fn if_match(self, etags: &str) -> Self {
+        self.header("If-Match", etags)
+    }
+
+    pub fn if_none_match(self, etags: &str) -> Self {
+        self.header("If-None-Match", etags)
+    }
+}
+
+impl<'a> IntoFuture for Call<'a> {
+    type Output = Reply;
+    type IntoFuture = Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let Call {
+            browser,
+            method,
+            path,
+            body,
+            headers,
+        } = self;
+        Box::pin(browser.execute(method, path, body, headers))
     }
 }
 
@@ -714,4 +869,192 @@ pub async fn user_with_cart(app: &TestApp, name: &str, products: &[(i64, i64)]) 
         StatusCode::OK
     );
     cart
+}
+
+/// A cart's hash in Redis.
+pub fn cart_key(no: u64) -> String {
+    format!("trolley:{{cart:{no}}}")
+}
+
+/// The cart number of a line id (the id names the cart that created it).
+pub fn cart_no_of(line: u64) -> u64 {
+    line >> 20
+}
+
+/// Three redis-server masters in cluster mode, stopped on drop (or by
+/// [`Cluster::stop`], for the shared one).
+pub struct Cluster {
+    /// `redis-cluster://` URL listing every node, comma-separated (as the README
+    /// and the Helm chart write it).
+    pub url: String,
+    pub ports: Vec<u16>,
+    /// The nodes and their directory, until stopped.
+    running: Mutex<Option<(Children, tempfile::TempDir)>>,
+}
+
+/// The run's shared Cluster, once a test has asked for it.
+static SHARED_CLUSTER: tokio::sync::OnceCell<Cluster> = tokio::sync::OnceCell::const_new();
+
+fn spawn_node(dir: &Path, port: u16, bus_port: u16) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        // The bus port is chosen too: port + 10000 could be another test's server.
+        .args(["--cluster-enabled", "yes"])
+        .args(["--cluster-port", &bus_port.to_string()])
+        .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts")
+}
+
+impl Cluster {
+    /// Whether redis-server and redis-cli (which creates the cluster) are here.
+    pub fn tools_present() -> bool {
+        tool_present("redis-cli") && tool_present("redis-server")
+    }
+
+    /// A fresh cluster, or `None` (after a note) when redis-cli or redis-server
+    /// is missing.
+    pub async fn start() -> Option<Cluster> {
+        if !Cluster::tools_present() {
+            eprintln!(
+                "skipped: the Cluster tests need redis-server and redis-cli (Debian package redis-tools)"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("dir");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut nodes = Children(Vec::new());
+        for &port in &ports {
+            nodes.0.push(spawn_node(dir.path(), port, free_port()));
+        }
+        let cluster = Cluster {
+            url: format!(
+                "redis-cluster://127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
+                ports[0], ports[1], ports[2]
+            ),
+            ports: ports.clone(),
+            running: Mutex::new(Some((nodes, dir))),
+        };
+        for &port in &ports {
+            until(&format!("node {port} to answer"), || {
+                redis_cli(port, &["ping"]) == "PONG"
+            })
+            .await;
+        }
+        let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let create = tokio::task::spawn_blocking(move || {
+            Command::new("redis-cli")
+                .args(["--cluster", "create"])
+                .args(&addresses)
+                .args(["--cluster-replicas", "0", "--cluster-yes"])
+                .stdin(Stdio::null())
+                .output()
+                .expect("redis-cli runs")
+        })
+        .await
+        .expect("cluster create");
+        assert!(
+            create.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&create.stdout),
+            String::from_utf8_lossy(&create.stderr)
+        );
+        for &port in &ports {
+            until(&format!("node {port} to see the whole cluster"), || {
+                let info = redis_cli(port, &["cluster", "info"]);
+                info.contains("cluster_state:ok")
+                    && info.contains("cluster_slots_ok:16384")
+                    && info.contains("cluster_known_nodes:3")
+            })
+            .await;
+        }
+        Some(cluster)
+    }
+
+    /// The run's one Cluster for the contract suite, started by the first test
+    /// that asks (the others wait for it): starting one takes seconds, and every
+    /// test keeps to keys of its own anyway. main stops it after the last test.
+    pub async fn shared() -> &'static Cluster {
+        SHARED_CLUSTER
+            .get_or_init(|| async {
+                Cluster::start()
+                    .await
+                    .expect("the Cluster trials run only where redis-cli is")
+            })
+            .await
+    }
+
+    /// Stops the shared Cluster, if one was started.
+    pub fn stop_shared() {
+        if let Some(cluster) = SHARED_CLUSTER.get() {
+            cluster.stop();
+        }
+    }
+
+    /// Kills the nodes and removes their directory.
+    pub fn stop(&self) {
+        drop(
+            self.running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+    }
+
+    /// Settings for an app on this cluster.
+    pub fn settings(&self) -> Settings {
+        let mut config = settings(Backend::Embedded, None);
+        config.redis.url = Some(self.url.clone());
+        config
+    }
+
+    /// trolley's Redis options for this cluster, as its settings give them.
+    pub fn options(&self) -> RedisOptions {
+        let settings = self.settings();
+        RedisOptions {
+            pool_size: settings.redis.connections(),
+            url: self.url.clone(),
+            password: settings.redis.password,
+            ca_file: settings.redis.ca_file,
+            timeout: settings.redis.timeout,
+            wait_replicas: 0,
+        }
+    }
+
+    pub async fn app(&self) -> TestApp {
+        TestApp::spawn(self.settings()).await
+    }
+
+    /// A cluster client for inspecting what the app wrote.
+    pub async fn client(&self) -> Client {
+        // trolley's own URL parsing, which accepts the comma-separated form.
+        let mut config = parse_config(&self.options()).expect("cluster url");
+        // A test client fails at once rather than retrying in the background.
+        config.fail_fast = true;
+        assert!(config.server.is_clustered());
+        let client = Builder::from_config(config).build().expect("client");
+        client.init().await.expect("connect to the cluster");
+        client
+    }
+
+    /// The hash slot of a key, as the cluster computes it.
+    pub fn slot(&self, key: &str) -> u16 {
+        redis_cli(self.ports[0], &["cluster", "keyslot", key])
+            .parse()
+            .expect("slot")
+    }
+
+    /// The port of the master that holds `key` (only that master answers it
+    /// without a redirection).
+    pub fn master_holding(&self, key: &str) -> Option<u16> {
+        self.ports
+            .iter()
+            .copied()
+            .find(|&port| redis_cli(port, &["exists", key]) == "1")
+    }
 }

@@ -12,23 +12,14 @@ use trolley::testing::{
     rules::{AddOutcome, LineChange, MergeRule},
 };
 
-use crate::{
-    helpers::{
-        Browser, RedisServer, TestApp, items, store_test_item, store_test_policy, two_replicas,
-    },
-    trial,
+use crate::helpers::{
+    Browser, RedisServer, TestApp, items, store_test_item, store_test_policy, two_replicas,
 };
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        trial(
-            "isolation::after_redis_restarts_empty_no_session_sees_or_changes_another_sessions_lines",
-            after_redis_restarts_empty_no_session_sees_or_changes_another_sessions_lines,
-        ),
-        trial(
-            "isolation::a_reused_number_is_another_carts_whatever_it_left_behind",
-            a_reused_number_is_another_carts_whatever_it_left_behind,
-        ),
+    tests![
+        after_redis_restarts_empty_no_session_sees_or_changes_another_sessions_lines,
+        a_reused_number_is_another_carts_whatever_it_left_behind,
     ]
 }
 
@@ -101,20 +92,14 @@ async fn after_redis_restarts_empty_no_session_sees_or_changes_another_sessions_
     let count = after.len();
     for i in 0..count {
         let victim = after[(i + 1) % count].line;
-        let reply = after[i]
-            .browser
-            .put(&format!("/api/cart/item/{victim}?quantity=7"))
-            .await;
+        let reply = after[i].browser.put_quantity(victim, 7).await;
         assert!(
             matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
             "PUT of another session's line answered {}: {}",
             reply.status,
             reply.text
         );
-        let reply = after[i]
-            .browser
-            .delete(&format!("/api/cart/item/{victim}"))
-            .await;
+        let reply = after[i].browser.remove(victim).await;
         assert!(matches!(
             reply.status,
             StatusCode::FORBIDDEN | StatusCode::NOT_FOUND

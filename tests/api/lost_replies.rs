@@ -7,28 +7,18 @@
 use std::time::{Duration, Instant};
 
 use libtest_mimic::Trial;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 
 use crate::{
     helpers::{Backend, Browser, RedisServer, TestApp, quantity_of, settings},
     proxy::{Fault, FaultProxy},
-    trial,
 };
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        trial(
-            "faults::a_lost_reply_is_run_again_once_and_never_applied_twice",
-            a_lost_reply_is_run_again_once_and_never_applied_twice,
-        ),
-        trial(
-            "faults::a_lost_session_slide_does_not_fail_the_change_and_a_lost_new_session_makes_no_cart",
-            a_lost_session_slide_does_not_fail_the_change_and_a_lost_new_session_makes_no_cart,
-        ),
-        trial(
-            "faults::resets_blackholes_and_slow_replies_answer_503_and_recover",
-            resets_blackholes_and_slow_replies_answer_503_and_recover,
-        ),
+    tests![
+        a_lost_reply_is_run_again_once_and_never_applied_twice,
+        a_lost_session_slide_does_not_fail_the_change_and_a_lost_new_session_makes_no_cart,
+        resets_blackholes_and_slow_replies_answer_503_and_recover,
     ]
 }
 
@@ -47,12 +37,8 @@ async fn app_behind_proxy() -> (TestApp, FaultProxy, RedisServer) {
 
 async fn add_keyed(visitor: &mut Browser, key: &str) -> crate::helpers::Reply {
     visitor
-        .send_with(
-            Method::POST,
-            "/api/cart/add",
-            Some(r#"{"productId": 42, "quantity": 1}"#),
-            &[("Idempotency-Key", key)],
-        )
+        .post("/api/cart/add", r#"{"productId": 42, "quantity": 1}"#)
+        .idempotency_key(key)
         .await
 }
 

@@ -1,11 +1,53 @@
 //! trolley's integration tests: one binary, real HTTP over sockets, real cookies,
-//! a real redis-server per test (or `TROLLEY_TEST_REDIS_URL`).
+//! a real redis-server per test (or `TROLLEY_TEST_REDIS_URL`), and one real Redis
+//! Cluster shared by the contract suite's `…::cluster` trials.
 //!
 //! A custom harness (libtest-mimic) so that a machine without redis-server gets
 //! one clear line (or an install, where possible) instead of a wall of failures.
 
 // A test is a scenario, read top to bottom: no function-length limit here.
 #![allow(clippy::too_many_lines)]
+
+/// Trials of tests that run once, each named `<module>::<test>` after the
+/// module that lists it: `tests![a_test, another]`, or `name = body` for a
+/// body that is not a function of that name (`name = || check("grpc")`).
+macro_rules! tests {
+    (@trials [$($trial:expr,)*]) => {
+        vec![$($trial),*]
+    };
+    (@trials [$($trial:expr,)*] $test:ident $(, $($rest:tt)*)?) => {
+        tests!(@trials [$($trial,)* $crate::trial($crate::test_name(module_path!(), stringify!($test)), $test),] $($($rest)*)?)
+    };
+    (@trials [$($trial:expr,)*] $name:ident = $body:expr $(, $($rest:tt)*)?) => {
+        tests!(@trials [$($trial,)* $crate::trial($crate::test_name(module_path!(), stringify!($name)), $body),] $($($rest)*)?)
+    };
+    ($($tests:tt)*) => {
+        tests!(@trials [] $($tests)*)
+    };
+}
+
+/// The contract suite: each test, an `async fn(Backend)`, is listed once and
+/// stamped out for every backend as `<module>::<test>::<backend>` (as
+/// tower-sessions-stores' `route_tests!` stamps its route tests out per store),
+/// so the stores cannot drift apart. `on [Redis, Embedded]: …` leaves a backend
+/// out, for tests that need what it does not have.
+macro_rules! contract_suite {
+    (on [$($backend:ident),+ $(,)?]: $($test:ident),+ $(,)?) => {{
+        let backends = [$($crate::helpers::Backend::$backend),+];
+        let mut trials = Vec::new();
+        $(
+            trials.extend($crate::per_backend(
+                &$crate::test_name(module_path!(), stringify!($test)),
+                &backends,
+                $test,
+            ));
+        )+
+        trials
+    }};
+    ($($test:ident),+ $(,)?) => {
+        contract_suite!(on [Redis, Embedded, Cluster]: $($test),+)
+    };
+}
 
 mod accounts;
 mod cart;
@@ -51,20 +93,30 @@ where
     Trial::test(name, move || run(body))
 }
 
-/// The same test against the Redis store and the embedded store, so the two
-/// cannot drift apart.
-pub fn both<F, Fut>(name: &str, body: F) -> Vec<Trial>
+/// `<module>::<test>`, from the `module_path!()` of the module that lists the
+/// test (the crate's own name left out).
+pub fn test_name(module_path: &str, test: &str) -> String {
+    let module = module_path
+        .split_once("::")
+        .map_or(module_path, |(_, module)| module);
+    format!("{module}::{test}")
+}
+
+/// A test on each of `backends`, named `<name>::<backend>`; ignored on a
+/// backend this machine cannot run (see [`Backend::available`]).
+pub fn per_backend<F, Fut>(name: &str, backends: &[Backend], body: F) -> Vec<Trial>
 where
     F: Fn(Backend) -> Fut + Send + Clone + 'static,
     Fut: Future<Output = ()> + 'static,
 {
-    let on_embedded = body.clone();
-    vec![
-        trial(format!("{name}::redis"), move || body(Backend::Redis)),
-        trial(format!("{name}::embedded"), move || {
-            on_embedded(Backend::Embedded)
-        }),
-    ]
+    backends
+        .iter()
+        .map(|&backend| {
+            let body = body.clone();
+            trial(format!("{name}::{}", backend.name()), move || body(backend))
+                .with_ignored_flag(!backend.available())
+        })
+        .collect()
 }
 
 fn run<F, Fut>(body: F) -> Result<(), Failed>
@@ -172,5 +224,7 @@ fn main() -> ExitCode {
     trials.extend(cluster::trials());
     trials.extend(service::trials());
     trials.extend(grpc::trials());
-    libtest_mimic::run(&args, trials).exit_code()
+    let conclusion = libtest_mimic::run(&args, trials);
+    helpers::Cluster::stop_shared();
+    conclusion.exit_code()
 }

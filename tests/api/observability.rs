@@ -21,50 +21,22 @@ use prost::Message;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::{
-    helpers::{Browser, Process, RedisServer, binary, eventually, free_port},
-    trial,
-};
+use crate::helpers::{Browser, Process, RedisServer, binary, eventually, free_port};
 
 /// Named `observability::…`, so `cargo test --test api observability` runs them all.
 pub fn trials() -> Vec<Trial> {
-    vec![
-        trial(
-            "observability::every_labelled_counter_is_exported_at_zero_from_the_start",
-            every_labelled_counter_is_exported_at_zero_from_the_start,
-        ),
-        trial(
-            "observability::metrics_count_cart_operations_and_label_requests_by_route_template",
-            metrics_count_cart_operations_and_label_requests_by_route_template,
-        ),
-        trial(
-            "observability::an_incoming_traceparent_is_continued_by_the_exported_server_span_and_its_redis_spans",
-            an_incoming_traceparent_is_continued_by_the_exported_server_span_and_its_redis_spans,
-        ),
-        trial(
-            "observability::a_grpc_call_is_a_server_span_under_the_rpc_conventions_continuing_its_metadata",
-            a_grpc_call_is_a_server_span_under_the_rpc_conventions_continuing_its_metadata,
-        ),
-        trial(
-            "observability::requests_succeed_when_the_http_collector_port_is_closed",
+    tests![
+        every_labelled_counter_is_exported_at_zero_from_the_start,
+        metrics_count_cart_operations_and_label_requests_by_route_template,
+        an_incoming_traceparent_is_continued_by_the_exported_server_span_and_its_redis_spans,
+        a_grpc_call_is_a_server_span_under_the_rpc_conventions_continuing_its_metadata,
+        requests_succeed_when_the_http_collector_port_is_closed =
             || requests_succeed_when_the_collector_port_is_closed("http/protobuf"),
-        ),
-        trial(
-            "observability::requests_succeed_when_the_grpc_collector_port_is_closed",
+        requests_succeed_when_the_grpc_collector_port_is_closed =
             || requests_succeed_when_the_collector_port_is_closed("grpc"),
-        ),
-        trial(
-            "observability::json_access_logs_carry_the_trace_and_never_the_session_or_password",
-            json_access_logs_carry_the_trace_and_never_the_session_or_password,
-        ),
-        trial(
-            "observability::by_default_only_failed_and_slow_requests_get_an_access_line",
-            by_default_only_failed_and_slow_requests_get_an_access_line,
-        ),
-        trial(
-            "observability::every_queued_log_line_is_written_by_shutdown",
-            every_queued_log_line_is_written_by_shutdown,
-        ),
+        json_access_logs_carry_the_trace_and_never_the_session_or_password,
+        by_default_only_failed_and_slow_requests_get_an_access_line,
+        every_queued_log_line_is_written_by_shutdown,
     ]
 }
 
@@ -539,6 +511,15 @@ async fn an_incoming_traceparent_is_continued_by_the_exported_server_span_and_it
     );
 }
 
+/// A traced gRPC call: the trace and span ids it was sent under, its method and
+/// the status code it ended with.
+struct TracedCall<'a> {
+    trace_id: &'a str,
+    parent_id: &'a str,
+    method: &'static str,
+    code: i64,
+}
+
 async fn a_grpc_call_is_a_server_span_under_the_rpc_conventions_continuing_its_metadata() {
     use trolley::proto::trolley::cart::v1::{self as pb, cart_service_client::CartServiceClient};
     let (collector, endpoint) = Collector::start().await;
@@ -611,15 +592,32 @@ async fn a_grpc_call_is_a_server_span_under_the_rpc_conventions_continuing_its_m
             .count();
         assert_eq!(servers, 1, "one server span per call, not an HTTP one too");
     }
-    for (trace_id, parent_id, method, code) in [
-        (&added_trace, &added_parent, "AddItem", 0),
-        (&missing_trace, &missing_parent, "CompleteCheckout", 5),
-    ] {
+    let calls = [
+        TracedCall {
+            trace_id: &added_trace,
+            parent_id: &added_parent,
+            method: "AddItem",
+            code: 0,
+        },
+        TracedCall {
+            trace_id: &missing_trace,
+            parent_id: &missing_parent,
+            method: "CompleteCheckout",
+            code: 5,
+        },
+    ];
+    for TracedCall {
+        trace_id,
+        parent_id,
+        method,
+        code,
+    } in calls
+    {
         let span = span_of(trace_id).expect("span");
         assert_eq!(span.name, format!("trolley.cart.v1.CartService/{method}"));
         assert_eq!(
             hex(&span.parent_span_id),
-            *parent_id,
+            parent_id,
             "continues the caller's span"
         );
         let attributes = &span.attributes;

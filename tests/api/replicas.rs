@@ -6,29 +6,14 @@ use fred::prelude::*;
 use libtest_mimic::Trial;
 use serde_json::json;
 
-use crate::{
-    helpers::{Backend, RedisServer, TestApp, quantity_of, settings},
-    trial,
-};
+use crate::helpers::{Backend, RedisServer, TestApp, quantity_of, settings};
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        trial(
-            "three_replicas_share_one_visitors_cart",
-            three_replicas_share_one_visitors_cart,
-        ),
-        trial(
-            "fifty_concurrent_adds_of_one_product_give_quantity_fifty",
-            fifty_concurrent_adds_of_one_product_give_quantity_fifty,
-        ),
-        trial(
-            "fifty_concurrent_adds_of_different_products_give_fifty_lines",
-            fifty_concurrent_adds_of_different_products_give_fifty_lines,
-        ),
-        trial(
-            "the_cart_hash_and_session_record_carry_the_session_ttl_and_slide_together",
-            the_cart_hash_and_session_record_carry_the_session_ttl_and_slide_together,
-        ),
+    tests![
+        three_replicas_share_one_visitors_cart,
+        fifty_concurrent_adds_of_one_product_give_quantity_fifty,
+        fifty_concurrent_adds_of_different_products_give_fifty_lines,
+        the_cart_hash_and_session_record_carry_the_session_ttl_and_slide_together,
     ]
 }
 

@@ -12,24 +12,21 @@ use std::{
 use libtest_mimic::Trial;
 use reqwest::Method;
 
-use crate::{
-    helpers::{
-        Backend, Browser, PASSWORD, RedisServer, TestApp, redis_cli, settings, tool_present,
-    },
-    trial,
-};
+use crate::helpers::{Backend, PASSWORD, RedisServer, TestApp, redis_cli, settings, tool_present};
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        trial(
-            "round_trips::every_route_stays_within_its_redis_round_trip_budget",
-            every_route_stays_within_its_redis_round_trip_budget,
-        ),
-        trial(
-            "round_trips::a_replica_pipelines_over_one_connection_and_keeps_four_for_wait",
-            a_replica_pipelines_over_one_connection_and_keeps_four_for_wait,
-        ),
+    tests![
+        every_route_stays_within_its_redis_round_trip_budget,
+        a_replica_pipelines_over_one_connection_and_keeps_four_for_wait,
     ]
+}
+
+/// `TROLLEY_REDIS_POOL_SIZE` and `TROLLEY_REDIS_WAIT`, and the connections a
+/// replica on them holds.
+struct Pool {
+    pool_size: Option<u32>,
+    wait: u32,
+    expected: usize,
 }
 
 /// The connections a replica holds to Redis: one by default (every request's
@@ -40,7 +37,29 @@ async fn a_replica_pipelines_over_one_connection_and_keeps_four_for_wait() {
         eprintln!("skipped: needs redis-cli (Debian package redis-tools)");
         return;
     }
-    for (pool_size, wait, expected) in [(None, 0, 1), (None, 1, 4), (Some(3), 0, 3)] {
+    let pools = [
+        Pool {
+            pool_size: None,
+            wait: 0,
+            expected: 1,
+        },
+        Pool {
+            pool_size: None,
+            wait: 1,
+            expected: 4,
+        },
+        Pool {
+            pool_size: Some(3),
+            wait: 0,
+            expected: 3,
+        },
+    ];
+    for Pool {
+        pool_size,
+        wait,
+        expected,
+    } in pools
+    {
         let redis = RedisServer::start().await;
         if !redis.is_owned() {
             eprintln!("skipped: counts the connections of a redis-server of its own");
@@ -81,18 +100,39 @@ const LOGIN_BUDGET: f64 = 13.0;
 /// Round trips each route may take per request (a session already started, its
 /// record not due for a slide and copied by the replica, so the cart script is
 /// the only round trip; see `sessions::copies`).
-const BUDGETS: [(&str, f64); 9] = [
-    ("anonymous-get", 0.0),
-    ("add", 1.0),
-    ("get", 1.0),
-    ("put", 1.0),
+const BUDGETS: [Budget; 9] = [
+    Budget::of("anonymous-get", 0.0),
+    Budget::of("add", 1.0),
+    Budget::of("get", 1.0),
+    Budget::of("put", 1.0),
     // A refusal: the line is looked for where its id says it was made.
-    ("remove-missing", 2.0),
-    ("clear", 1.0),
-    ("minimal-add", 1.0),
-    ("minimal-get", 1.0),
-    ("signed-in-add", 1.0),
+    Budget::of("remove-missing", 2.0),
+    Budget::of("clear", 1.0),
+    Budget::of("minimal-add", 1.0),
+    Budget::of("minimal-get", 1.0),
+    Budget::of("signed-in-add", 1.0),
 ];
+
+/// A measured route (as its block in the `MONITOR` log is named) and the round
+/// trips it may take per request.
+struct Budget {
+    route: &'static str,
+    round_trips: f64,
+}
+
+impl Budget {
+    const fn of(route: &'static str, round_trips: f64) -> Budget {
+        Budget { route, round_trips }
+    }
+}
+
+/// A measured request: its block's name in the `MONITOR` log, and the request.
+struct Measured<'a> {
+    name: &'static str,
+    method: Method,
+    path: &'a str,
+    body: Option<&'a str>,
+}
 
 async fn every_route_stays_within_its_redis_round_trip_budget() {
     if !tool_present("redis-cli") {
@@ -143,39 +183,61 @@ async fn every_route_stays_within_its_redis_round_trip_budget() {
     let put = format!("/api/cart/item/{line}?quantity=3");
     let add = r#"{"productId": 42, "quantity": 1}"#;
     let mut anonymous = app.browser();
-    let routes: Vec<(&str, &mut Browser, Method, &str, Option<&str>)> = vec![(
-        "anonymous-get",
-        &mut anonymous,
-        Method::GET,
-        "/api/cart",
-        None,
-    )];
-    for (name, visitor, method, path, body) in routes {
-        mark(name);
-        for _ in 0..RUNS {
-            visitor.send(method.clone(), path, body).await;
-        }
+    mark("anonymous-get");
+    for _ in 0..RUNS {
+        anonymous.get("/api/cart").await;
     }
-    let cases: [(&str, Method, &str, Option<&str>); 7] = [
-        ("add", Method::POST, "/api/cart/add", Some(add)),
-        ("get", Method::GET, "/api/cart", None),
-        ("put", Method::PUT, put.as_str(), None),
-        (
-            "remove-missing",
-            Method::DELETE,
-            "/api/cart/item/999999999",
-            None,
-        ),
-        (
-            "minimal-add",
-            Method::POST,
-            "/cart/items",
-            Some(r#"{"sku": "apple"}"#),
-        ),
-        ("minimal-get", Method::GET, "/cart", None),
-        ("clear", Method::DELETE, "/api/cart", None),
+    let measured = [
+        Measured {
+            name: "add",
+            method: Method::POST,
+            path: "/api/cart/add",
+            body: Some(add),
+        },
+        Measured {
+            name: "get",
+            method: Method::GET,
+            path: "/api/cart",
+            body: None,
+        },
+        Measured {
+            name: "put",
+            method: Method::PUT,
+            path: &put,
+            body: None,
+        },
+        Measured {
+            name: "remove-missing",
+            method: Method::DELETE,
+            path: "/api/cart/item/999999999",
+            body: None,
+        },
+        Measured {
+            name: "minimal-add",
+            method: Method::POST,
+            path: "/cart/items",
+            body: Some(r#"{"sku": "apple"}"#),
+        },
+        Measured {
+            name: "minimal-get",
+            method: Method::GET,
+            path: "/cart",
+            body: None,
+        },
+        Measured {
+            name: "clear",
+            method: Method::DELETE,
+            path: "/api/cart",
+            body: None,
+        },
     ];
-    for (name, method, path, body) in cases {
+    for Measured {
+        name,
+        method,
+        path,
+        body,
+    } in measured
+    {
         mark(name);
         for _ in 0..RUNS {
             shopper.send(method.clone(), path, body).await;
@@ -228,7 +290,11 @@ async fn every_route_stays_within_its_redis_round_trip_budget() {
         }
     }
     let mut report = Vec::new();
-    for (name, budget) in BUDGETS {
+    for Budget {
+        route: name,
+        round_trips: budget,
+    } in BUDGETS
+    {
         let per_request = *counts.get(name).unwrap_or(&0) as f64 / RUNS as f64;
         report.push(format!("{name}={per_request:.1}"));
         assert!(

@@ -10,40 +10,22 @@ use std::{
 use libtest_mimic::Trial;
 use reqwest::StatusCode;
 
-use crate::{
-    helpers::{
-        Backend, Children, TestApp, free_port, quantity_of, redis_cli, settings, tool_present,
-        until,
-    },
-    trial,
+use crate::helpers::{
+    Backend, Children, TestApp, free_port, quantity_of, redis_cli, settings, tool_present, until,
 };
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        trial(
-            "sentinel::carts_survive_a_sentinel_failover_and_the_service_follows_the_new_master",
-            carts_survive_a_sentinel_failover_and_the_service_follows_the_new_master,
-        ),
-        trial(
-            "sentinel::no_acknowledged_add_is_lost_in_a_manual_failover",
+    tests![
+        carts_survive_a_sentinel_failover_and_the_service_follows_the_new_master,
+        no_acknowledged_add_is_lost_in_a_manual_failover =
             || no_acknowledged_add_is_lost_in_a_manual_failover(0),
-        ),
-        trial(
-            "sentinel::no_acknowledged_add_is_lost_in_a_manual_failover_with_redis_wait",
+        no_acknowledged_add_is_lost_in_a_manual_failover_with_redis_wait =
             || no_acknowledged_add_is_lost_in_a_manual_failover(1),
-        ),
-        trial(
-            "sentinel::with_redis_wait_no_acknowledged_add_is_lost_when_the_primary_is_killed",
-            with_redis_wait_no_acknowledged_add_is_lost_when_the_primary_is_killed,
-        ),
-        trial(
-            "sentinel::a_checkout_claim_holds_through_a_manual_failover",
+        with_redis_wait_no_acknowledged_add_is_lost_when_the_primary_is_killed,
+        a_checkout_claim_holds_through_a_manual_failover =
             || a_checkout_claim_holds_through_a_failover(Failover::Manual),
-        ),
-        trial(
-            "sentinel::with_redis_wait_a_checkout_claim_holds_when_the_primary_is_killed",
+        with_redis_wait_a_checkout_claim_holds_when_the_primary_is_killed =
             || a_checkout_claim_holds_through_a_failover(Failover::KillWithWait),
-        ),
     ]
 }
 

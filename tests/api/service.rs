@@ -8,89 +8,34 @@ use libtest_mimic::Trial;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::{
-    both,
-    helpers::{
-        Backend, Browser, PASSWORD, ROTATED_TOKEN, RedisServer, Reply, SERVICE_TOKEN, TestApp,
-        items, quantity_of, settings, two_replicas, user_with_cart,
-    },
-    trial,
+use crate::helpers::{
+    Backend, Browser, PASSWORD, ROTATED_TOKEN, RedisServer, Reply, SERVICE_TOKEN, TestApp, items,
+    quantity_of, settings, two_replicas, user_with_cart,
 };
 
 pub fn trials() -> Vec<Trial> {
-    let mut trials = Vec::new();
-    trials.extend(both(
-        "the_service_port_answers_401_without_a_valid_token",
+    let mut trials = contract_suite![
         the_service_port_answers_401_without_a_valid_token,
-    ));
-    trials.push(trial(
-        "the_checkout_and_grpc_series_are_exported_from_start_up",
-        the_checkout_and_grpc_series_are_exported_from_start_up,
-    ));
-    trials.push(trial(
-        "without_a_token_the_service_port_stays_closed",
-        without_a_token_the_service_port_stays_closed,
-    ));
-    trials.extend(both(
-        "an_ext_cart_is_created_by_its_first_add_and_changed_like_a_public_cart",
         an_ext_cart_is_created_by_its_first_add_and_changed_like_a_public_cart,
-    ));
-    trials.extend(both(
-        "a_user_cart_is_the_one_the_shopper_sees_both_ways",
         a_user_cart_is_the_one_the_shopper_sees_both_ways,
-    ));
-    trials.extend(both(
-        "a_guest_cart_is_reached_by_its_cart_id_and_frozen_by_a_claim",
         a_guest_cart_is_reached_by_its_cart_id_and_frozen_by_a_claim,
-    ));
-    trials.extend(both(
-        "malformed_owners_ids_and_bodies_are_400_and_write_nothing",
         malformed_owners_ids_and_bodies_are_400_and_write_nothing,
-    ));
-    trials.extend(both(
-        "a_claim_freezes_the_cart_on_every_route_until_it_is_completed",
         a_claim_freezes_the_cart_on_every_route_until_it_is_completed,
-    ));
-    trials.extend(both(
-        "a_released_claim_lets_the_cart_change_and_cannot_be_completed",
         a_released_claim_lets_the_cart_change_and_cannot_be_completed,
-    ));
-    trials.extend(both(
-        "a_claim_past_its_until_ends_by_itself_and_answers_410",
         a_claim_past_its_until_ends_by_itself_and_answers_410,
-    ));
-    trials.extend(both(
-        "an_empty_cart_or_an_unknown_claim_is_refused",
         an_empty_cart_or_an_unknown_claim_is_refused,
-    ));
-    trials.extend(both(
-        "a_login_merging_into_a_claimed_cart_is_refused_and_changes_nothing",
         a_login_merging_into_a_claimed_cart_is_refused_and_changes_nothing,
-    ));
-    trials.extend(both(
-        "a_409_during_a_claim_is_not_recorded_under_its_idempotency_key",
         a_409_during_a_claim_is_not_recorded_under_its_idempotency_key,
-    ));
-    trials.extend(both(
-        "a_checkout_retried_with_its_idempotency_key_answers_the_same_claim",
         a_checkout_retried_with_its_idempotency_key_answers_the_same_claim,
-    ));
-    trials.push(trial(
-        "adds_racing_a_claim_across_replicas_are_claimed_or_kept_never_lost",
+    ];
+    trials.extend(tests![
+        the_checkout_and_grpc_series_are_exported_from_start_up,
+        without_a_token_the_service_port_stays_closed,
         adds_racing_a_claim_across_replicas_are_claimed_or_kept_never_lost,
-    ));
-    trials.push(trial(
-        "ten_concurrent_completes_across_replicas_remove_the_lines_once",
         ten_concurrent_completes_across_replicas_remove_the_lines_once,
-    ));
-    trials.push(trial(
-        "reading_an_ext_cart_slides_its_owner_record_with_it",
         reading_an_ext_cart_slides_its_owner_record_with_it,
-    ));
-    trials.push(trial(
-        "a_complete_after_redis_lost_the_claim_removes_nothing",
         a_complete_after_redis_lost_the_claim_removes_nothing,
-    ));
+    ]);
     trials
 }
 
@@ -196,7 +141,7 @@ fn assert_refused(reply: &Reply, status: StatusCode, message: &str) {
 const CLAIMED: &str = "Cart is being checked out";
 
 async fn the_service_port_answers_401_without_a_valid_token(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let caller = Caller::of(&app);
     for token in [None, Some("wrong"), Some("")] {
         let reply = caller
@@ -234,7 +179,7 @@ async fn without_a_token_the_service_port_stays_closed() {
 }
 
 async fn an_ext_cart_is_created_by_its_first_add_and_changed_like_a_public_cart(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let caller = Caller::of(&app);
     let empty = caller.cart("ext/OB-user-1").await;
     assert_eq!(empty["cartId"], Value::Null);
@@ -313,7 +258,7 @@ async fn an_ext_cart_is_created_by_its_first_add_and_changed_like_a_public_cart(
 }
 
 async fn a_user_cart_is_the_one_the_shopper_sees_both_ways(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let caller = Caller::of(&app);
     app.add_user("carol", PASSWORD);
     // A write creates the user's cart, which the next login merges into.
@@ -348,7 +293,7 @@ async fn a_user_cart_is_the_one_the_shopper_sees_both_ways(backend: Backend) {
 }
 
 async fn malformed_owners_ids_and_bodies_are_400_and_write_nothing(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let caller = Caller::of(&app);
     let long = "x".repeat(129);
     for path in [
@@ -421,7 +366,7 @@ async fn malformed_owners_ids_and_bodies_are_400_and_write_nothing(backend: Back
 }
 
 async fn a_claim_freezes_the_cart_on_every_route_until_it_is_completed(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let caller = Caller::of(&app);
     user_with_cart(&app, "dora", &[(42, 2)]).await;
     let mut shopper = app.browser();
@@ -453,26 +398,18 @@ async fn a_claim_freezes_the_cart_on_every_route_until_it_is_completed(backend: 
     );
     let reply = shopper.post("/cart/items", r#"{"sku": "apple"}"#).await;
     assert_refused(&reply, StatusCode::CONFLICT, CLAIMED);
-    let reply = shopper
-        .put(&format!("/api/cart/item/{line}?quantity=1"))
-        .await;
+    let reply = shopper.put_quantity(line, 1).await;
     assert_refused(&reply, StatusCode::CONFLICT, CLAIMED);
-    let reply = shopper.delete(&format!("/api/cart/item/{line}")).await;
+    let reply = shopper.remove(line).await;
     assert_refused(&reply, StatusCode::CONFLICT, CLAIMED);
     // A line that is not in the cart is 404 before the claim is 409.
-    let reply = shopper
-        .delete(&format!("/api/cart/item/{}", line + 1))
-        .await;
+    let reply = shopper.remove(line + 1).await;
     assert_refused(
         &reply,
         StatusCode::NOT_FOUND,
         &format!("Cart item not found: {}", line + 1),
     );
-    assert_refused(
-        &shopper.delete("/api/cart").await,
-        StatusCode::CONFLICT,
-        CLAIMED,
-    );
+    assert_refused(&shopper.clear().await, StatusCode::CONFLICT, CLAIMED);
     let reply = caller
         .post("/v1/carts/user/dora/items", r#"{"sku": "apple"}"#)
         .await;
@@ -515,7 +452,7 @@ async fn a_claim_freezes_the_cart_on_every_route_until_it_is_completed(backend: 
 }
 
 async fn a_released_claim_lets_the_cart_change_and_cannot_be_completed(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let caller = Caller::of(&app);
     caller
         .post("/v1/carts/ext/r1/items", r#"{"productId": 42}"#)
@@ -541,7 +478,7 @@ async fn a_released_claim_lets_the_cart_change_and_cannot_be_completed(backend: 
 }
 
 async fn a_claim_past_its_until_ends_by_itself_and_answers_410(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let caller = Caller::of(&app);
     caller
         .post("/v1/carts/ext/e1/items", r#"{"productId": 42}"#)
@@ -585,7 +522,7 @@ async fn a_claim_past_its_until_ends_by_itself_and_answers_410(backend: Backend)
 }
 
 async fn an_empty_cart_or_an_unknown_claim_is_refused(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let caller = Caller::of(&app);
     let reply = caller.post("/v1/carts/ext/none/checkout", "").await;
     assert_refused(&reply, StatusCode::CONFLICT, "Cart is empty");
@@ -608,7 +545,7 @@ async fn an_empty_cart_or_an_unknown_claim_is_refused(backend: Backend) {
 }
 
 async fn a_login_merging_into_a_claimed_cart_is_refused_and_changes_nothing(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let caller = Caller::of(&app);
     user_with_cart(&app, "erin", &[(42, 1)]).await;
     let claim = caller.checkout("user/erin").await;
@@ -627,7 +564,7 @@ async fn a_login_merging_into_a_claimed_cart_is_refused_and_changes_nothing(back
 }
 
 async fn a_409_during_a_claim_is_not_recorded_under_its_idempotency_key(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let caller = Caller::of(&app);
     caller
         .post("/v1/carts/ext/k1/items", r#"{"productId": 42}"#)
@@ -760,8 +697,15 @@ async fn a_complete_after_redis_lost_the_claim_removes_nothing() {
     assert_eq!(quantity_of(&caller.cart("ext/lost").await, 7), 1);
 }
 
+/// A write to the service API: method, path and body.
+struct Write {
+    method: Method,
+    path: String,
+    body: Option<&'static str>,
+}
+
 async fn a_guest_cart_is_reached_by_its_cart_id_and_frozen_by_a_claim(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let caller = Caller::of(&app);
     app.add_user("gina", PASSWORD);
     let mut guest = app.browser();
@@ -807,18 +751,35 @@ async fn a_guest_cart_is_reached_by_its_cart_id_and_frozen_by_a_claim(backend: B
     let nobody = caller.cart("guest/cNoSuchCart0").await;
     assert_eq!(nobody["version"], "0");
     let nowhere = "/v1/carts/guest/cNoSuchCart0";
-    for (method, path, body) in [
-        (
-            Method::POST,
-            format!("{nowhere}/items"),
-            Some(r#"{"sku": "apple"}"#),
-        ),
-        (Method::PUT, format!("{nowhere}/items/1?quantity=2"), None),
-        (Method::DELETE, format!("{nowhere}/items/1"), None),
-        (Method::DELETE, nowhere.to_string(), None),
-        (Method::POST, format!("{nowhere}/checkout"), None),
-    ] {
-        let reply = caller.send(method.clone(), &path, body, &[]).await;
+    let writes = [
+        Write {
+            method: Method::POST,
+            path: format!("{nowhere}/items"),
+            body: Some(r#"{"sku": "apple"}"#),
+        },
+        Write {
+            method: Method::PUT,
+            path: format!("{nowhere}/items/1?quantity=2"),
+            body: None,
+        },
+        Write {
+            method: Method::DELETE,
+            path: format!("{nowhere}/items/1"),
+            body: None,
+        },
+        Write {
+            method: Method::DELETE,
+            path: nowhere.to_string(),
+            body: None,
+        },
+        Write {
+            method: Method::POST,
+            path: format!("{nowhere}/checkout"),
+            body: None,
+        },
+    ];
+    for Write { method, path, body } in writes {
+        let reply = caller.send(method, &path, body, &[]).await;
         assert_refused(&reply, StatusCode::NOT_FOUND, "Cart not found");
     }
     let reply = caller.get("/v1/carts/guest/not.an.id").await;
@@ -826,7 +787,7 @@ async fn a_guest_cart_is_reached_by_its_cart_id_and_frozen_by_a_claim(backend: B
 }
 
 async fn a_checkout_retried_with_its_idempotency_key_answers_the_same_claim(backend: Backend) {
-    let (app, _redis) = TestApp::on(backend).await;
+    let (app, _store) = TestApp::on(backend).await;
     let caller = Caller::of(&app);
     caller
         .post("/v1/carts/ext/idem/items", r#"{"productId": 42}"#)

@@ -8,36 +8,18 @@ use libtest_mimic::Trial;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::{
-    helpers::{
-        Backend, Browser, PASSWORD, RedisServer, TestApp, items, quantity_of, settings,
-        store_test_item, store_test_policy, tool_present, two_replicas,
-    },
-    trial,
+use crate::helpers::{
+    Backend, Browser, PASSWORD, RedisServer, TestApp, items, quantity_of, settings,
+    store_test_item, store_test_policy, tool_present, two_replicas,
 };
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        trial(
-            "session_copies::a_copy_saves_the_session_read_and_none_are_kept_when_switched_off",
-            a_copy_saves_the_session_read_and_none_are_kept_when_switched_off,
-        ),
-        trial(
-            "session_copies::a_logout_on_one_replica_ends_the_session_on_the_others",
-            a_logout_on_one_replica_ends_the_session_on_the_others,
-        ),
-        trial(
-            "session_copies::a_login_on_one_replica_retires_the_guest_session_on_the_others",
-            a_login_on_one_replica_retires_the_guest_session_on_the_others,
-        ),
-        trial(
-            "session_copies::after_redis_loses_everything_a_copy_reaches_no_cart",
-            after_redis_loses_everything_a_copy_reaches_no_cart,
-        ),
-        trial(
-            "session_copies::the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made",
-            the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made,
-        ),
+    tests![
+        a_copy_saves_the_session_read_and_none_are_kept_when_switched_off,
+        a_logout_on_one_replica_ends_the_session_on_the_others,
+        a_login_on_one_replica_retires_the_guest_session_on_the_others,
+        after_redis_loses_everything_a_copy_reaches_no_cart,
+        the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made,
     ]
 }
 
@@ -262,7 +244,7 @@ async fn a_login_on_one_replica_retires_the_guest_session_on_the_others() {
     assert!(items(&cart).is_empty(), "the retired guest session: {cart}");
     let mut old = Browser::new(&b.base);
     old.cookie = Some(guest_cookie);
-    let reply = old.put(&format!("/api/cart/item/{line}?quantity=5")).await;
+    let reply = old.put_quantity(line, 5).await;
     assert!(
         matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
         "the retired guest session changed a line: {} {}",

@@ -6,50 +6,44 @@
 use libtest_mimic::Trial;
 use reqwest::{StatusCode, header};
 
-use crate::{
-    helpers::{Backend, Browser, RedisServer, Reply, TestApp, settings},
-    trial,
-};
+use crate::helpers::{Backend, Browser, RedisServer, Reply, TestApp, settings};
 
 pub fn trials() -> Vec<Trial> {
-    vec![
-        trial(
-            "storefront::the_page_and_its_assets_are_served_with_honest_types_and_a_strict_csp",
-            the_page_and_its_assets_are_served_with_honest_types_and_a_strict_csp,
-        ),
-        trial(
-            "storefront::every_file_the_pages_name_is_served",
-            every_file_the_pages_name_is_served,
-        ),
-        trial(
-            "storefront::the_page_shows_money_as_the_api_wrote_it_and_computes_none",
-            the_page_shows_money_as_the_api_wrote_it_and_computes_none,
-        ),
-        trial(
-            "storefront::it_is_off_by_default_on_redis_and_on_when_asked",
-            it_is_off_by_default_on_redis_and_on_when_asked,
-        ),
-        trial(
-            "storefront::switched_off_the_pages_answer_the_json_404",
-            switched_off_the_pages_answer_the_json_404,
-        ),
+    tests![
+        the_page_and_its_assets_are_served_with_honest_types_and_a_strict_csp,
+        every_file_the_pages_name_is_served,
+        the_page_shows_money_as_the_api_wrote_it_and_computes_none,
+        it_is_off_by_default_on_redis_and_on_when_asked,
+        switched_off_the_pages_answer_the_json_404,
     ]
 }
 
-/// (path, content type) of every storefront file.
-const FILES: [(&str, &str); 9] = [
-    ("/", "text/html; charset=utf-8"),
-    ("/storefront/app.js", "text/javascript; charset=utf-8"),
-    ("/storefront/app.css", "text/css; charset=utf-8"),
-    ("/favicon.svg", "image/svg+xml"),
-    ("/images/products/42.jpg", "image/svg+xml"),
-    ("/api/docs", "text/html; charset=utf-8"),
-    ("/api/docs/docs.js", "text/javascript; charset=utf-8"),
-    (
+/// A storefront file and the content type it is served with.
+struct File {
+    path: &'static str,
+    content_type: &'static str,
+}
+
+impl File {
+    const fn new(path: &'static str, content_type: &'static str) -> File {
+        File { path, content_type }
+    }
+}
+
+/// Every storefront file.
+const FILES: [File; 9] = [
+    File::new("/", "text/html; charset=utf-8"),
+    File::new("/storefront/app.js", "text/javascript; charset=utf-8"),
+    File::new("/storefront/app.css", "text/css; charset=utf-8"),
+    File::new("/favicon.svg", "image/svg+xml"),
+    File::new("/images/products/42.jpg", "image/svg+xml"),
+    File::new("/api/docs", "text/html; charset=utf-8"),
+    File::new("/api/docs/docs.js", "text/javascript; charset=utf-8"),
+    File::new(
         "/api/docs/swagger-ui-bundle.js",
         "text/javascript; charset=utf-8",
     ),
-    ("/api/docs/swagger-ui.css", "text/css; charset=utf-8"),
+    File::new("/api/docs/swagger-ui.css", "text/css; charset=utf-8"),
 ];
 
 fn text(reply: &Reply, name: header::HeaderName) -> &str {
@@ -68,7 +62,7 @@ fn assert_not_found(reply: &Reply, path: &str) {
 async fn the_page_and_its_assets_are_served_with_honest_types_and_a_strict_csp() {
     let app = TestApp::spawn(settings(Backend::Embedded, None)).await;
     let mut visitor = app.browser();
-    for (path, content_type) in FILES {
+    for File { path, content_type } in FILES {
         let reply = visitor.get(path).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
         assert_eq!(text(&reply, header::CONTENT_TYPE), content_type, "{path}");
@@ -161,7 +155,7 @@ async fn it_is_off_by_default_on_redis_and_on_when_asked() {
     let mut asked = settings(Backend::Redis, Some(&redis));
     asked.storefront = Some(true);
     let on = TestApp::spawn(asked).await;
-    for (path, _) in FILES {
+    for File { path, .. } in FILES {
         assert_not_found(&off.browser().get(path).await, path);
         let reply = on.browser().get(path).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}");
@@ -176,7 +170,7 @@ async fn switched_off_the_pages_answer_the_json_404() {
     config.storefront = Some(false);
     let app = TestApp::spawn(config).await;
     let mut visitor = app.browser();
-    for (path, _) in FILES {
+    for File { path, .. } in FILES {
         assert_not_found(&visitor.get(path).await, path);
     }
     assert_eq!(

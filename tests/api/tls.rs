@@ -9,16 +9,10 @@ use std::{
 use libtest_mimic::Trial;
 use reqwest::StatusCode;
 
-use crate::{
-    helpers::{Backend, Children, TestApp, eventually, free_port, quantity_of, settings},
-    trial,
-};
+use crate::helpers::{Backend, Children, TestApp, eventually, free_port, quantity_of, settings};
 
 pub fn trials() -> Vec<Trial> {
-    vec![trial(
-        "tls::a_rediss_url_with_a_private_ca_serves_carts_and_an_untrusted_server_is_refused",
-        a_rediss_url_with_a_private_ca_serves_carts_and_an_untrusted_server_is_refused,
-    )]
+    tests![a_rediss_url_with_a_private_ca_serves_carts_and_an_untrusted_server_is_refused,]
 }
 
 fn openssl(dir: &Path, args: &[&str]) {

@@ -12,16 +12,10 @@ use libtest_mimic::Trial;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::{
-    helpers::{Browser, binary, free_port, quantity_of},
-    trial,
-};
+use crate::helpers::{Browser, binary, free_port, quantity_of};
 
 pub fn trials() -> Vec<Trial> {
-    vec![trial(
-        "the_local_topology_shares_carts_across_replicas_and_survives_losing_one",
-        the_local_topology_shares_carts_across_replicas_and_survives_losing_one,
-    )]
+    tests![the_local_topology_shares_carts_across_replicas_and_survives_losing_one,]
 }
 
 fn repo() -> PathBuf {
