@@ -56,7 +56,7 @@ if not expect_holds(expect, cart_key, ops) then
 end
 local lines = {}
 for i = 1, #fields, 2 do
-  if string.byte(fields[i], 1) == 108 and string.sub(fields[i], 1, 2) == 'l:' then
+  if string.sub(fields[i], 1, 2) == 'l:' then
     lines[#lines + 1] = fields[i]
     lines[#lines + 1] = fields[i + 1]
   end

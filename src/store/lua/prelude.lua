@@ -36,13 +36,19 @@ end
 
 local LINE_PATTERN = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
 
+-- When a line added at `ms` (since the epoch) was added, to the whole second
+-- (rules.rs `add`), as text.
+local function whole_second(ms)
+  return string.format('%.0f', math.floor(tonumber(ms) / 1000) * 1000)
+end
+
 -- A line stores when it was added in whole seconds (3 bytes a line less than
--- milliseconds); scripts and their replies deal in milliseconds.
+-- milliseconds); scripts and their replies deal in milliseconds. Seconds become
+-- milliseconds by appending '000', and a whole second loses its '000' again,
+-- rather than going through tonumber and string.format: that saves 10k
+-- instructions per call, 7% of cart_set_quantity (docs/PERFORMANCE.md).
 
 -- A stored line value: product id, quantity (a number), price and added ms (text).
--- Seconds become milliseconds by appending '000' rather than through
--- tonumber and string.format: in Redis's Lua a string.format('%.0f') costs
--- as much as a redis.call (see docs/PERFORMANCE.md, the scripts' cost).
 local function decode_line(raw)
   local product, quantity, price, added = string.match(raw, LINE_PATTERN)
   if added then
@@ -51,14 +57,8 @@ local function decode_line(raw)
   return product, tonumber(quantity), price, added
 end
 
--- When a line added at `ms` (since the epoch) was added, to the whole second
--- (rules.rs `add`), as text.
-local function whole_second(ms)
-  return string.format('%.0f', math.floor(tonumber(ms) / 1000) * 1000)
-end
-
--- added: ms since the epoch (text or number). A whole second's text loses its
--- '000'; anything else is divided and rounded down.
+-- added: ms since the epoch (text or number); anything but a whole second's
+-- text is divided and rounded down.
 local function encode_line(product, quantity, price, added)
   local seconds = string.match(added, '^([1-9]%d*)000$')
   if not seconds then
@@ -71,9 +71,9 @@ end
 -- array): the line of `product` (its id and value) if it has one, how many
 -- lines it has, and its 'id', 'v', 'seq' and 'co' (false when absent). No product
 -- index is stored: scanning at most the max lines inside Redis costs less than
--- the bytes an index would cost every cart. The scan compares bytes in place
--- (string.byte, a plain find) instead of cutting strings: in Redis's Lua every
--- new string is allocated and hashed, and that was most of an add's time.
+-- the bytes an index would cost every cart. A line's product is found by the
+-- start of its value ('product|') rather than by cutting the value apart: in
+-- Redis's Lua every new string is allocated and hashed.
 local function find_product(fields, product)
   local cart = {count = 0, id = false, v = false, seq = false, co = false}
   local prefix = product .. '|'
@@ -81,15 +81,10 @@ local function find_product(fields, product)
     local field = fields[i]
     if field == 'id' or field == 'v' or field == 'seq' or field == 'co' then
       cart[field] = fields[i + 1]
-    else
-      -- Both bytes in one call: each call into a C function costs about as
-      -- much as the rest of the loop.
-      local first, second = string.byte(field, 1, 2)
-      if first == 108 and second == 58 then -- 'l:'
-        cart.count = cart.count + 1
-        if not cart.line and string.find(fields[i + 1], prefix, 1, true) == 1 then
-          cart.line, cart.value = string.sub(field, 3), fields[i + 1]
-        end
+    elseif string.sub(field, 1, 2) == 'l:' then
+      cart.count = cart.count + 1
+      if not cart.line and string.find(fields[i + 1], prefix, 1, true) == 1 then
+        cart.line, cart.value = string.sub(field, 3), fields[i + 1]
       end
     end
   end
