@@ -24,7 +24,14 @@
 -- carts merged into one user cart at once serialize here, each applied once.
 --
 -- The rules are cart_merge.lua's: both use prelude.lua's merge_lines.
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
+local user_key, absorbed_key, refused_key = KEYS[1], KEYS[2], KEYS[3]
+local guest_no, user_id, rule = ARGV[1], ARGV[2], ARGV[3]
+local max_quantity, max_lines = tonumber(ARGV[4]), tonumber(ARGV[5])
+local ttl, new_version, seal = ARGV[6], ARGV[7], ARGV[8]
+local FIRST_LINE = 9 -- the guest lines are ARGV[9..]
+local has_lines = #ARGV >= FIRST_LINE
+
+if redis.call('SISMEMBER', absorbed_key, guest_no) == 1 then
   return {'already'}
 end
 -- A checkout claim freezes the user's cart: checked here, in the slot that
@@ -32,23 +39,23 @@ end
 -- is recorded against the seal: another login that read the same seal (a double
 -- click) is refused too, even once the claim has ended, because the refused
 -- login lifts that seal (cart_unseal.lua) and a merge must not finish under it.
-if redis.call('SISMEMBER', KEYS[3], ARGV[8]) == 1 then
+if redis.call('SISMEMBER', refused_key, seal) == 1 then
   return {'claimed'}
 end
-if #ARGV >= 9 and claim_holds(redis.call('HGET', KEYS[1], 'co')) then
-  redis.call('SADD', KEYS[3], ARGV[8])
-  redis.call('PEXPIRE', KEYS[3], ARGV[6])
+if has_lines and claim_holds(redis.call('HGET', user_key, 'co')) then
+  redis.call('SADD', refused_key, seal)
+  redis.call('PEXPIRE', refused_key, ttl)
   return {'claimed'}
 end
-if ARGV[2] ~= '' then
-  redis.call('HSETNX', KEYS[1], 'id', ARGV[2])
+if user_id ~= '' then
+  redis.call('HSETNX', user_key, 'id', user_id)
 end
-local moved, combined, clamped, dropped = merge_lines(KEYS[1], ARGV, 9,
-  ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
+local moved, combined, clamped, dropped =
+  merge_lines(user_key, ARGV, FIRST_LINE, rule, max_quantity, max_lines)
 if moved + combined > 0 then
-  bump_version(KEYS[1], ARGV[7])
+  bump_version(user_key, new_version)
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('PEXPIRE', user_key, ttl)
+redis.call('SADD', absorbed_key, guest_no)
+redis.call('PEXPIRE', absorbed_key, ttl)
 return {'merged', tostring(moved), tostring(combined), table.concat(clamped, ','), table.concat(dropped, ',')}

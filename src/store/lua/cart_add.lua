@@ -1,14 +1,15 @@
 -- Adds a product to a cart, or increments the quantity of its existing line.
 --
--- KEYS, ARGV[1..6]: those of every cart change (write_gate in prelude.lua).
+-- KEYS, ARGV[1..6]: those of every cart change (change_args in prelude.lua).
 -- ARGV[7]  the cart number            ARGV[8]  product id
 -- ARGV[9]  quantity to add            ARGV[10] today's price (frozen into a new line)
 -- ARGV[11] now, ms since the epoch    ARGV[12] max quantity of a line
 -- ARGV[13] max lines of a cart        ARGV[14] '1': also return the cart's fields
+-- then the session record served from a copy, if any: KEYS[4], ARGV[15].
 -- Returns  {'ok', version, line id, product id, quantity, price, added ms
 --           [, the cart hash as a flat field/value array]}
 --          | {'too_many' | 'full' | 'merged' | 'foreign' | 'stale' | 'claimed' | 'again' | 'key_reused', version}
---          | {'replay', ...a recorded reply}
+--          | {'replay', ...a recorded reply} | {'stale_session'}
 --
 -- Atomic, so concurrent adds never lose an increment and the limits hold: the
 -- existence check, the limit checks, the write, the version, the TTL slide and
@@ -17,12 +18,17 @@
 -- merged or refused, never dropped into a cart that nobody will read again.
 --
 -- The rules are rules.rs `add`; the line encoding and the gate are prelude.lua's.
-if not change_session_is_current(14) then
+local change = change_args()
+local cart_no, product, quantity, price, now = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10], ARGV[11]
+local max_quantity, max_lines, with_lines = tonumber(ARGV[12]), ARGV[13], ARGV[14] == '1'
+local session_key, session_digest = KEYS[4], ARGV[15]
+
+if not change_session_is_current(change, session_key, session_digest) then
   return {'stale_session'}
 end
-local fields = redis.call('HGETALL', KEYS[1])
-local cart = find_product(fields, ARGV[8])
-local stop, ops = write_gate(cart.id, cart.v, cart.co)
+local fields = redis.call('HGETALL', change.cart_key)
+local cart = find_product(fields, product)
+local stop, ops = write_gate(change, cart.id, cart.v, cart.co)
 if stop then
   return stop
 end
@@ -30,7 +36,7 @@ end
 -- The minimal API answers the whole cart: the cart this add produced, from the
 -- fields read above with this add's writes applied ('v' is not a line).
 local function with_cart(reply, writes)
-  if ARGV[14] == '1' then
+  if with_lines then
     local written = {}
     for i = 1, #writes, 2 do
       written[writes[i]] = writes[i + 1]
@@ -48,30 +54,31 @@ local function with_cart(reply, writes)
   return reply
 end
 
-local quantity = tonumber(ARGV[9])
-local max_quantity = tonumber(ARGV[12])
+-- The product's line: incremented, its price and addedAt frozen.
 if cart.line then
-  local product, old, price, added = decode_line(cart.value)
-  local new = old + quantity
-  if new > max_quantity then
+  local _, had, frozen_price, added = decode_line(cart.value)
+  local sum = had + quantity
+  if sum > max_quantity then
     return refused('too_many', ops)
   end
-  local writes = {'l:' .. cart.line, encode_line(product, new, price, added)}
-  return changed(ops, with_cart(line_reply(cart.line, product, new, price, added), writes), writes)
+  local writes = {'l:' .. cart.line, encode_line(product, sum, frozen_price, added)}
+  return changed(change, ops,
+    with_cart(line_reply(cart.line, product, sum, frozen_price, added), writes), writes)
 end
+-- A new line, while the cart is under the max lines (and line ids are left).
 if quantity > max_quantity then
   return refused('too_many', ops)
 end
 local seq = tonumber(cart.seq or '0')
-if cart.count >= tonumber(ARGV[13]) or seq >= MAX_LINE_SEQ then
-  return decided({'full'}, newest_op(ops))
+if cart.count >= tonumber(max_lines) or seq >= MAX_LINE_SEQ then
+  return decided(change, {'full'}, newest_op(ops))
 end
 seq = seq + 1
-local id = line_id(tonumber(ARGV[7]), seq)
-local added = whole_second(ARGV[11])
-local writes = {'l:' .. id, encode_line(ARGV[8], quantity, ARGV[10], added), 'seq', seq}
+local id = line_id(tonumber(cart_no), seq)
+local added = whole_second(now)
+local writes = {'l:' .. id, encode_line(product, quantity, price, added), 'seq', seq}
 if not cart.id then
   writes[#writes + 1] = 'id'
-  writes[#writes + 1] = ARGV[1]
+  writes[#writes + 1] = change.cart_id
 end
-return changed(ops, with_cart(line_reply(id, ARGV[8], quantity, ARGV[10], added), writes), writes)
+return changed(change, ops, with_cart(line_reply(id, product, quantity, price, added), writes), writes)

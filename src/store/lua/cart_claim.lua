@@ -6,7 +6,7 @@
 -- KEYS[3]  the claim's record         trolley:{cart:<no>}:claim:<claim id>
 -- ARGV[1]  the cart's public id       ARGV[2]  the claim id
 -- ARGV[3]  how long the claim holds, ms
--- ARGV[4]  the precondition (If-Match): as write_gate's ARGV[5]
+-- ARGV[4]  the precondition (If-Match): as a cart change's (change_args in prelude.lua)
 -- ARGV[5]  how long the record outlives the claim, ms
 -- ARGV[6]  the request's fingerprint under an Idempotency-Key ('' without one)
 -- Returns  {'ok' | 'again', version, until ms, the claimed lines as 'l:<id>', value, ...}
@@ -19,8 +19,12 @@
 -- every change after this step meets the claim in its write gate. The cart's
 -- version does not change (its lines did not). Redis's clock sets `until`, and
 -- every gate reads the same clock.
-local fields = redis.call('HGETALL', KEYS[1])
-local state = cart_state(KEYS[1], KEYS[2], ARGV[1], field_in(fields, 'id'))
+local cart_key, tombstone_key, record_key = KEYS[1], KEYS[2], KEYS[3]
+local cart_id, claim_id, claim_ttl = ARGV[1], ARGV[2], ARGV[3]
+local expect, keep, request = ARGV[4], ARGV[5], ARGV[6]
+
+local fields = redis.call('HGETALL', cart_key)
+local state = cart_state(cart_key, tombstone_key, cart_id, field_in(fields, 'id'))
 if state == 'merged' then
   return {'merged', '0'}
 elseif state == 'foreign' then
@@ -32,13 +36,14 @@ local version = newest_op(ops)
 -- This very claim again (a re-run after a lost reply, or a retry with the
 -- same Idempotency-Key, whose claim id is derived from it): answered from its
 -- record, whatever became of it since.
-local record = redis.call('HMGET', KEYS[3], 'cart', 'until', 'claimed', 'lines', 'req')
-if record[1] == ARGV[1] then
-  if (record[5] or '') ~= ARGV[6] then
+local record_cart, record_until, record_claimed, record_lines, record_request =
+  unpack(redis.call('HMGET', record_key, 'cart', 'until', 'claimed', 'lines', 'req'))
+if record_cart == cart_id then
+  if (record_request or '') ~= request then
     return {'reused', version}
   end
-  local reply = {'again', record[3], record[2]}
-  for part in string.gmatch(record[4] or '', '[^\n]+') do
+  local reply = {'again', record_claimed, record_until}
+  for part in string.gmatch(record_lines or '', '[^\n]+') do
     reply[#reply + 1] = part
   end
   return reply
@@ -46,12 +51,12 @@ end
 if claim_holds(field_in(fields, 'co')) then
   return {'claimed', version}
 end
-if not expect_holds(ARGV[4], KEYS[1], ops) then
+if not expect_holds(expect, cart_key, ops) then
   return {'stale', version}
 end
 local lines = {}
 for i = 1, #fields, 2 do
-  if string.byte(fields[i], 1) == 108 and string.sub(fields[i], 1, 2) == 'l:' then
+  if string.sub(fields[i], 1, 2) == 'l:' then
     lines[#lines + 1] = fields[i]
     lines[#lines + 1] = fields[i + 1]
   end
@@ -59,17 +64,16 @@ end
 if #lines == 0 then
   return {'empty', version}
 end
-local now = now_ms()
-local until_ms = string.format('%.0f', now + tonumber(ARGV[3]))
-redis.call('HSET', KEYS[1], 'co', ARGV[2] .. ' ' .. until_ms)
+local until_ms = string.format('%.0f', now_ms() + tonumber(claim_ttl))
+redis.call('HSET', cart_key, 'co', claim_id .. ' ' .. until_ms)
 -- The cart outlives its claim.
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl >= 0 and ttl < tonumber(ARGV[3]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local ttl = redis.call('PTTL', cart_key)
+if ttl >= 0 and ttl < tonumber(claim_ttl) then
+  redis.call('PEXPIRE', cart_key, claim_ttl)
 end
-redis.call('HSET', KEYS[3], 'cart', ARGV[1], 'until', until_ms, 'state', 'active',
-  'claimed', version, 'lines', table.concat(lines, '\n'), 'req', ARGV[6])
-redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]) + tonumber(ARGV[5]))
+redis.call('HSET', record_key, 'cart', cart_id, 'until', until_ms, 'state', 'active',
+  'claimed', version, 'lines', table.concat(lines, '\n'), 'req', request)
+redis.call('PEXPIRE', record_key, tonumber(claim_ttl) + tonumber(keep))
 local reply = {'ok', version, until_ms}
 for i = 1, #lines do
   reply[#reply + 1] = lines[i]

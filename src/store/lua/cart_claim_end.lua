@@ -16,8 +16,12 @@
 -- removes the lines, and the others find it so. It removes only the lines and
 -- quantities the record holds, never a line the claim did not see; a record
 -- that is gone (expired long ago, or Redis lost it) removes nothing.
-local record = redis.call('HGETALL', KEYS[2])
-if #record == 0 or field_in(record, 'cart') ~= ARGV[1] then
+local cart_key, record_key = KEYS[1], KEYS[2]
+local cart_id, claim_id, action, order, new_version, cart_ttl =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+
+local record = redis.call('HGETALL', record_key)
+if #record == 0 or field_in(record, 'cart') ~= cart_id then
   return {'not_found'}
 end
 local state = field_in(record, 'state')
@@ -36,12 +40,12 @@ local function answer(status, version, lines)
   return reply
 end
 if state == 'completed' then
-  if ARGV[3] == 'complete' and field_in(record, 'order') == ARGV[4] then
+  if action == 'complete' and field_in(record, 'order') == order then
     return answer('completed', field_in(record, 'version'), claimed_lines())
   end
   return {'conflict'}
 elseif state == 'released' then
-  if ARGV[3] == 'release' then
+  if action == 'release' then
     return {'released'}
   end
   return {'was_released'}
@@ -49,27 +53,30 @@ end
 if now_ms() >= tonumber(field_in(record, 'until')) then
   return {'expired'}
 end
-local owner, claim = unpack(redis.call('HMGET', KEYS[1], 'id', 'co'))
-local holds = claim and string.sub(claim, 1, #ARGV[2] + 1) == ARGV[2] .. ' '
-if ARGV[3] == 'release' then
-  redis.call('HSET', KEYS[2], 'state', 'released')
+local owner, claim = unpack(redis.call('HMGET', cart_key, 'id', 'co'))
+-- The cart's claim is this one ('<claim id> <until ms>').
+local holds = claim and string.sub(claim, 1, #claim_id + 1) == claim_id .. ' '
+if action == 'release' then
+  redis.call('HSET', record_key, 'state', 'released')
   if holds then
-    redis.call('HDEL', KEYS[1], 'co')
+    redis.call('HDEL', cart_key, 'co')
   end
   return {'released'}
 end
 
+-- Complete: the claimed quantities leave the cart (a line whose quantity grew
+-- since keeps the difference), with a fresh version.
 local lines = claimed_lines()
-if holds and owner == ARGV[1] then
+if holds and owner == cart_id then
   local names = {}
   for i = 1, #lines, 2 do
     names[#names + 1] = lines[i]
   end
-  local now = redis.call('HMGET', KEYS[1], unpack(names))
+  local current = redis.call('HMGET', cart_key, unpack(names))
   local doomed, writes = {'co'}, {}
   for i = 1, #names do
-    if now[i] then
-      local product, quantity, price, added = decode_line(now[i])
+    if current[i] then
+      local product, quantity, price, added = decode_line(current[i])
       local _, claimed = decode_line(lines[2 * i])
       if quantity <= claimed then
         doomed[#doomed + 1] = names[i]
@@ -79,12 +86,12 @@ if holds and owner == ARGV[1] then
       end
     end
   end
-  redis.call('HDEL', KEYS[1], unpack(doomed))
+  redis.call('HDEL', cart_key, unpack(doomed))
   if #writes > 0 then
-    redis.call('HSET', KEYS[1], unpack(writes))
+    redis.call('HSET', cart_key, unpack(writes))
   end
-  bump_version(KEYS[1], ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  bump_version(cart_key, new_version)
+  redis.call('PEXPIRE', cart_key, cart_ttl)
 end
-redis.call('HSET', KEYS[2], 'state', 'completed', 'order', ARGV[4], 'version', ARGV[5])
-return answer('completed', ARGV[5], lines)
+redis.call('HSET', record_key, 'state', 'completed', 'order', order, 'version', new_version)
+return answer('completed', new_version, lines)

@@ -5,8 +5,11 @@
 -- Returns  {claim id, until ms} | {}
 --
 -- One script so that 'now' is Redis's clock, the one every write gate reads.
-local owner, claim = unpack(redis.call('HMGET', KEYS[1], 'id', 'co'))
-if owner ~= ARGV[1] or not claim_holds(claim) then
+local cart_key = KEYS[1]
+local cart_id = ARGV[1]
+
+local owner, claim = unpack(redis.call('HMGET', cart_key, 'id', 'co'))
+if owner ~= cart_id or not claim_holds(claim) then
   return {}
 end
 local id, until_ms = string.match(claim, '^(%S+) (%d+)$')

@@ -24,33 +24,38 @@
 --   traced to the cart that now holds it, for the 403/404 distinction.
 --
 -- The rules themselves are prelude.lua's merge_lines (rules.rs `merge`).
-local state = cart_state(KEYS[1], KEYS[2], ARGV[7])
+local guest_key, tombstone_key, user_key = KEYS[1], KEYS[2], KEYS[3]
+local user_no, user_id, rule = ARGV[1], ARGV[2], ARGV[3]
+local max_quantity, max_lines = tonumber(ARGV[4]), tonumber(ARGV[5])
+local ttl, guest_id, new_version = ARGV[6], ARGV[7], ARGV[8]
+
+local state = cart_state(guest_key, tombstone_key, guest_id)
 if state == 'foreign' then
   return {'foreign'}
 elseif state == 'merged' then
   return {'already'}
 end
-local guest = redis.call('HGETALL', KEYS[1])
+local guest = redis.call('HGETALL', guest_key)
 -- A checkout claim freezes its cart: a claimed guest cart is not merged, nor
 -- is a guest cart with lines merged into a claimed user cart; the guest cart
 -- stays as it is (the login is refused).
 if claim_holds(field_in(guest, 'co')) then
   return {'claimed'}
 end
-if claim_holds(redis.call('HGET', KEYS[3], 'co')) then
+if claim_holds(redis.call('HGET', user_key, 'co')) then
   for i = 1, #guest, 2 do
     if string.sub(guest[i], 1, 2) == 'l:' then
       return {'claimed'}
     end
   end
 end
-redis.call('HSETNX', KEYS[3], 'id', ARGV[2])
-local moved, combined, clamped, dropped = merge_lines(KEYS[3], guest, 1,
-  ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]))
+redis.call('HSETNX', user_key, 'id', user_id)
+local moved, combined, clamped, dropped =
+  merge_lines(user_key, guest, 1, rule, max_quantity, max_lines)
 if moved + combined > 0 then
-  bump_version(KEYS[3], ARGV[8])
+  bump_version(user_key, new_version)
 end
-redis.call('PEXPIRE', KEYS[3], ARGV[6])
-redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[7], 'PX', ARGV[6])
+redis.call('PEXPIRE', user_key, ttl)
+redis.call('DEL', guest_key)
+redis.call('SET', tombstone_key, user_no .. '|' .. guest_id, 'PX', ttl)
 return {'merged', tostring(moved), tostring(combined), table.concat(clamped, ','), table.concat(dropped, ',')}

@@ -1,27 +1,23 @@
 -- Removes one line of a cart.
 --
--- KEYS, ARGV[1..6]: those of every cart change (write_gate in prelude.lua).
+-- KEYS, ARGV[1..6]: those of every cart change (change_args in prelude.lua).
 -- ARGV[7]  line id
+-- then the session record served from a copy, if any: KEYS[4], ARGV[8].
 -- Returns  {'ok', version, line id, product id, quantity, price, added ms}
 --          | {'missing' | 'merged' | 'foreign' | 'stale' | 'claimed' | 'again' | 'key_reused', version}
---          | {'replay', ...a recorded reply}
+--          | {'replay', ...a recorded reply} | {'stale_session'}
 --
 -- Atomic: the line and the version change together.
-if not change_session_is_current(7) then
-  return {'stale_session'}
-end
--- The fields the script needs, and the gate's, in one call.
-local owner, ops, raw, claim = unpack(redis.call('HMGET', KEYS[1], 'id', 'v', 'l:' .. ARGV[7], 'co'))
-local stop
--- A line that is not in the cart is 404 before a claim is 409 (API.md's order):
--- the claim only stops a change that would apply.
-stop, ops = write_gate(owner, ops, raw and claim)
+--
+-- The rule is rules.rs `remove`; the gate is prelude.lua's.
+local change = change_args()
+local line = ARGV[7]
+local session_key, session_digest = KEYS[4], ARGV[8]
+
+local stop, value, ops = start_line_change(change, line, session_key, session_digest)
 if stop then
   return stop
 end
-if not raw then
-  return decided({'missing'}, newest_op(ops))
-end
-local product, quantity, price, added = decode_line(raw)
-redis.call('HDEL', KEYS[1], 'l:' .. ARGV[7])
-return changed(ops, line_reply(ARGV[7], product, quantity, price, added))
+local product, quantity, price, added = decode_line(value)
+redis.call('HDEL', change.cart_key, 'l:' .. line)
+return changed(change, ops, line_reply(line, product, quantity, price, added))

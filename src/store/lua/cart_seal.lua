@@ -29,11 +29,14 @@
 -- The seal keeps its first target, so an interrupted merge is always finished
 -- into the cart it started with. The guest cart takes the seal's TTL, so its lines
 -- live as long as the seal that waits for them.
-if cart_state(KEYS[1], KEYS[2], ARGV[3]) == 'foreign' then
+local guest_key, tombstone_key = KEYS[1], KEYS[2]
+local user_no, ttl, guest_id, nonce = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+
+if cart_state(guest_key, tombstone_key, guest_id) == 'foreign' then
   return {'foreign'}
 end
-local tombstone = redis.call('GET', KEYS[2])
-local target = ARGV[1]
+local tombstone = redis.call('GET', tombstone_key)
+local target = user_no
 local seal = tombstone
 if tombstone then
   local state = string.match(tombstone, '^([^|]*)')
@@ -45,18 +48,18 @@ else
   -- A checkout claim freezes its cart: a claimed guest cart is not sealed. (A
   -- claim on the user's cart is checked by cart_absorb.lua, in its slot.) An
   -- earlier seal is finished anyway.
-  if claim_holds(redis.call('HGET', KEYS[1], 'co')) then
+  if claim_holds(redis.call('HGET', guest_key, 'co')) then
     return {'claimed'}
   end
   -- The guest cart's ttl before the seal is kept in it: lifting the seal
   -- (cart_unseal.lua) gives it back.
-  seal = 'sealed:' .. ARGV[1] .. '|' .. ARGV[3] .. '|' .. ARGV[4] .. '|'
-    .. redis.call('PTTL', KEYS[1])
-  redis.call('SET', KEYS[2], seal, 'PX', ARGV[2])
+  seal = 'sealed:' .. user_no .. '|' .. guest_id .. '|' .. nonce .. '|'
+    .. redis.call('PTTL', guest_key)
+  redis.call('SET', tombstone_key, seal, 'PX', ttl)
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', guest_key, ttl)
 local reply = {'sealed', target, seal}
-local fields = redis.call('HGETALL', KEYS[1])
+local fields = redis.call('HGETALL', guest_key)
 for i = 1, #fields, 2 do
   if string.sub(fields[i], 1, 2) == 'l:' then
     reply[#reply + 1] = fields[i]

@@ -14,9 +14,12 @@
 -- one step, so two logins finishing one merge at once delete and rewrite once; the
 -- guest cart and its tombstone never disagree (a cart without tombstone accepting
 -- writes, or a tombstone saying merged over lines not yet absorbed).
-if redis.call('GET', KEYS[2]) ~= ARGV[4] then
+local guest_key, tombstone_key = KEYS[1], KEYS[2]
+local user_no, ttl, guest_id, seal = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+
+if redis.call('GET', tombstone_key) ~= seal then
   return 'not_sealed'
 end
-redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[3], 'PX', ARGV[2])
+redis.call('DEL', guest_key)
+redis.call('SET', tombstone_key, user_no .. '|' .. guest_id, 'PX', ttl)
 return 'done'

@@ -10,12 +10,13 @@
 -- failover that lost the last INCRBY); it is moved past them, so this replica
 -- never hands a number out twice. (Other replicas repair it the same way; a
 -- number reused anyway is caught by the cart scripts' owner check.)
-local block = tonumber(ARGV[1])
-local floor = tonumber(ARGV[2])
-local last = redis.call('INCRBY', KEYS[1], block)
+local counter_key = KEYS[1]
+local block, floor = tonumber(ARGV[1]), tonumber(ARGV[2])
+
+local last = redis.call('INCRBY', counter_key, block)
 if last - block < floor then
   last = floor + block
-  redis.call('SET', KEYS[1], last)
+  redis.call('SET', counter_key, last)
   return {last, 1}
 end
 return {last, 0}

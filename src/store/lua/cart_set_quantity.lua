@@ -1,28 +1,25 @@
 -- Sets the quantity of one line of a cart.
 --
--- KEYS, ARGV[1..6]: those of every cart change (write_gate in prelude.lua).
+-- KEYS, ARGV[1..6]: those of every cart change (change_args in prelude.lua).
 -- ARGV[7]  line id                    ARGV[8]  new quantity (checked by the caller)
+-- then the session record served from a copy, if any: KEYS[4], ARGV[9].
 -- Returns  {'ok', version, line id, product id, quantity, price, added ms}
 --          | {'missing' | 'merged' | 'foreign' | 'stale' | 'claimed' | 'again' | 'key_reused', version}
---          | {'replay', ...a recorded reply}
+--          | {'replay', ...a recorded reply} | {'stale_session'}
 --
 -- Atomic: the line is found and rewritten in one step, so a concurrent removal or
 -- add cannot interleave, and the version and TTL change with it.
-if not change_session_is_current(8) then
-  return {'stale_session'}
-end
--- The fields the script needs, and the gate's, in one call.
-local owner, ops, raw, claim = unpack(redis.call('HMGET', KEYS[1], 'id', 'v', 'l:' .. ARGV[7], 'co'))
-local stop
--- A line that is not in the cart is 404 before a claim is 409 (API.md's order):
--- the claim only stops a change that would apply.
-stop, ops = write_gate(owner, ops, raw and claim)
+--
+-- The rule is rules.rs `set_quantity`; the line encoding and the gate are
+-- prelude.lua's.
+local change = change_args()
+local line, quantity = ARGV[7], ARGV[8]
+local session_key, session_digest = KEYS[4], ARGV[9]
+
+local stop, value, ops = start_line_change(change, line, session_key, session_digest)
 if stop then
   return stop
 end
-if not raw then
-  return decided({'missing'}, newest_op(ops))
-end
-local product, _, price, added = decode_line(raw)
-return changed(ops, line_reply(ARGV[7], product, ARGV[8], price, added),
-  {'l:' .. ARGV[7], encode_line(product, ARGV[8], price, added)})
+local product, _, price, added = decode_line(value)
+return changed(change, ops, line_reply(line, product, quantity, price, added),
+  {'l:' .. line, encode_line(product, quantity, price, added)})

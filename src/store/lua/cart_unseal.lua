@@ -12,12 +12,15 @@
 -- are one step, so a merge finished or a seal made since is never undone. The
 -- absorb step refused before applying anything and records the refusal, so no
 -- line of the guest cart is in the user's cart, nor will be under this seal.
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+local guest_key, tombstone_key = KEYS[1], KEYS[2]
+local seal = ARGV[1]
+
+if redis.call('GET', tombstone_key) ~= seal then
   return 'not_sealed'
 end
-redis.call('DEL', KEYS[2])
-local ttl = tonumber(string.match(ARGV[1], '|(%-?%d+)$'))
+redis.call('DEL', tombstone_key)
+local ttl = tonumber(string.match(seal, '|(%-?%d+)$'))
 if ttl and ttl > 0 then
-  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', guest_key, ttl)
 end
 return 'unsealed'

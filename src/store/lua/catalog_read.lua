@@ -5,7 +5,9 @@
 -- Returns  {version, id, JSON, id, JSON, ...}
 --
 -- Atomic, so the version read belongs to the products read.
-local version = redis.call('GET', KEYS[2]) or '0'
-local products = redis.call('HGETALL', KEYS[1])
+local products_key, version_key = KEYS[1], KEYS[2]
+
+local version = redis.call('GET', version_key) or '0'
+local products = redis.call('HGETALL', products_key)
 table.insert(products, 1, version)
 return products

@@ -11,12 +11,16 @@
 --
 -- Atomic, so a replica never sees half a catalog, and the version moves with the
 -- content so replicas know to reload their in-process copy.
-if ARGV[1] == 'if_empty' and redis.call('EXISTS', KEYS[2]) == 1 then
+local products_key, version_key = KEYS[1], KEYS[2]
+local mode, version = ARGV[1], ARGV[2]
+local FIRST_PRODUCT = 3 -- the products are ARGV[3..]
+
+if mode == 'if_empty' and redis.call('EXISTS', version_key) == 1 then
   return 0
 end
-redis.call('DEL', KEYS[1])
-for i = 3, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+redis.call('DEL', products_key)
+for i = FIRST_PRODUCT, #ARGV, 2 do
+  redis.call('HSET', products_key, ARGV[i], ARGV[i + 1])
 end
-redis.call('SET', KEYS[2], ARGV[2])
-return ARGV[2]
+redis.call('SET', version_key, version)
+return version

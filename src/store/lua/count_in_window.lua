@@ -8,12 +8,15 @@
 -- Atomic, so N parallel events are counted N times (a read-check-increment
 -- would let all N pass the check), the window starts with the first event and
 -- is never left without an expiry.
-local count = redis.call('INCR', KEYS[1])
-if count == 1 or redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local counter_key = KEYS[1]
+local window, limit = ARGV[1], tonumber(ARGV[2])
+
+local count = redis.call('INCR', counter_key)
+if count == 1 or redis.call('PTTL', counter_key) < 0 then
+  redis.call('PEXPIRE', counter_key, window)
 end
-local remaining = redis.call('PTTL', KEYS[1])
-if count > tonumber(ARGV[2]) then
+local remaining = redis.call('PTTL', counter_key)
+if count > limit then
   return {count, remaining, 0}
 end
 return {count, remaining, 1}

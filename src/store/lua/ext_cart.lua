@@ -9,12 +9,15 @@
 -- Atomic, so two first adds of one owner agree on one cart. Every touch slides
 -- the record, as every touch slides the cart, so the record never ends before
 -- its cart.
-if ARGV[1] ~= '' and redis.call('HSETNX', KEYS[1], 'cart_no', ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'cart_id', ARGV[2])
+local owner_key = KEYS[1]
+local cart_no, cart_id, ttl = ARGV[1], ARGV[2], ARGV[3]
+
+if cart_no ~= '' and redis.call('HSETNX', owner_key, 'cart_no', cart_no) == 1 then
+  redis.call('HSET', owner_key, 'cart_id', cart_id)
 end
-local found = redis.call('HMGET', KEYS[1], 'cart_no', 'cart_id')
+local found = redis.call('HMGET', owner_key, 'cart_no', 'cart_id')
 if not found[1] then
   return {}
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', owner_key, ttl)
 return found

@@ -7,4 +7,7 @@
 --
 -- One script so the two reads of the origin's slot are one round trip (and a
 -- consistent view: no merge moves the line between them).
-return {redis.call('HEXISTS', KEYS[1], ARGV[1]), redis.call('GET', KEYS[2]) or ''}
+local cart_key, tombstone_key = KEYS[1], KEYS[2]
+local field = ARGV[1]
+
+return {redis.call('HEXISTS', cart_key, field), redis.call('GET', tombstone_key) or ''}

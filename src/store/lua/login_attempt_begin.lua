@@ -14,17 +14,19 @@
 -- step. A busy attempt waits for the others' outcome (limiter.rs) instead of
 -- being refused: a correct password is refused only once the failures alone
 -- reach the limit. A lease ends an attempt whose replica died mid-check.
+local failures_key, checking_key = KEYS[1], KEYS[2]
+local attempt, limit, lease = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms)
-local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
-local limit = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', checking_key, '-inf', now_ms)
+local failures = tonumber(redis.call('GET', failures_key) or '0')
 if failures >= limit then
-  return {2, redis.call('PTTL', KEYS[1])}
+  return {2, redis.call('PTTL', failures_key)}
 end
-if failures + redis.call('ZCARD', KEYS[2]) >= limit then
-  return {1, redis.call('ZRANGE', KEYS[2], 0, -1)}
+if failures + redis.call('ZCARD', checking_key) >= limit then
+  return {1, redis.call('ZRANGE', checking_key, 0, -1)}
 end
-redis.call('ZADD', KEYS[2], now_ms + tonumber(ARGV[3]), ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('ZADD', checking_key, now_ms + tonumber(lease), attempt)
+redis.call('PEXPIRE', checking_key, lease)
 return {0}

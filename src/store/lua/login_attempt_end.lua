@@ -10,13 +10,16 @@
 -- Atomic, so a waiting attempt never sees the place freed before the failure
 -- is counted (it would be one check past the limit). The window starts with
 -- the first failure and is never left without an expiry.
-redis.call('ZREM', KEYS[2], ARGV[1])
-if ARGV[2] == 'failed' then
-  local count = redis.call('INCR', KEYS[1])
-  if count == 1 or redis.call('PTTL', KEYS[1]) < 0 then
-    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local failures_key, checking_key = KEYS[1], KEYS[2]
+local attempt, outcome, window = ARGV[1], ARGV[2], ARGV[3]
+
+redis.call('ZREM', checking_key, attempt)
+if outcome == 'failed' then
+  local count = redis.call('INCR', failures_key)
+  if count == 1 or redis.call('PTTL', failures_key) < 0 then
+    redis.call('PEXPIRE', failures_key, window)
   end
-elseif ARGV[2] == 'cleared' then
-  redis.call('DEL', KEYS[1])
+elseif outcome == 'cleared' then
+  redis.call('DEL', failures_key)
 end
 return 0

@@ -1,6 +1,7 @@
 -- The prelude of every cart script: prepended when the scripts are loaded (see
--- src/store/redis/scripts.rs), after two constants generated from the Rust ones
--- in src/cart/model.rs, so Lua and Rust cannot disagree on them:
+-- src/store/redis/scripts.rs), after three constants generated from the Rust ones
+-- in src/cart/model.rs and src/cart/change.rs, so Lua and Rust cannot disagree
+-- on them:
 --
 --   LINE_ID_FACTOR  2^LINE_SEQ_BITS: line id = cart number * LINE_ID_FACTOR + seq
 --   MAX_LINE_SEQ    the largest per-cart line sequence
@@ -14,30 +15,40 @@
 -- operations that changed it (newest first: the version), 'co' the checkout
 -- claim holding it if any ('<claim id> <until ms>'), and one field per line:
 -- 'l:<line id>' = 'product|quantity|price|added s'.
+--
+-- The functions take what they need as arguments: only a script's first lines
+-- read KEYS and ARGV (for a cart change, through change_args).
 
 -- A replica that served the request's session record from its own copy (see
 -- `ServedCopy` in src/cart/change.rs) passes the record's key as the last KEY
--- and the SHA-1 of the bytes it served as the argument after the script's own
--- `own_args`. The script runs only if Redis still holds exactly that record: a
--- copy gone stale (logged out, rotated, slid or changed by another replica, or
--- lost by Redis) is answered {'stale_session'} before anything is read or
--- written, and the request is run again from Redis's record.
-local function session_is_current(own_args)
-  if #ARGV <= own_args then
+-- and the SHA-1 of the bytes it served as the last ARGV, after the script's own.
+-- The script runs only if Redis still holds exactly that record: a copy gone
+-- stale (logged out, rotated, slid or changed by another replica, or lost by
+-- Redis) is answered {'stale_session'} before anything is read or written, and
+-- the request is run again from Redis's record. digest: nil when no copy was
+-- served (nothing to check).
+local function session_is_current(session_key, digest)
+  if not digest then
     return true
   end
-  return redis.sha1hex(redis.call('GET', KEYS[#KEYS]) or '') == ARGV[own_args + 1]
+  return redis.sha1hex(redis.call('GET', session_key) or '') == digest
 end
 
 local LINE_PATTERN = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
 
+-- When a line added at `ms` (since the epoch) was added, to the whole second
+-- (rules.rs `add`), as text.
+local function whole_second(ms)
+  return string.format('%.0f', math.floor(tonumber(ms) / 1000) * 1000)
+end
+
 -- A line stores when it was added in whole seconds (3 bytes a line less than
--- milliseconds); scripts and their replies deal in milliseconds.
+-- milliseconds); scripts and their replies deal in milliseconds. Seconds become
+-- milliseconds by appending '000', and a whole second loses its '000' again,
+-- rather than going through tonumber and string.format: that saves 10k
+-- instructions per call, 7% of cart_set_quantity (docs/PERFORMANCE.md).
 
 -- A stored line value: product id, quantity (a number), price and added ms (text).
--- Seconds become milliseconds by appending '000' rather than through
--- tonumber and string.format: in Redis's Lua a string.format('%.0f') costs
--- as much as a redis.call (see docs/PERFORMANCE.md, the scripts' cost).
 local function decode_line(raw)
   local product, quantity, price, added = string.match(raw, LINE_PATTERN)
   if added then
@@ -46,14 +57,8 @@ local function decode_line(raw)
   return product, tonumber(quantity), price, added
 end
 
--- When a line added at `ms` (since the epoch) was added, to the whole second
--- (rules.rs `add`), as text.
-local function whole_second(ms)
-  return string.format('%.0f', math.floor(tonumber(ms) / 1000) * 1000)
-end
-
--- added: ms since the epoch (text or number). A whole second's text loses its
--- '000'; anything else is divided and rounded down.
+-- added: ms since the epoch (text or number); anything but a whole second's
+-- text is divided and rounded down.
 local function encode_line(product, quantity, price, added)
   local seconds = string.match(added, '^([1-9]%d*)000$')
   if not seconds then
@@ -66,9 +71,9 @@ end
 -- array): the line of `product` (its id and value) if it has one, how many
 -- lines it has, and its 'id', 'v', 'seq' and 'co' (false when absent). No product
 -- index is stored: scanning at most the max lines inside Redis costs less than
--- the bytes an index would cost every cart. The scan compares bytes in place
--- (string.byte, a plain find) instead of cutting strings: in Redis's Lua every
--- new string is allocated and hashed, and that was most of an add's time.
+-- the bytes an index would cost every cart. A line's product is found by the
+-- start of its value ('product|') rather than by cutting the value apart: in
+-- Redis's Lua every new string is allocated and hashed.
 local function find_product(fields, product)
   local cart = {count = 0, id = false, v = false, seq = false, co = false}
   local prefix = product .. '|'
@@ -76,15 +81,10 @@ local function find_product(fields, product)
     local field = fields[i]
     if field == 'id' or field == 'v' or field == 'seq' or field == 'co' then
       cart[field] = fields[i + 1]
-    else
-      -- Both bytes in one call: each call into a C function costs about as
-      -- much as the rest of the loop.
-      local first, second = string.byte(field, 1, 2)
-      if first == 108 and second == 58 then -- 'l:'
-        cart.count = cart.count + 1
-        if not cart.line and string.find(fields[i + 1], prefix, 1, true) == 1 then
-          cart.line, cart.value = string.sub(field, 3), fields[i + 1]
-        end
+    elseif string.sub(field, 1, 2) == 'l:' then
+      cart.count = cart.count + 1
+      if not cart.line and string.find(fields[i + 1], prefix, 1, true) == 1 then
+        cart.line, cart.value = string.sub(field, 3), fields[i + 1]
       end
     end
   end
@@ -227,24 +227,35 @@ end
 
 
 -- Every cart change (cart_add, cart_set_quantity, cart_remove, cart_clear) takes
--- the same first keys and arguments, and starts with write_gate, given the
--- cart's 'id' and 'v' from the script's own first read (HGETALL or HMGET: one
--- call for everything the script reads of the hash):
+-- the same first keys and arguments, named once here (change_args), and starts
+-- with write_gate, given the cart's 'id', 'v' and 'co' from the script's own
+-- first read (HGETALL or HMGET: one call for everything the script reads of the
+-- hash):
 --
--- KEYS[1]  the cart hash              trolley:{cart:<no>}
--- KEYS[2]  the cart's merge tombstone trolley:{cart:<no>}:merged
--- KEYS[3]  the Idempotency-Key record trolley:{cart:<no>}:idem:<key> (same slot)
--- ARGV[1]  the session's cart public id
--- ARGV[2]  the operation id: the cart's version once the change applies
--- ARGV[3]  the request's fingerprint when the client sent an Idempotency-Key, else ''
--- ARGV[4]  how long that key's record lives, ms
--- ARGV[5]  the precondition (If-Match): '' none, '*' the cart exists, else the
---          versions it may be at, space-separated
--- ARGV[6]  the cart's TTL, ms
+-- KEYS[1]  cart_key        the cart hash              trolley:{cart:<no>}
+-- KEYS[2]  tombstone_key   the cart's merge tombstone trolley:{cart:<no>}:merged
+-- KEYS[3]  record_key      the Idempotency-Key record trolley:{cart:<no>}:idem:<key> (same slot)
+-- ARGV[1]  cart_id         the session's cart public id
+-- ARGV[2]  op              the operation id: the cart's version once the change applies
+-- ARGV[3]  fingerprint     the request's fingerprint when the client sent an
+--                          Idempotency-Key, else ''
+-- ARGV[4]  record_ttl      how long that key's record lives, ms
+-- ARGV[5]  expect          the precondition (If-Match): '' none, '*' the cart
+--                          exists, else the versions it may be at, space-separated
+-- ARGV[6]  cart_ttl        the cart's TTL, ms
+-- then the script's own arguments, and the session record served from a copy
+-- if any (see session_is_current), which the script names itself.
 --
 -- Replies are {status, version, payload...}; a recorded decision answered again
 -- is {'replay', status, version, payload...}.
---
+local function change_args()
+  return {
+    cart_key = KEYS[1], tombstone_key = KEYS[2], record_key = KEYS[3],
+    cart_id = ARGV[1], op = ARGV[2], fingerprint = ARGV[3], record_ttl = ARGV[4],
+    expect = ARGV[5], cart_ttl = ARGV[6],
+  }
+end
+
 -- The hash's 'v' holds the ids of the last RECENT_OPS operations that changed it,
 -- newest first; the newest is the cart's version (its ETag). A change re-run with
 -- the same operation id after its reply was lost finds its id there and is not
@@ -261,12 +272,12 @@ end
 -- that did apply (its operation id is among the cart's last) passed the check
 -- when it ran, so it goes on to the gate, which answers 'again', whatever the
 -- session record has become since.
-local function change_session_is_current(own_args)
-  if session_is_current(own_args) then
+local function change_session_is_current(change, session_key, digest)
+  if session_is_current(session_key, digest) then
     return true
   end
-  for op in string.gmatch(recent_ops(KEYS[1]), '%S+') do
-    if op == ARGV[2] then
+  for op in string.gmatch(recent_ops(change.cart_key), '%S+') do
+    if op == change.op then
       return true
     end
   end
@@ -276,19 +287,20 @@ end
 -- A decision of the cart (a change, or a refusal such as a full cart or a
 -- missing line): answered with the version, and recorded under the client's
 -- Idempotency-Key in the same step, so a retry answers it again.
-local function decided(reply, version)
+local function decided(change, reply, version)
   table.insert(reply, 2, version)
-  if ARGV[3] ~= '' then
-    redis.call('SET', KEYS[3], ARGV[1] .. ' ' .. ARGV[3] .. '\n' .. cjson.encode(reply),
-      'PX', ARGV[4])
+  if change.fingerprint ~= '' then
+    redis.call('SET', change.record_key,
+      change.cart_id .. ' ' .. change.fingerprint .. '\n' .. cjson.encode(reply),
+      'PX', change.record_ttl)
   end
   return reply
 end
 
 -- The cart changed: the operation becomes its version and the TTL slides.
 -- writes: more field/value pairs to set, in the same HSET as the version.
-local function changed(ops, reply, writes)
-  local kept = {ARGV[2]}
+local function changed(change, ops, reply, writes)
+  local kept = {change.op}
   for op in string.gmatch(ops, '%S+') do
     if #kept < RECENT_OPS then
       kept[#kept + 1] = op
@@ -297,9 +309,9 @@ local function changed(ops, reply, writes)
   local fields = writes or {}
   fields[#fields + 1] = 'v'
   fields[#fields + 1] = table.concat(kept, ' ')
-  redis.call('HSET', KEYS[1], unpack(fields))
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
-  return decided(reply, ARGV[2])
+  redis.call('HSET', change.cart_key, unpack(fields))
+  redis.call('PEXPIRE', change.cart_key, change.cart_ttl)
+  return decided(change, reply, change.op)
 end
 
 -- Refused before the cart decided anything (a quantity past the max): nothing
@@ -325,8 +337,8 @@ local function claim_holds(claim)
   return until_ms ~= nil and now_ms() < until_ms
 end
 
--- Whether the precondition ARGV-style text `expect` ('' none, '*' the cart
--- exists, else versions) holds for a cart at `ops`.
+-- Whether the precondition `expect` ('' none, '*' the cart exists, else
+-- versions) holds for a cart at `ops`.
 local function expect_holds(expect, cart_key, ops)
   if expect == '*' then
     return redis.call('EXISTS', cart_key) == 1
@@ -349,16 +361,17 @@ end
 -- claim is applied); the precondition ('stale'). owner, ops and claim: the
 -- hash's 'id', 'v' and 'co' as the script read them with its own fields (false
 -- when absent).
-local function write_gate(owner, ops, claim)
-  local state = cart_state(KEYS[1], KEYS[2], ARGV[1], owner)
+local function write_gate(change, owner, ops, claim)
+  local state = cart_state(change.cart_key, change.tombstone_key, change.cart_id, owner)
   if state ~= 'own' then
     return {state, '0'}
   end
-  if ARGV[3] ~= '' then
-    local record = redis.call('GET', KEYS[3])
+  if change.fingerprint ~= '' then
+    local record = redis.call('GET', change.record_key)
     if record then
       local split = string.find(record, '\n', 1, true)
-      if not split or string.sub(record, 1, split - 1) ~= ARGV[1] .. ' ' .. ARGV[3] then
+      if not split
+        or string.sub(record, 1, split - 1) ~= change.cart_id .. ' ' .. change.fingerprint then
         return {'key_reused', '0'}
       end
       local reply = cjson.decode(string.sub(record, split + 1))
@@ -368,17 +381,41 @@ local function write_gate(owner, ops, claim)
   end
   ops = ops or ''
   for op in string.gmatch(ops, '%S+') do
-    if op == ARGV[2] then
+    if op == change.op then
       return {'again', newest_op(ops)}
     end
   end
   if claim and claim_holds(claim) then
     return {'claimed', newest_op(ops)}
   end
-  if ARGV[5] ~= '' and not expect_holds(ARGV[5], KEYS[1], ops) then
+  if change.expect ~= '' and not expect_holds(change.expect, change.cart_key, ops) then
     return {'stale', newest_op(ops)}
   end
   return nil, ops
+end
+
+-- The start of a change to one line (cart_set_quantity, cart_remove): the
+-- session check, one HMGET of the line and of the gate's fields, the gate, and
+-- a line the cart does not hold ('missing', a decision of the cart). Returns a
+-- reply to answer instead of the change, or nil, the line's stored value and
+-- the cart's recent operations.
+local function start_line_change(change, line, session_key, session_digest)
+  if not change_session_is_current(change, session_key, session_digest) then
+    return {'stale_session'}
+  end
+  local owner, ops, value, claim =
+    unpack(redis.call('HMGET', change.cart_key, 'id', 'v', 'l:' .. line, 'co'))
+  -- A line that is not in the cart is 404 before a claim is 409 (API.md's order):
+  -- the claim only stops a change that would apply.
+  local stop
+  stop, ops = write_gate(change, owner, ops, value and claim)
+  if stop then
+    return stop
+  end
+  if not value then
+    return decided(change, {'missing'}, newest_op(ops))
+  end
+  return nil, value, ops
 end
 
 -- A merge or absorb changed the user's cart: a fresh version for it.

@@ -5,10 +5,13 @@
 -- Returns  {cart number, cart public id} of the user's cart, or {} if the user is gone.
 --
 -- Atomic, so two concurrent first logins of one user agree on one cart.
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local user_key = KEYS[1]
+local cart_no, cart_id = ARGV[1], ARGV[2]
+
+if redis.call('EXISTS', user_key) == 0 then
   return {}
 end
-if redis.call('HSETNX', KEYS[1], 'cart_no', ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'cart_id', ARGV[2])
+if redis.call('HSETNX', user_key, 'cart_no', cart_no) == 1 then
+  redis.call('HSET', user_key, 'cart_id', cart_id)
 end
-return redis.call('HMGET', KEYS[1], 'cart_no', 'cart_id')
+return redis.call('HMGET', user_key, 'cart_no', 'cart_id')
