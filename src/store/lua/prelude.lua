@@ -7,9 +7,10 @@
 --   MAX_LINE_SEQ    the largest per-cart line sequence
 --   RECENT_OPS      how many operation ids a cart remembers (cart/change.rs)
 --
--- It holds the cart hash's line encoding, the merged-cart refusal and the login
--- merge rules. The same rules in Rust are src/cart/rules.rs (the reference, which
--- the embedded store runs); the differential property test checks both agree.
+-- It holds the cart hash's line encoding, the write gate and the login merge
+-- rules. The same in Rust are src/cart/gate.rs and src/cart/rules.rs (the
+-- references, which the embedded store runs); the differential property test
+-- checks that the three agree.
 --
 -- Hash layout: 'id' public id, 'seq' last line sequence, 'v' the last
 -- operations that changed it (newest first: the version), 'co' the checkout
