@@ -2,8 +2,9 @@
 //! and in which order (API.md's): another session's or a merged cart; a
 //! decision recorded under the request's `Idempotency-Key` (the same request:
 //! answered again; another: refused); this very operation applied already (a
-//! re-run after a lost reply); a checkout claim holding the cart; the
-//! precondition of `If-Match`.
+//! re-run after a lost reply); then, for a change that would apply (a line
+//! the cart does not hold is the rules' 404 first), a checkout claim holding
+//! the cart (409) and the precondition of `If-Match` (412).
 //!
 //! The one reference definition, as [`rules`](super::rules) is for the rules:
 //! the embedded store runs it, `write_gate` in `store/lua/prelude.lua` is the
@@ -48,9 +49,12 @@ pub struct AtGate<'a, R> {
     pub ops: &'a [Version],
     /// The cart exists.
     pub exists: bool,
-    /// A checkout claim holds the cart and the change would apply (a change of
-    /// a line that is not in the cart is answered 404 before a claim's 409).
+    /// A checkout claim holds the cart.
     pub claimed: bool,
+    /// The change would apply: false for a change of a line the cart does not
+    /// hold, which the rules answer (404) before a claim (409) or a stale
+    /// precondition (412) would.
+    pub applies: bool,
 }
 
 /// The gate's answer to `write` on a cart found as `at`: `None` lets the
@@ -77,6 +81,9 @@ pub fn gate<R>(at: AtGate<'_, R>, write: &Write) -> Option<Written<R>> {
     let version = at.ops.first().cloned().unwrap_or_else(Version::none);
     if at.ops.contains(&write.op) {
         return Some(Written::AlreadyApplied { version });
+    }
+    if !at.applies {
+        return None;
     }
     if at.claimed {
         return Some(Written::Claimed);

@@ -222,6 +222,11 @@ impl CartSession {
         };
         let now = OffsetDateTime::now_utc();
         if ends <= now {
+            // A copy served as within its lifetime a moment ago is not ended
+            // here: the request runs again from the record in Redis.
+            if self.served.is_some() {
+                return Err(ApiError::SessionStale);
+            }
             self.session.flush().await?;
             return Ok(false);
         }

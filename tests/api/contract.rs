@@ -287,16 +287,29 @@ async fn the_served_openapi_document_describes_every_route_and_the_limits() {
             "{page} is a page, not an API route"
         );
     }
-    // The configured limits are in the schemas.
-    let add = &document["components"]["schemas"]["AddItem"]["properties"]["quantity"];
-    assert_eq!(add["maximum"].as_f64(), Some(12.0), "{add}");
-    let put = paths["/api/cart/item/{id}"]["put"]["parameters"]
-        .as_array()
-        .expect("parameters")
-        .iter()
-        .find(|p| p["name"] == "quantity")
-        .cloned()
-        .expect("quantity parameter");
-    assert_eq!(put["schema"]["maximum"].as_f64(), Some(12.0));
-    assert_eq!(put["schema"]["type"], "integer");
+    // The configured limits are in the schemas, on every route set.
+    for schema in [
+        "AddItem",
+        "MinimalAddItem",
+        "ServiceAddById",
+        "ServiceAddBySku",
+    ] {
+        let quantity = &document["components"]["schemas"][schema]["properties"]["quantity"];
+        assert_eq!(
+            quantity["maximum"].as_f64(),
+            Some(12.0),
+            "{schema}: {quantity}"
+        );
+    }
+    for path in ["/api/cart/item/{id}", "/v1/carts/user/{id}/items/{line}"] {
+        let put = paths[path]["put"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: parameters"))
+            .iter()
+            .find(|p| p["name"] == "quantity")
+            .cloned()
+            .unwrap_or_else(|| panic!("{path}: a quantity parameter"));
+        assert_eq!(put["schema"]["maximum"].as_f64(), Some(12.0), "{path}");
+        assert_eq!(put["schema"]["type"], "integer");
+    }
 }

@@ -324,6 +324,9 @@ async fn if_match_applies_only_at_that_version(backend: Backend) {
     assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(error_of(&stale), "The cart has changed");
     assert_eq!(quantity_of(&visitor.cart().await, 42), 1, "nothing changed");
+    // A line the cart does not hold is 404 before a stale If-Match is 412.
+    let missing = visitor.remove(line + 100).if_match(&version).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text);
     let current = etag(&visitor.get("/api/cart").await);
     let weak = format!("W/{current}");
     let refused = visitor.put_quantity(line, 5).if_match(&weak).await;

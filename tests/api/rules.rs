@@ -215,7 +215,12 @@ impl Reference {
                 .and_then(|key| self.records.get(&(cart, key.key.clone())).cloned()),
             ops: &self.ops[cart],
             exists: self.exists[cart],
+            // (Claims have their own contract tests, `service::`.)
             claimed: false,
+            applies: match change {
+                Change::Line { .. } => self.carts[cart].lines.iter().any(|l| l.id == line),
+                Change::Add { .. } | Change::Clear => true,
+            },
         };
         if let Some(stop) = gate(at, write) {
             return stop;

@@ -402,13 +402,16 @@ async fn a_claim_freezes_the_cart_on_every_route_until_it_is_completed(backend: 
     assert_refused(&reply, StatusCode::CONFLICT, CLAIMED);
     let reply = shopper.remove(line).await;
     assert_refused(&reply, StatusCode::CONFLICT, CLAIMED);
-    // A line that is not in the cart is 404 before the claim is 409.
+    // A line that is not in the cart is 404 before the claim is 409 and a
+    // stale If-Match is 412 (API.md's order).
+    let missing = format!("Cart item not found: {}", line + 1);
     let reply = shopper.remove(line + 1).await;
-    assert_refused(
-        &reply,
-        StatusCode::NOT_FOUND,
-        &format!("Cart item not found: {}", line + 1),
-    );
+    assert_refused(&reply, StatusCode::NOT_FOUND, &missing);
+    let reply = shopper
+        .put_quantity(line + 1, 1)
+        .if_match("\"stale\"")
+        .await;
+    assert_refused(&reply, StatusCode::NOT_FOUND, &missing);
     assert_refused(&shopper.clear().await, StatusCode::CONFLICT, CLAIMED);
     let reply = caller
         .post("/v1/carts/user/dora/items", r#"{"sku": "apple"}"#)

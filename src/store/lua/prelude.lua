@@ -355,14 +355,17 @@ local function expect_holds(expect, cart_key, ops)
 end
 
 -- Returns a reply to answer instead of applying the change, or nil and the
--- cart's recent operations. In order: another session's or a merged cart; a
--- recorded decision for this Idempotency-Key (the same request: replayed; another
--- request: 'key_reused'); this operation already applied ('again'); a checkout
--- claim holding the cart ('claimed', recorded nowhere, so a retry after the
--- claim is applied); the precondition ('stale'). owner, ops and claim: the
--- hash's 'id', 'v' and 'co' as the script read them with its own fields (false
--- when absent).
-local function write_gate(change, owner, ops, claim)
+-- cart's recent operations (src/cart/gate.rs is the reference). In order:
+-- another session's or a merged cart; a recorded decision for this
+-- Idempotency-Key (the same request: replayed; another request: 'key_reused');
+-- this operation already applied ('again'); then, unless the change would not
+-- apply (`applies` false: a line the cart does not hold, answered 404 by the
+-- script before a claim's 409 or a precondition's 412), a checkout claim
+-- holding the cart ('claimed', recorded nowhere, so a retry after the claim is
+-- applied) and the precondition ('stale'). owner, ops and claim: the hash's
+-- 'id', 'v' and 'co' as the script read them with its own fields (false when
+-- absent).
+local function write_gate(change, owner, ops, claim, applies)
   local state = cart_state(change.cart_key, change.tombstone_key, change.cart_id, owner)
   if state ~= 'own' then
     return {state, '0'}
@@ -386,6 +389,9 @@ local function write_gate(change, owner, ops, claim)
       return {'again', newest_op(ops)}
     end
   end
+  if applies == false then
+    return nil, ops
+  end
   if claim and claim_holds(claim) then
     return {'claimed', newest_op(ops)}
   end
@@ -406,10 +412,10 @@ local function start_line_change(change, line, session_key, session_digest)
   end
   local owner, ops, value, claim =
     unpack(redis.call('HMGET', change.cart_key, 'id', 'v', 'l:' .. line, 'co'))
-  -- A line that is not in the cart is 404 before a claim is 409 (API.md's order):
-  -- the claim only stops a change that would apply.
+  -- A line that is not in the cart is 404 before a claim's 409 and a stale
+  -- precondition's 412 (API.md's order).
   local stop
-  stop, ops = write_gate(change, owner, ops, value and claim)
+  stop, ops = write_gate(change, owner, ops, claim, value ~= false)
   if stop then
     return stop
   end

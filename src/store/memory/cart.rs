@@ -105,8 +105,8 @@ impl CartStore for MemoryStore {
             Recorded::Line(outcome) => Some(outcome.clone()),
             _ => None,
         };
-        let would_apply = state.holds_line(cart.no, line);
-        if let Some(stop) = state.gate(cart, write, unpack, would_apply) {
+        let applies = state.holds_line(cart.no, line);
+        if let Some(stop) = state.gate(cart, write, unpack, applies) {
             return Ok(stop);
         }
         let outcome = match state.cart(cart.no) {

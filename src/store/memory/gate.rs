@@ -21,13 +21,13 @@ impl Contents {
 
     /// The gate's answer to `write` on `cart`, if it stops the change.
     /// `unpack`: the decision of a record, when it is this kind of change's;
-    /// `would_apply`: the change would change something (a claim stops only those).
+    /// `applies`: the change would apply (see `AtGate::applies`).
     pub(super) fn gate<R>(
         &mut self,
         cart: &CartRef,
         write: &Write,
         unpack: impl FnOnce(&Recorded) -> Option<R>,
-        would_apply: bool,
+        applies: bool,
     ) -> Option<Written<R>> {
         let standing = if self.is_foreign(cart) {
             Standing::Foreign
@@ -46,7 +46,7 @@ impl Contents {
                 decision: record.decision.as_ref().and_then(unpack),
                 version: record.version.clone(),
             });
-        let claimed = would_apply && self.claim_holds(cart.no);
+        let claimed = self.claim_holds(cart.no);
         let exists = self.cart(cart.no).is_some();
         let ops = self
             .cart(cart.no)
@@ -60,6 +60,7 @@ impl Contents {
                 ops: &ops,
                 exists,
                 claimed,
+                applies,
             },
             write,
         )

@@ -8,7 +8,8 @@ use fred::{prelude::*, types::scripts::Script};
 use super::{
     RedisStore, keys,
     reply::{
-        corrupt, line_outcome, merge_report, parse_line_reply, parse_lines, parse_version, written,
+        corrupt, is_stale_session, line_outcome, merge_report, parse_line_reply, parse_lines,
+        parse_version, written,
     },
     ttl_ms,
 };
@@ -145,10 +146,11 @@ impl CartStore for RedisStore {
         let fields: Vec<String> = self
             .eval("cart_read", &self.scripts.cart_read, keys, args)
             .await?;
-        match fields.as_slice() {
-            [only] if only == "foreign" => return Ok(CartRead::Foreign),
-            [only] if only == "stale_session" => return Ok(CartRead::SessionStale),
-            _ => {}
+        if is_stale_session(&fields) {
+            return Ok(CartRead::SessionStale);
+        }
+        if matches!(fields.as_slice(), [only] if only == "foreign") {
+            return Ok(CartRead::Foreign);
         }
         Ok(CartRead::Lines {
             lines: parse_lines(&fields)?,

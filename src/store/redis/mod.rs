@@ -203,7 +203,8 @@ impl RedisStore {
                 }
             })
             .await?;
-        if acked < i64::from(wanted) {
+        // A stale session copy's answer changed nothing: no replica needs it.
+        if acked < i64::from(wanted) && !reply::is_stale_session(&reply) {
             return Err(StoreError::NotReplicated { wanted, acked });
         }
         Ok(reply)

@@ -86,6 +86,12 @@ pub(super) fn parse_line_reply(payload: &[String]) -> StoreResult<Line> {
     }
 }
 
+/// A cart script's answer that the session copy it was asked to check is
+/// stale (`session_is_current` in `lua/prelude.lua`): it read and wrote nothing.
+pub(super) fn is_stale_session(reply: &[String]) -> bool {
+    matches!(reply, [only] if only == "stale_session")
+}
+
 /// A cart change's reply, `{status, version, payload…}` or a recorded one
 /// answered again, `{'replay', status, version, payload…}` (see `write_gate` in
 /// `lua/prelude.lua`), with its outcome parsed by `outcome(status, payload)`;
@@ -94,7 +100,7 @@ pub(super) fn written<T>(
     reply: &[String],
     outcome: impl FnOnce(&str, &[String]) -> StoreResult<T>,
 ) -> StoreResult<Written<T>> {
-    if matches!(reply, [only] if only == "stale_session") {
+    if is_stale_session(reply) {
         return Ok(Written::SessionStale);
     }
     let replayed = reply.first().is_some_and(|status| status == "replay");
