@@ -55,7 +55,7 @@ pub(crate) mod store;
 /// built with the `test-hooks` feature (the tests turn it on).
 #[cfg(feature = "test-hooks")]
 pub mod testing {
-    pub use crate::cart::{change, gate, model, rules};
+    pub use crate::cart::{change, claim, gate, model, rules};
     pub use crate::store::{
         AddDecision, CartPolicy, CartRead, CartStore, StoreError,
         memory::MemoryStore,

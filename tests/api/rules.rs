@@ -1,6 +1,6 @@
 //! The differential property test of the cart rules and the write gate: random
 //! sequences of operations (add, set, remove, clear, a login merge under a
-//! random rule, reads) on two carts, with random limits, each change sent with
+//! random rule, a checkout claim and its release, reads) on two carts, with random limits, each change sent with
 //! a random write — an `Idempotency-Key` or none (a few keys, so keys are
 //! reused, with the same request and with another), an `If-Match` or none (the
 //! current version, a stale one, several, `*`, "0") — and then re-run with the
@@ -37,6 +37,7 @@ use rust_decimal::Decimal;
 use trolley::testing::{
     CartPolicy, CartRead, CartStore, MemoryStore, RedisOptions, RedisStore,
     change::{Expect, Idempotency, RECENT_OPS, Version, Write, Written},
+    claim::{ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
     gate::{AtGate, KeyRecord, Standing, gate},
     model::{self, CartRef, Line, LineId, ProductId},
     rules::{
@@ -74,6 +75,15 @@ enum Op {
     },
     Merge {
         rule: MergeRule,
+    },
+    /// A checkout claim of the cart (service API): while it holds, changes
+    /// that would apply are refused (409), and a login merge involving it.
+    Claim {
+        cart: usize,
+    },
+    /// Releases the cart's last claim.
+    Release {
+        cart: usize,
     },
 }
 
@@ -137,6 +147,8 @@ fn case() -> impl Strategy<Value = Case> {
             8 => (0usize..2, change, write)
                 .prop_map(|(cart, change, write)| Op::Change { cart, change, write }),
             1 => prop::sample::select(MergeRule::ALL.to_vec()).prop_map(|rule| Op::Merge { rule }),
+            1 => (0usize..2).prop_map(|cart| Op::Claim { cart }),
+            1 => (0usize..2).prop_map(|cart| Op::Release { cart }),
         ];
         prop::collection::vec(op, 1..40).prop_map(move |ops| Case { limits, ops })
     })
@@ -170,6 +182,10 @@ enum Outcome {
 enum Answer {
     Written(Written<Outcome>),
     Merge(MergeReport),
+    /// A claim's start: its kind, and for a claim the lines it holds and the
+    /// cart's version.
+    Claim(&'static str, Vec<Line>, Option<Version>),
+    Release(ClaimEnded),
 }
 
 /// The reference: the two carts as the rules and the gate see them, and the
@@ -183,6 +199,8 @@ struct Reference {
     exists: [bool; 2],
     guest_merged: bool,
     records: HashMap<(usize, String), KeyRecord<Outcome>>,
+    /// Each cart's last claim: its id, and whether it still holds the cart.
+    claims: [Option<(ClaimId, bool)>; 2],
 }
 
 impl Reference {
@@ -215,8 +233,7 @@ impl Reference {
                 .and_then(|key| self.records.get(&(cart, key.key.clone())).cloned()),
             ops: &self.ops[cart],
             exists: self.exists[cart],
-            // (Claims have their own contract tests, `service::`.)
-            claimed: false,
+            claimed: self.holds_claim(cart),
             applies: match change {
                 Change::Line { .. } => self.carts[cart].lines.iter().any(|l| l.id == line),
                 Change::Add { .. } | Change::Clear => true,
@@ -266,9 +283,51 @@ impl Reference {
         Written::decided(outcome, version)
     }
 
+    fn holds_claim(&self, cart: usize) -> bool {
+        matches!(self.claims[cart], Some((_, true)))
+    }
+
+    /// A claim: a merged cart, one held by another claim, one without lines
+    /// are refused; else the claim holds the cart's lines at its version.
+    fn claim(&mut self, cart: usize, id: ClaimId) -> Answer {
+        if cart == GUEST && self.guest_merged {
+            return Answer::Claim("merged", Vec::new(), None);
+        }
+        if self.holds_claim(cart) {
+            return Answer::Claim("busy", Vec::new(), None);
+        }
+        if self.carts[cart].lines.is_empty() {
+            return Answer::Claim("empty", Vec::new(), None);
+        }
+        self.claims[cart] = Some((id, true));
+        let mut lines = self.carts[cart].lines.clone();
+        Line::sort(&mut lines);
+        Answer::Claim("claimed", lines, Some(self.version(cart)))
+    }
+
+    fn release(&mut self, cart: usize) -> Answer {
+        Answer::Release(match &mut self.claims[cart] {
+            Some((_, holds)) => {
+                *holds = false;
+                ClaimEnded::Released
+            }
+            None => ClaimEnded::NotFound,
+        })
+    }
+
     fn merge(&mut self, rule: MergeRule, limits: &Limits, op: Version) -> MergeReport {
         if self.guest_merged {
             return MergeReport::already_merged();
+        }
+        // A claimed guest cart, or one with lines going into a claimed user
+        // cart, is not merged (the login is refused).
+        if self.holds_claim(GUEST)
+            || (self.holds_claim(USER) && !self.carts[GUEST].lines.is_empty())
+        {
+            return MergeReport {
+                claimed: true,
+                ..MergeReport::default()
+            };
         }
         let guest = std::mem::take(&mut self.carts[GUEST]);
         self.guest_merged = true;
@@ -497,6 +556,71 @@ async fn run_case(redis: &RedisStore, base_no: u64, case: Case) -> Result<(), Te
                     if after != before {
                         names.0.insert(after.0, op_id.0.clone());
                     }
+                }
+            }
+            Op::Claim { cart } => {
+                let id = ClaimId(format!("claim{step}"));
+                let expected = reference.claim(*cart, id.clone());
+                let claim = NewClaim {
+                    id,
+                    ttl: Duration::from_secs(600),
+                    keep: Duration::from_secs(600),
+                    expect: Expect::Anything,
+                    request: String::new(),
+                };
+                for ((name, store), names) in stores.iter().zip(&names) {
+                    let started = store
+                        .claim_cart(&carts[*cart], &claim)
+                        .await
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let answer = match started {
+                        ClaimStart::Claimed {
+                            mut lines, version, ..
+                        } => {
+                            Line::sort(&mut lines);
+                            Answer::Claim("claimed", lines, Some(names.name(version)))
+                        }
+                        ClaimStart::Empty => Answer::Claim("empty", Vec::new(), None),
+                        ClaimStart::Busy => Answer::Claim("busy", Vec::new(), None),
+                        ClaimStart::Merged => Answer::Claim("merged", Vec::new(), None),
+                        other => Answer::Claim(
+                            if matches!(other, ClaimStart::Stale) {
+                                "stale"
+                            } else {
+                                "key_reused"
+                            },
+                            Vec::new(),
+                            None,
+                        ),
+                    };
+                    prop_assert_eq!(
+                        &answer,
+                        &expected,
+                        "{} differs at step {} ({:?})",
+                        name,
+                        step,
+                        op
+                    );
+                }
+            }
+            Op::Release { cart } => {
+                let id = reference.claims[*cart]
+                    .as_ref()
+                    .map_or_else(|| ClaimId("none".into()), |(id, _)| id.clone());
+                let expected = reference.release(*cart);
+                for (name, store) in stores {
+                    let ended = store
+                        .end_claim(&carts[*cart], &id, &ClaimEnd::Release, policy, &op_id)
+                        .await
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(
+                        &Answer::Release(ended),
+                        &expected,
+                        "{} differs at step {} ({:?})",
+                        name,
+                        step,
+                        op
+                    );
                 }
             }
         }
