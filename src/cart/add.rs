@@ -9,7 +9,7 @@ use super::{
     change::{Version, Write, Written},
     error::CartError,
     model::{CartRef, Line, Product, ProductId, ProductRef, now_ms},
-    ops::{CartView, Changed, Settled, counted, price, read, replayed_if, settle},
+    ops::{CartView, Changed, Settled, counted, price, read, replayed_if, settle, without_cart},
     rules::{AddOutcome, NewItem},
 };
 use crate::{
@@ -64,10 +64,7 @@ pub(crate) async fn new_cart(
     write: &Write,
     index_ttl: Duration,
 ) -> Result<CartRef, CartError> {
-    if !write.expect.holds_without_cart() {
-        metrics::cart_operation("add", CartError::CartChanged.outcome());
-        return Err(CartError::CartChanged);
-    }
+    without_cart(write).inspect_err(|error| metrics::cart_operation("add", error.outcome()))?;
     let no = carts
         .allocate_cart_no()
         .await

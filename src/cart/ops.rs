@@ -228,10 +228,8 @@ pub(crate) async fn change_line(
     } = request;
     let result = async {
         let Some(cart) = cart else {
-            if !write.expect.holds_without_cart() {
-                return Err(CartError::CartChanged);
-            }
-            return Err(not_in_the_cart(carts, line, false).await?);
+            without_cart(write)?;
+            return Err(not_in_the_cart(carts, line, false).await);
         };
         let written = carts.change_line(cart, line, change, policy, write).await?;
         let (outcome, version, replayed) = match settle(written)? {
@@ -262,7 +260,7 @@ pub(crate) async fn change_line(
                 version,
                 replayed,
             }),
-            LineOutcome::NotInCart => Err(not_in_the_cart(carts, line, replayed).await?),
+            LineOutcome::NotInCart => Err(not_in_the_cart(carts, line, replayed).await),
         }
     }
     .await;
@@ -271,16 +269,22 @@ pub(crate) async fn change_line(
 
 /// A line that is not in the session's cart is someone else's (403) or
 /// nobody's (404).
-async fn not_in_the_cart(
-    carts: &dyn CartStore,
-    line: LineId,
-    replayed: bool,
-) -> Result<CartError, CartError> {
-    Ok(if carts.line_exists(line).await? {
-        replayed_if(CartError::LineOfAnotherCart, replayed)
+async fn not_in_the_cart(carts: &dyn CartStore, line: LineId, replayed: bool) -> CartError {
+    match carts.line_exists(line).await {
+        Ok(true) => replayed_if(CartError::LineOfAnotherCart, replayed),
+        Ok(false) => replayed_if(CartError::LineNotFound(line), replayed),
+        Err(error) => error.into(),
+    }
+}
+
+/// A change for a session without a cart: only if its precondition holds for
+/// no cart (`If-Match` naming a version it cannot be at → 412).
+pub(super) fn without_cart(write: &Write) -> Result<(), CartError> {
+    if write.expect.holds_without_cart() {
+        Ok(())
     } else {
-        replayed_if(CartError::LineNotFound(line), replayed)
-    })
+        Err(CartError::CartChanged)
+    }
 }
 
 /// Removes every line; succeeds on an empty or absent cart too.
@@ -297,9 +301,7 @@ pub(crate) async fn clear(
             replayed: false,
         };
         let Some(cart) = cart else {
-            if !write.expect.holds_without_cart() {
-                return Err(CartError::CartChanged);
-            }
+            without_cart(write)?;
             return Ok(absent);
         };
         Ok(

@@ -143,7 +143,9 @@ pub(crate) fn client_address(
     peer.ip().to_string()
 }
 
-use crate::sessions::fields::{CART_KEY, SLID_KEY, STARTED_KEY, session_end, slide_due};
+use crate::sessions::fields::{
+    CART_KEY, SLID_KEY, STARTED_KEY, session_end, slide_due, time_duration,
+};
 
 /// The visitor's session: its cart and signed-in user, read once per request.
 pub(crate) struct CartSession {
@@ -349,8 +351,4 @@ impl CartSession {
 
 fn unix_ms(at: OffsetDateTime) -> i64 {
     (at.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-fn time_duration(duration: std::time::Duration) -> time::Duration {
-    time::Duration::try_from(duration).unwrap_or(time::Duration::MAX)
 }

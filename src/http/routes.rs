@@ -9,7 +9,6 @@ use axum::{
     routing::get,
 };
 use std::sync::Arc;
-use time::Duration as TimeDuration;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, CorsLayer},
@@ -28,7 +27,7 @@ use super::{
 };
 use crate::{
     metrics,
-    sessions::{CopyUse, SessionBackend, track_request},
+    sessions::{CopyUse, SessionBackend, fields::time_duration, track_request},
     state::AppState,
     store::StoreError,
 };
@@ -50,9 +49,7 @@ pub(crate) fn router(state: AppState, sessions: SessionBackend, ports: OtherPort
         .with_same_site(SameSite::Lax)
         .with_secure(settings.cookie_secure)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(
-            TimeDuration::try_from(settings.session_ttl).unwrap_or(TimeDuration::MAX),
-        ))
+        .with_expiry(Expiry::OnInactivity(time_duration(settings.session_ttl)))
         // Only a changed session is written: CartSession slides the expiry
         // coarsely (a tenth of the TTL), so most requests write no record.
         // The store's save is SET XX, so a save never resurrects a deleted session.

@@ -22,10 +22,14 @@ pub(crate) const SLID_KEY: &str = "slid";
 /// The absolute end of a session that started at `started` (unix seconds):
 /// `max_age` later, whatever its activity.
 pub(crate) fn session_end(started: i64, max_age: std::time::Duration) -> time::OffsetDateTime {
-    let now = time::OffsetDateTime::now_utc();
     time::OffsetDateTime::from_unix_timestamp(started)
-        .unwrap_or(now)
-        .saturating_add(time::Duration::try_from(max_age).unwrap_or(time::Duration::MAX))
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+        .saturating_add(time_duration(max_age))
+}
+
+/// A std duration as a `time` one (saturating: a setting cannot overflow it).
+pub(crate) fn time_duration(duration: std::time::Duration) -> time::Duration {
+    time::Duration::try_from(duration).unwrap_or(time::Duration::MAX)
 }
 
 /// Whether a record last slid at `slid_ms` is due to slide again at `now_ms`:

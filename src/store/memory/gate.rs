@@ -47,11 +47,9 @@ impl Contents {
                 version: record.version.clone(),
             });
         let claimed = self.claim_holds(cart.no);
-        let exists = self.cart(cart.no).is_some();
-        let ops = self
-            .cart(cart.no)
-            .map(|stored| stored.ops.clone())
-            .unwrap_or_default();
+        let stored = self.cart(cart.no);
+        let exists = stored.is_some();
+        let ops = stored.map(|stored| stored.ops.clone()).unwrap_or_default();
         gate(
             AtGate {
                 cart_id: &cart.id,
