@@ -21,9 +21,9 @@
 local change = change_args()
 local cart_no, product, quantity, price, now = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10], ARGV[11]
 local max_quantity, max_lines, with_lines = tonumber(ARGV[12]), ARGV[13], ARGV[14] == '1'
-local session_key, session_digest = KEYS[4], ARGV[15]
+local session_key, session_record = KEYS[4], ARGV[15]
 
-if not change_session_is_current(change, session_key, session_digest) then
+if not change_session_is_current(change, session_key, session_record) then
   return {'stale_session'}
 end
 local fields = redis.call('HGETALL', change.cart_key)

@@ -12,9 +12,9 @@
 --
 -- The rule is rules.rs `clear`; the gate is prelude.lua's.
 local change = change_args()
-local session_key, session_digest = KEYS[4], ARGV[7]
+local session_key, session_record = KEYS[4], ARGV[7]
 
-if not change_session_is_current(change, session_key, session_digest) then
+if not change_session_is_current(change, session_key, session_record) then
   return {'stale_session'}
 end
 local fields = redis.call('HGETALL', change.cart_key)

@@ -12,9 +12,9 @@
 -- The rule is rules.rs `remove`; the gate is prelude.lua's.
 local change = change_args()
 local line = ARGV[7]
-local session_key, session_digest = KEYS[4], ARGV[8]
+local session_key, session_record = KEYS[4], ARGV[8]
 
-local stop, value, ops = start_line_change(change, line, session_key, session_digest)
+local stop, value, ops = start_line_change(change, line, session_key, session_record)
 if stop then
   return stop
 end

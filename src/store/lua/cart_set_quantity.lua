@@ -14,9 +14,9 @@
 -- prelude.lua's.
 local change = change_args()
 local line, quantity = ARGV[7], ARGV[8]
-local session_key, session_digest = KEYS[4], ARGV[9]
+local session_key, session_record = KEYS[4], ARGV[9]
 
-local stop, value, ops = start_line_change(change, line, session_key, session_digest)
+local stop, value, ops = start_line_change(change, line, session_key, session_record)
 if stop then
   return stop
 end

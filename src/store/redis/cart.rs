@@ -33,14 +33,15 @@ impl RedisStore {
     fn checking_session(
         &self,
         mut keys: Vec<String>,
-        mut args: Vec<String>,
+        args: Vec<String>,
         session: Option<&ServedCopy>,
-    ) -> (Vec<String>, Vec<String>) {
+    ) -> (Vec<String>, Vec<Value>) {
+        let mut args: Vec<Value> = args.into_iter().map(Value::from).collect();
         if !self.clustered
             && let Some(copy) = session
         {
             keys.push(copy.key.clone());
-            args.push(copy.digest.clone());
+            args.push(Value::Bytes(copy.bytes.clone()));
         }
         (keys, args)
     }

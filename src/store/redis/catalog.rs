@@ -28,7 +28,7 @@ impl CatalogStore for RedisStore {
                 "catalog_read",
                 &self.scripts.catalog_read,
                 vec![keys::CATALOG_PRODUCTS.into(), keys::CATALOG_VERSION.into()],
-                vec![],
+                Vec::<String>::new(),
             )
             .await?;
         let (version, fields) = reply.split_first().ok_or_else(|| corrupt("catalog"))?;

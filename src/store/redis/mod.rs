@@ -123,8 +123,9 @@ impl RedisStore {
         operation: &'static str,
         script: &Script,
         keys: Vec<String>,
-        args: Vec<String>,
+        args: Vec<impl Into<Value> + Send>,
     ) -> StoreResult<T> {
+        let args: Vec<Value> = args.into_iter().map(Into::into).collect();
         self.call(
             operation,
             script.evalsha_with_reload(self.pool.next(), keys, args),
@@ -144,8 +145,9 @@ impl RedisStore {
         operation: &'static str,
         script: &Script,
         keys: Vec<String>,
-        args: Vec<String>,
+        args: Vec<impl Into<Value>>,
     ) -> StoreResult<Vec<String>> {
+        let args: Vec<Value> = args.into_iter().map(Into::into).collect();
         if self.fence.is_up() {
             return Err(StoreError::NotWritable("a Sentinel failover is under way"));
         }
@@ -167,7 +169,7 @@ impl RedisStore {
         operation: &'static str,
         script: &Script,
         keys: &[String],
-        args: &[String],
+        args: &[Value],
     ) -> StoreResult<Vec<String>> {
         if self.wait_replicas == 0 {
             return self
@@ -212,11 +214,11 @@ impl RedisStore {
 }
 
 /// `EVALSHA sha numkeys key… arg…`, for a pipeline (which has no typed EVALSHA).
-fn evalsha_args(script: &Script, keys: &[String], args: &[String]) -> Vec<String> {
+fn evalsha_args(script: &Script, keys: &[String], args: &[Value]) -> Vec<Value> {
     let mut all = Vec::with_capacity(2 + keys.len() + args.len());
-    all.push(script.sha1().to_string());
-    all.push(keys.len().to_string());
-    all.extend_from_slice(keys);
+    all.push(Value::from(script.sha1().clone()));
+    all.push(Value::from(keys.len() as i64));
+    all.extend(keys.iter().map(|key| Value::from(key.as_str())));
     all.extend_from_slice(args);
     all
 }
