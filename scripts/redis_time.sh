@@ -9,7 +9,7 @@
 # Each phase sends N (2000) requests of one kind from 4 shoppers (each its own
 # cart and keep-alive connection), with the statistics reset once their carts
 # are filled, and counts only the script calls
-# (evalsha, and eval for a script not loaded yet). Then the service API's
+# (fcall: every script is a function of trolley's library). Then the service API's
 # checkout steps, N/4 of each, per request (each request also finds its ext/
 # cart: one more script call):
 #   claim     POST /v1/carts/ext/{id}/checkout of a cart of LINES lines
@@ -29,10 +29,11 @@ service=$(free_port)
 serve_trolley server TROLLEY_REDIS_URL="$redis_url" TROLLEY_MAX_QUANTITY=1000000 \
     TROLLEY_SERVICE_LISTEN="127.0.0.1:$service" TROLLEY_SERVICE_TOKENS=redis-time
 
-# µs per call of the script commands since the last reset.
+# µs per call of the script commands since the last reset (the empty script
+# is an EVAL; trolley's scripts are FCALLs).
 script_usec() {
     redis-cli -p "$redis_port" info commandstats |
-        awk -F'[:,=]' '/^cmdstat_(evalsha|eval):/ { calls += $3; usec += $5 }
+        awk -F'[:,=]' '/^cmdstat_(fcall|eval):/ { calls += $3; usec += $5 }
                        END { if (calls) printf "%.2f %d\n", usec / calls, calls; else print "0 0" }'
 }
 
@@ -128,7 +129,7 @@ def stats():
                          capture_output=True, text=True).stdout
     calls = usec = 0
     for row in out.splitlines():
-        if row.startswith(("cmdstat_evalsha:", "cmdstat_eval:")):
+        if row.startswith("cmdstat_fcall:"):
             fields = dict(part.split("=") for part in row.split(":", 1)[1].split(","))
             calls, usec = calls + int(fields["calls"]), usec + float(fields["usec"])
     return usec, calls

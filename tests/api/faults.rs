@@ -19,7 +19,7 @@ pub fn trials() -> Vec<Trial> {
         a_replica_started_before_redis_becomes_ready_by_itself,
         sigterm_lets_in_flight_requests_finish_and_exits_zero,
         sigterm_lets_a_service_port_request_in_flight_finish,
-        scripts_flushed_from_redis_are_reloaded_on_noscript,
+        a_library_flushed_from_redis_is_loaded_again,
         a_bad_setting_stops_start_up_with_one_line,
     ]
 }
@@ -295,18 +295,18 @@ async fn sigterm_lets_a_service_port_request_in_flight_finish() {
     );
 }
 
-async fn scripts_flushed_from_redis_are_reloaded_on_noscript() {
+async fn a_library_flushed_from_redis_is_loaded_again() {
     use fred::prelude::*;
     let redis = RedisServer::start().await;
     let app = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
     let mut visitor = app.browser();
     visitor.add(42, 1).await;
-    // As after a failover to a replica that never saw SCRIPT LOAD.
+    // As after a restart of a Redis that lost its data.
     let client = redis.client().await;
     let _: String = client
-        .custom(fred::cmd!("SCRIPT"), vec!["FLUSH"])
+        .custom(fred::cmd!("FUNCTION"), vec!["FLUSH"])
         .await
-        .expect("script flush");
+        .expect("function flush");
     visitor.add(42, 1).await;
     assert_eq!(quantity_of(&visitor.cart().await, 42), 2);
 }

@@ -23,7 +23,7 @@ pub enum Fault {
     Blackhole,
     /// Hold every reply this long before forwarding it.
     Delay(Duration),
-    /// After forwarding the next `EVALSHA`, drop its reply and reset the
+    /// After forwarding the next `FCALL` (a script), drop its reply and reset the
     /// connection (`times` such replies, then forward again).
     LoseScriptReplies { times: u32 },
     /// The same for the next command whose bytes hold every one of `needles`.
@@ -40,7 +40,7 @@ impl Fault {
                 .any(|w| w.eq_ignore_ascii_case(needle))
         };
         let (times, next) = match self {
-            Fault::LoseScriptReplies { times } if *times > 0 && holds(b"EVALSHA") => {
+            Fault::LoseScriptReplies { times } if *times > 0 && holds(b"FCALL") => {
                 (*times, Fault::LoseScriptReplies { times: times - 1 })
             }
             Fault::LoseReplies { needles, times }
@@ -136,7 +136,7 @@ async fn relay(
 ) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
-    // Set when an EVALSHA was forwarded while a lost reply is armed.
+    // Set when an FCALL was forwarded while a lost reply is armed.
     let doomed = Arc::new(Mutex::new(false));
     let upstream = {
         let fault = fault.clone();

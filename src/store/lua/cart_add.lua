@@ -18,7 +18,7 @@
 -- merged or refused, never dropped into a cart that nobody will read again.
 --
 -- The rules are rules.rs `add`; the line encoding and the gate are prelude.lua's.
-local change = change_args()
+local change = change_args(KEYS, ARGV)
 local cart_no, product, quantity, price, now = ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10], ARGV[11]
 local max_quantity, max_lines, with_lines = tonumber(ARGV[12]), ARGV[13], ARGV[14] == '1'
 local session_key, session_record = KEYS[4], ARGV[15]

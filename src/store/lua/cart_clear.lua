@@ -11,7 +11,7 @@
 -- with no lines is not changed (its version stays).
 --
 -- The rule is rules.rs `clear`; the gate is prelude.lua's.
-local change = change_args()
+local change = change_args(KEYS, ARGV)
 local session_key, session_record = KEYS[4], ARGV[7]
 
 if not change_session_is_current(change, session_key, session_record) then

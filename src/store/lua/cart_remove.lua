@@ -10,7 +10,7 @@
 -- Atomic: the line and the version change together.
 --
 -- The rule is rules.rs `remove`; the gate is prelude.lua's.
-local change = change_args()
+local change = change_args(KEYS, ARGV)
 local line = ARGV[7]
 local session_key, session_record = KEYS[4], ARGV[8]
 

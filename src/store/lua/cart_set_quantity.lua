@@ -12,7 +12,7 @@
 --
 -- The rule is rules.rs `set_quantity`; the line encoding and the gate are
 -- prelude.lua's.
-local change = change_args()
+local change = change_args(KEYS, ARGV)
 local line, quantity = ARGV[7], ARGV[8]
 local session_key, session_record = KEYS[4], ARGV[9]
 

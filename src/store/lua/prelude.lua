@@ -1,5 +1,6 @@
--- The prelude of every cart script: prepended when the scripts are loaded (see
--- src/store/redis/scripts.rs), after three constants generated from the Rust ones
+-- The prelude of trolley's function library: the locals every script (a function
+-- of the library, see src/store/redis/scripts.rs) can use, after three constants
+-- generated from the Rust ones
 -- in src/cart/model.rs and src/cart/change.rs, so Lua and Rust cannot disagree
 -- on them:
 --
@@ -250,11 +251,11 @@ end
 --
 -- Replies are {status, version, payload...}; a recorded decision answered again
 -- is {'replay', status, version, payload...}.
-local function change_args()
+local function change_args(keys, args)
   return {
-    cart_key = KEYS[1], tombstone_key = KEYS[2], record_key = KEYS[3],
-    cart_id = ARGV[1], op = ARGV[2], fingerprint = ARGV[3], record_ttl = ARGV[4],
-    expect = ARGV[5], cart_ttl = ARGV[6],
+    cart_key = keys[1], tombstone_key = keys[2], record_key = keys[3],
+    cart_id = args[1], op = args[2], fingerprint = args[3], record_ttl = args[4],
+    expect = args[5], cart_ttl = args[6],
   }
 end
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fred::{prelude::*, types::scripts::Script};
+use fred::prelude::*;
 
 use super::{
     RedisStore, keys,
@@ -51,7 +51,7 @@ impl RedisStore {
     async fn eval_cart_change(
         &self,
         operation: &'static str,
-        script: &Script,
+        script: &super::scripts::Function,
         cart: &CartRef,
         write: &Write,
         args: Vec<String>,

@@ -21,7 +21,9 @@ mod scripts;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use fred::{prelude::*, types::scripts::Script};
+use fred::prelude::*;
+
+use scripts::Function;
 use tokio::sync::Mutex;
 
 pub use connect::RedisOptions;
@@ -88,8 +90,8 @@ impl RedisStore {
         (connected, self.pool.size())
     }
 
-    /// Waits until every connection is up, then loads the scripts (they are
-    /// re-loaded on NOSCRIPT too, e.g. after a Redis restart or failover).
+    /// Waits until every connection is up, then loads the scripts' library (it
+    /// is loaded again when a function is not found, e.g. after a Redis restart).
     pub async fn wait_connected(&self, within: Duration) -> StoreResult<()> {
         tokio::time::timeout(within, self.pool.wait_for_connect())
             .await
@@ -99,10 +101,14 @@ impl RedisStore {
                     "could not connect to Redis in time",
                 ))
             })??;
-        for script in self.scripts.all() {
-            script.load(self.pool.next()).await?;
-        }
-        Ok(())
+        Ok(self.load_library(self.pool.next()).await?)
+    }
+
+    /// `FUNCTION LOAD` of the scripts' library, on every primary of a Cluster.
+    async fn load_library(&self, client: &Client) -> Result<(), fred::error::Error> {
+        client
+            .function_load_cluster::<(), _>(true, self.scripts.library.as_str())
+            .await
     }
 
     /// Runs one Redis call, measured and traced under `operation`.
@@ -117,19 +123,28 @@ impl RedisStore {
         instrument::redis_call(operation, Box::pin(future)).await
     }
 
-    /// Runs a script by SHA (loading it on NOSCRIPT).
+    /// Runs a script's function (loading the library when Redis lacks it).
     async fn eval<T: FromValue>(
         &self,
         operation: &'static str,
-        script: &Script,
+        script: &Function,
         keys: Vec<String>,
         args: Vec<impl Into<Value> + Send>,
     ) -> StoreResult<T> {
         let args: Vec<Value> = args.into_iter().map(Into::into).collect();
-        self.call(
-            operation,
-            script.evalsha_with_reload(self.pool.next(), keys, args),
-        )
+        let client = self.pool.next();
+        self.call(operation, async {
+            match client
+                .fcall(script.0.as_str(), keys.clone(), args.clone())
+                .await
+            {
+                Err(error) if is_not_loaded(&error) => {
+                    self.load_library(client).await?;
+                    client.fcall(script.0.as_str(), keys, args).await
+                }
+                other => other,
+            }
+        })
         .await
     }
 }
@@ -143,9 +158,9 @@ impl RedisStore {
     async fn eval_change(
         &self,
         operation: &'static str,
-        script: &Script,
+        script: &Function,
         keys: Vec<String>,
-        args: Vec<impl Into<Value>>,
+        args: Vec<impl Into<Value> + Send>,
     ) -> StoreResult<Vec<String>> {
         let args: Vec<Value> = args.into_iter().map(Into::into).collect();
         if self.fence.is_up() {
@@ -167,7 +182,7 @@ impl RedisStore {
     async fn run_change(
         &self,
         operation: &'static str,
-        script: &Script,
+        script: &Function,
         keys: &[String],
         args: &[Value],
     ) -> StoreResult<Vec<String>> {
@@ -182,19 +197,19 @@ impl RedisStore {
             .call(operation, async {
                 let pipeline = client.pipeline();
                 let _: () = pipeline
-                    .custom(fred::cmd!("EVALSHA"), evalsha_args(script, keys, args))
+                    .fcall(script.0.as_str(), keys.to_vec(), args.to_vec())
                     .await?;
                 let _: () = pipeline
                     .wait(i64::from(wanted), self.wait_timeout_ms)
                     .await?;
                 match pipeline.all().await {
-                    Err(error) if error.details().starts_with("NOSCRIPT") => {
-                        // A restarted or failed-over Redis lost the script:
-                        // load it, then the same change (it did not run).
-                        script.load(client).await?;
+                    Err(error) if is_not_loaded(&error) => {
+                        // A restarted Redis lost the library: load it, then
+                        // the same change (it did not run).
+                        self.load_library(client).await?;
                         let pipeline = client.pipeline();
                         let _: () = pipeline
-                            .custom(fred::cmd!("EVALSHA"), evalsha_args(script, keys, args))
+                            .fcall(script.0.as_str(), keys.to_vec(), args.to_vec())
                             .await?;
                         let _: () = pipeline
                             .wait(i64::from(wanted), self.wait_timeout_ms)
@@ -213,14 +228,9 @@ impl RedisStore {
     }
 }
 
-/// `EVALSHA sha numkeys key… arg…`, for a pipeline (which has no typed EVALSHA).
-fn evalsha_args(script: &Script, keys: &[String], args: &[Value]) -> Vec<Value> {
-    let mut all = Vec::with_capacity(2 + keys.len() + args.len());
-    all.push(Value::from(script.sha1().clone()));
-    all.push(Value::from(keys.len() as i64));
-    all.extend(keys.iter().map(|key| Value::from(key.as_str())));
-    all.extend_from_slice(args);
-    all
+/// Whether Redis answered that it has no such function: it lost the library.
+fn is_not_loaded(error: &fred::error::Error) -> bool {
+    error.details().contains("Function not found")
 }
 
 /// Whether a failed command may still have run in Redis.

@@ -1,10 +1,14 @@
-//! The store's Lua scripts (in `src/store/lua/`), each loaded once and run by SHA
-//! (re-loaded on NOSCRIPT, e.g. after a Redis restart or a failover).
+//! The store's Lua: one Redis Functions library, loaded with `FUNCTION LOAD` on
+//! every primary when trolley connects, and again when a primary answers that a
+//! function is not found (a Redis restarted with its data lost, a Cluster node
+//! added). Replicas get it by replication, so a promoted one has it.
 //!
-//! Every cart script is prepended with `prelude.lua` and the constants it needs,
-//! generated here from the Rust ones, so the line-id layout is defined once.
-
-use fred::types::scripts::Script;
+//! The library is the constants `prelude.lua` needs (generated here from the
+//! Rust ones, so the line-id layout is defined once), the prelude, then each
+//! script of `src/store/lua/` as a function of `(KEYS, ARGV)`. Loaded once, its
+//! prelude is defined once per Redis, not on every call as a prepended text would
+//! be. Its name and its functions' names end in a digest of its text, so two
+//! versions of trolley side by side (a rolling deploy) each call their own.
 
 use crate::cart::{
     change::RECENT_OPS,
@@ -21,91 +25,72 @@ fn prelude_constants() -> String {
     )
 }
 
-/// A cart script: the constants, the prelude, then the script itself.
-fn cart_script(body: &str) -> Script {
-    Script::from_lua(format!("{}{PRELUDE}{body}", prelude_constants()))
+/// A function of the library, by the name `FCALL` takes.
+pub(super) struct Function(pub(super) String);
+
+/// The library's text and its functions' name suffix, for these scripts
+/// (name, Lua body).
+fn library(scripts: &[(&str, &str)]) -> (String, String) {
+    let mut body = format!("{}{PRELUDE}\n", prelude_constants());
+    for (name, lua) in scripts {
+        body.push_str(&format!(
+            "redis.register_function('{name}_@', function(KEYS, ARGV)\n{lua}\nend)\n"
+        ));
+    }
+    let suffix = fred::util::sha1_hash(&body)[..12].to_string();
+    let text = format!(
+        "#!lua name=trolley_{suffix}\n{}",
+        body.replace("_@'", &format!("_{suffix}'"))
+    );
+    (text, suffix)
 }
 
-pub(super) struct Scripts {
-    pub(super) cart_read: Script,
-    pub(super) cart_add: Script,
-    pub(super) cart_set_quantity: Script,
-    pub(super) cart_remove: Script,
-    pub(super) cart_clear: Script,
-    pub(super) cart_merge: Script,
-    pub(super) cart_seal: Script,
-    pub(super) cart_absorb: Script,
-    pub(super) cart_seal_done: Script,
-    pub(super) cart_unseal: Script,
-    pub(super) cart_claim: Script,
-    pub(super) cart_claim_end: Script,
-    pub(super) cart_claim_read: Script,
-    pub(super) ext_cart: Script,
-    pub(super) cart_seq: Script,
-    pub(super) line_owner: Script,
-    pub(super) user_cart: Script,
-    pub(super) count_in_window: Script,
-    pub(super) login_attempt_begin: Script,
-    pub(super) login_attempt_end: Script,
-    pub(super) catalog_replace: Script,
-    pub(super) catalog_read: Script,
-}
-
-impl Scripts {
-    pub(super) fn new() -> Self {
-        Scripts {
-            cart_read: cart_script(include_str!("../lua/cart_read.lua")),
-            cart_add: cart_script(include_str!("../lua/cart_add.lua")),
-            cart_set_quantity: cart_script(include_str!("../lua/cart_set_quantity.lua")),
-            cart_remove: cart_script(include_str!("../lua/cart_remove.lua")),
-            cart_clear: cart_script(include_str!("../lua/cart_clear.lua")),
-            cart_merge: cart_script(include_str!("../lua/cart_merge.lua")),
-            cart_seal: cart_script(include_str!("../lua/cart_seal.lua")),
-            cart_absorb: cart_script(include_str!("../lua/cart_absorb.lua")),
-            cart_seal_done: cart_script(include_str!("../lua/cart_seal_done.lua")),
-            cart_unseal: Script::from_lua(include_str!("../lua/cart_unseal.lua")),
-            cart_claim: cart_script(include_str!("../lua/cart_claim.lua")),
-            cart_claim_end: cart_script(include_str!("../lua/cart_claim_end.lua")),
-            cart_claim_read: cart_script(include_str!("../lua/cart_claim_read.lua")),
-            ext_cart: Script::from_lua(include_str!("../lua/ext_cart.lua")),
-            cart_seq: Script::from_lua(include_str!("../lua/cart_seq.lua")),
-            line_owner: Script::from_lua(include_str!("../lua/line_owner.lua")),
-            user_cart: Script::from_lua(include_str!("../lua/user_cart.lua")),
-            count_in_window: Script::from_lua(include_str!("../lua/count_in_window.lua")),
-            login_attempt_begin: Script::from_lua(include_str!("../lua/login_attempt_begin.lua")),
-            login_attempt_end: Script::from_lua(include_str!("../lua/login_attempt_end.lua")),
-            catalog_replace: Script::from_lua(include_str!("../lua/catalog_replace.lua")),
-            catalog_read: Script::from_lua(include_str!("../lua/catalog_read.lua")),
+macro_rules! scripts {
+    ($($name:ident),* $(,)?) => {
+        pub(super) struct Scripts {
+            /// The library's text, for `FUNCTION LOAD`.
+            pub(super) library: String,
+            $(pub(super) $name: Function,)*
         }
-    }
 
-    pub(super) fn all(&self) -> [&Script; 22] {
-        [
-            &self.cart_read,
-            &self.cart_add,
-            &self.cart_set_quantity,
-            &self.cart_remove,
-            &self.cart_clear,
-            &self.cart_merge,
-            &self.cart_seal,
-            &self.cart_absorb,
-            &self.cart_seal_done,
-            &self.cart_unseal,
-            &self.cart_claim,
-            &self.cart_claim_end,
-            &self.cart_claim_read,
-            &self.ext_cart,
-            &self.cart_seq,
-            &self.line_owner,
-            &self.user_cart,
-            &self.count_in_window,
-            &self.login_attempt_begin,
-            &self.login_attempt_end,
-            &self.catalog_replace,
-            &self.catalog_read,
-        ]
-    }
+        impl Scripts {
+            pub(super) fn new() -> Self {
+                let (library, suffix) = library(&[$(
+                    (stringify!($name), include_str!(concat!("../lua/", stringify!($name), ".lua"))),
+                )*]);
+                Scripts {
+                    library,
+                    $($name: Function(format!(concat!(stringify!($name), "_{}"), suffix)),)*
+                }
+            }
+        }
+    };
 }
+
+scripts!(
+    cart_read,
+    cart_add,
+    cart_set_quantity,
+    cart_remove,
+    cart_clear,
+    cart_merge,
+    cart_seal,
+    cart_absorb,
+    cart_seal_done,
+    cart_unseal,
+    cart_claim,
+    cart_claim_end,
+    cart_claim_read,
+    ext_cart,
+    cart_seq,
+    line_owner,
+    user_cart,
+    count_in_window,
+    login_attempt_begin,
+    login_attempt_end,
+    catalog_replace,
+    catalog_read,
+);
 
 #[cfg(test)]
 mod tests {
@@ -123,5 +108,24 @@ mod tests {
             "{constants}"
         );
         assert!(constants.contains("RECENT_OPS = 3\n"), "{constants}");
+    }
+
+    #[test]
+    fn the_library_and_its_functions_are_named_by_its_text() {
+        let scripts = Scripts::new();
+        let suffix = scripts.cart_add.0.strip_prefix("cart_add_").unwrap();
+        assert_eq!(suffix.len(), 12);
+        assert!(
+            scripts
+                .library
+                .starts_with(&format!("#!lua name=trolley_{suffix}\n"))
+        );
+        assert!(
+            scripts
+                .library
+                .contains(&format!("redis.register_function('cart_add_{suffix}', "))
+        );
+        let (_, other) = library(&[("cart_add", "return 1")]);
+        assert_ne!(other, suffix);
     }
 }
