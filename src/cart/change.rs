@@ -87,11 +87,13 @@ pub struct Idempotency {
 }
 
 /// The session record a request was served from its replica's copy (see
-/// `sessions::copies`). A cart script it is handed to checks, as its first step,
-/// that Redis still holds exactly that record; if not, it changes nothing and
-/// answers [`Written::SessionStale`], and the request runs again from the record
-/// in Redis. Only the first script of a request checks it: what the request
-/// does after it is what it would do having read the record at that moment.
+/// `sessions::copies`). The first cart step it is handed to (a cart change's
+/// script, or a cart read) checks, in the same atomic step, that Redis still
+/// holds exactly that record; if not, a change changes nothing and answers
+/// [`Written::SessionStale`], a read answers its own `SessionStale` without the
+/// lines, and the request runs again from the record in Redis. Only the first
+/// step of a request checks it: what the request does after it is what it would
+/// do having read the record at that moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedCopy {
     /// The record's key.
@@ -103,12 +105,24 @@ pub struct ServedCopy {
 impl ServedCopy {
     /// The copy of the record at `key` whose bytes were `bytes`.
     pub fn of(key: &str, bytes: &[u8]) -> ServedCopy {
-        use sha1::Digest;
         ServedCopy {
             key: key.to_string(),
-            digest: format!("{:x}", sha1::Sha1::digest(bytes)),
+            digest: sha1_hex(bytes),
         }
     }
+
+    /// Whether the record Redis holds now, `stored` (`None`: no record), is
+    /// the one served. The same test as `session_is_current` in
+    /// `store/lua/prelude.lua`: digests compared, no record as empty bytes.
+    pub fn is_current(&self, stored: Option<&[u8]>) -> bool {
+        sha1_hex(stored.unwrap_or_default()) == self.digest
+    }
+}
+
+/// The SHA-1 of `bytes` in lowercase hex, as Lua's `redis.sha1hex` writes it.
+fn sha1_hex(bytes: &[u8]) -> String {
+    use sha1::Digest;
+    format!("{:x}", sha1::Sha1::digest(bytes))
 }
 
 /// The identity and conditions of one cart change.
@@ -210,5 +224,15 @@ mod tests {
         let copy = super::ServedCopy::of("k", b"trolley");
         assert_eq!(copy.digest, "64f836f6c55cbd24a1b672668fadc1e1551db73a");
         assert_eq!(super::ServedCopy::of("k", b"").digest.len(), 40);
+    }
+
+    #[test]
+    fn a_served_copy_is_current_only_while_redis_holds_its_bytes() {
+        let copy = super::ServedCopy::of("k", b"record v1");
+        assert!(copy.is_current(Some(b"record v1")));
+        assert!(!copy.is_current(Some(b"record v2")));
+        assert!(!copy.is_current(None));
+        // No record reads as empty bytes, as Lua's `GET … or ''` does.
+        assert!(super::ServedCopy::of("k", b"").is_current(None));
     }
 }

@@ -27,7 +27,6 @@ fn cart_script(body: &str) -> Script {
 }
 
 pub(super) struct Scripts {
-    pub(super) cart_read: Script,
     pub(super) cart_add: Script,
     pub(super) cart_set_quantity: Script,
     pub(super) cart_remove: Script,
@@ -54,7 +53,6 @@ pub(super) struct Scripts {
 impl Scripts {
     pub(super) fn new() -> Self {
         Scripts {
-            cart_read: cart_script(include_str!("../lua/cart_read.lua")),
             cart_add: cart_script(include_str!("../lua/cart_add.lua")),
             cart_set_quantity: cart_script(include_str!("../lua/cart_set_quantity.lua")),
             cart_remove: cart_script(include_str!("../lua/cart_remove.lua")),
@@ -79,9 +77,8 @@ impl Scripts {
         }
     }
 
-    pub(super) fn all(&self) -> [&Script; 22] {
+    pub(super) fn all(&self) -> [&Script; 21] {
         [
-            &self.cart_read,
             &self.cart_add,
             &self.cart_set_quantity,
             &self.cart_remove,
