@@ -88,11 +88,13 @@ pub struct Idempotency {
 }
 
 /// The session record a request was served from its replica's copy (see
-/// `sessions::copies`). A cart script it is handed to checks, as its first step,
-/// that Redis still holds exactly that record; if not, it changes nothing and
-/// answers [`Written::SessionStale`], and the request runs again from the record
-/// in Redis. Only the first script of a request checks it: what the request
-/// does after it is what it would do having read the record at that moment.
+/// `sessions::copies`). The first cart step it is handed to (a cart change's
+/// script, or a cart read) checks, in the same atomic step, that Redis still
+/// holds exactly that record; if not, a change changes nothing and answers
+/// [`Written::SessionStale`], a read answers its own `SessionStale` without the
+/// lines, and the request runs again from the record in Redis. Only the first
+/// step of a request checks it: what the request does after it is what it would
+/// do having read the record at that moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedCopy {
     /// The record's key.
@@ -206,5 +208,17 @@ impl<T> Written<T> {
             version,
             replayed: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_served_copy_is_current_only_while_redis_holds_its_bytes() {
+        let copy = super::ServedCopy::of("k", b"record v1");
+        assert!(copy.is_current(Some(b"record v1")));
+        assert!(!copy.is_current(Some(b"record v2")));
+        assert!(!copy.is_current(None));
+        assert!(!super::ServedCopy::of("k", b"").is_current(None));
     }
 }

@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, Process, RedisServer, TestApp, binary, eventually, free_port, quantity_of, settings,
+    Backend, Process, RedisServer, TestApp, binary, cart_key, cart_no_of, eventually, free_port,
+    quantity_of, settings,
 };
 
 pub fn trials() -> Vec<Trial> {
@@ -20,6 +21,7 @@ pub fn trials() -> Vec<Trial> {
         sigterm_lets_in_flight_requests_finish_and_exits_zero,
         sigterm_lets_a_service_port_request_in_flight_finish,
         a_library_flushed_from_redis_is_loaded_again,
+        a_cart_read_redis_answers_with_an_error_is_503,
         a_bad_setting_stops_start_up_with_one_line,
     ]
 }
@@ -309,6 +311,52 @@ async fn a_library_flushed_from_redis_is_loaded_again() {
         .expect("function flush");
     visitor.add(42, 1).await;
     assert_eq!(quantity_of(&visitor.cart().await, 42), 2);
+}
+
+/// A cart read is one `MULTI … EXEC`: an error in the `EXEC`'s reply (a cart
+/// key holding no hash) and an `EXEC` refused as a whole (`EXECABORT`: a
+/// demoted primary refuses the queued `PEXPIRE`) both answer 503, and the cart
+/// reads again once Redis is right.
+async fn a_cart_read_redis_answers_with_an_error_is_503() {
+    use fred::prelude::*;
+    let redis = RedisServer::start().await;
+    if !redis.is_owned() {
+        return; // TROLLEY_TEST_REDIS_URL: a server this test may not demote.
+    }
+    let app = TestApp::spawn(settings(Backend::Redis, Some(&redis))).await;
+    let mut visitor = app.browser();
+    let line = visitor.add(42, 1).await;
+    let client = redis.client().await;
+
+    let key = cart_key(cart_no_of(line));
+    let kept = format!("{key}:kept");
+    let _: () = client.rename(&key, &kept).await.expect("rename");
+    let _: () = client
+        .set(&key, "no hash", None, None, false)
+        .await
+        .expect("set");
+    assert_unavailable(visitor.get("/api/cart").await).await;
+    let _: () = client.rename(&kept, &key).await.expect("rename back");
+    assert_eq!(quantity_of(&visitor.cart().await, 42), 1);
+
+    let unreachable_primary = free_port().to_string();
+    let _: String = client
+        .custom(
+            fred::cmd!("REPLICAOF"),
+            vec!["127.0.0.1", unreachable_primary.as_str()],
+        )
+        .await
+        .expect("replicaof");
+    assert_unavailable(visitor.get("/api/cart").await).await;
+    let _: String = client
+        .custom(fred::cmd!("REPLICAOF"), vec!["NO", "ONE"])
+        .await
+        .expect("replicaof no one");
+    assert!(
+        visitor.cart_answers_within(Duration::from_secs(10)).await,
+        "no cart read after the primary took writes again"
+    );
+    assert_eq!(quantity_of(&visitor.cart().await, 42), 1);
 }
 
 async fn a_bad_setting_stops_start_up_with_one_line() {

@@ -1,7 +1,8 @@
 //! Each replica's copies of session records (`sessions::copies`): a cart request
 //! served a copy makes one Redis round trip, and a copy that went stale on
-//! another replica or in Redis is never used: the cart script refuses it and the
-//! request runs again from Redis's record. Real replicas on one real Redis.
+//! another replica or in Redis is never used: the cart script (or the cart
+//! read) refuses it and the request runs again from Redis's record. Real
+//! replicas on one real Redis.
 
 use fred::prelude::*;
 use libtest_mimic::Trial;
@@ -25,10 +26,10 @@ pub fn trials() -> Vec<Trial> {
 
 /// Store level, on a real Redis: a change checked against a copy that still
 /// matches applies; once the record changed, a new change and a read are answered
-/// `SessionStale` and change nothing; but the re-run of the change that did
-/// apply (its reply lost, the same operation id) is answered "already applied",
-/// not refused: refusing it would make the request run again as a new change
-/// and apply it twice.
+/// `SessionStale` (the change changes nothing, the read answers no lines); but
+/// the re-run of the change that did apply (its reply lost, the same operation
+/// id) is answered "already applied", not refused: refusing it would make the
+/// request run again as a new change and apply it twice.
 async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made() {
     use trolley::testing::{
         CartRead, CartStore,
@@ -100,8 +101,9 @@ async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made()
     let _: () = client.del(&key).await.expect("del");
 }
 
-/// The `GET`s clients sent (not those scripts ran) while `during` ran, from
-/// `MONITOR`.
+/// The `GET`s clients sent as round trips of their own (not those a script or
+/// a `MULTI … EXEC` block ran, see `helpers::monitor_round_trips`) while
+/// `during` ran, from `MONITOR`.
 async fn client_gets_during(port: u16, during: impl std::future::Future<Output = ()>) -> usize {
     let log = tempfile::NamedTempFile::new().expect("log");
     let mut monitor = std::process::Command::new("redis-cli")
@@ -122,19 +124,18 @@ async fn client_gets_during(port: u16, during: impl std::future::Future<Output =
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let _ = monitor.kill();
     let _ = monitor.wait();
-    std::fs::read_to_string(log.path())
-        .expect("monitor log")
-        .lines()
+    let text = std::fs::read_to_string(log.path()).expect("monitor log");
+    crate::helpers::monitor_round_trips(&text)
+        .into_iter()
         // The catalog copy's revalidation is a GET too, and no session read.
-        .filter(|entry| {
-            !entry.contains(" lua] ") && entry.contains(r#""GET""#) && !entry.contains("catalog")
-        })
+        .filter(|entry| entry.contains(r#""GET""#) && !entry.contains("catalog"))
         .count()
 }
 
-/// Ten cart reads of one session: with copies, Redis is not asked for the
-/// session record at all (the copy was taken at the add); with
-/// `TROLLEY_SESSION_COPIES=0`, once per request. The answers are the same.
+/// Ten cart reads of one session: with copies, no round trip of its own reads
+/// the session record (the copy was taken at the add, and the read checks it
+/// inside its own `MULTI … EXEC`); with `TROLLEY_SESSION_COPIES=0`, once per
+/// request. The answers are the same.
 async fn a_copy_saves_the_session_read_and_none_are_kept_when_switched_off() {
     if !tool_present("redis-cli") {
         eprintln!("skipped: needs redis-cli (Debian package redis-tools)");

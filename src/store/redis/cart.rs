@@ -1,4 +1,5 @@
-//! [`CartStore`] on Redis: every change is one script run by SHA.
+//! [`CartStore`] on Redis: every change is one script run by SHA; a read is one
+//! `MULTI … EXEC` of plain commands.
 
 use std::time::Duration;
 
@@ -8,10 +9,10 @@ use fred::prelude::*;
 use super::{
     RedisStore, keys,
     reply::{
-        corrupt, is_stale_session, line_outcome, merge_report, parse_line_reply, parse_lines,
+        corrupt, is_foreign, line_outcome, merge_report, parse_line_reply, parse_lines,
         parse_version, written,
     },
-    ttl_ms,
+    ttl_millis, ttl_ms,
 };
 use crate::{
     cart::{
@@ -27,7 +28,7 @@ use crate::{
 const CART_NO_BLOCK: u64 = 64;
 
 impl RedisStore {
-    /// A cart script's keys and arguments, plus the session record to check
+    /// A cart change's keys and arguments, plus the session record to check
     /// when the request was served one from the replica's copy (never on
     /// Cluster, where the record is in another slot, so no copy is served there).
     fn checking_session(
@@ -133,24 +134,48 @@ impl CartStore for RedisStore {
         self.allocate_cart_no().await
     }
 
+    /// One `MULTI … EXEC` (fred writes it whole before reading any reply: one
+    /// round trip): `GET` of the session record when a served copy is checked,
+    /// then `PEXPIRE` and `HGETALL` of the cart. Nothing runs between them, so
+    /// a cart cannot expire between being read and being slid (a missing
+    /// cart's `PEXPIRE` does nothing). The checks are made on the replies, in
+    /// the order the cart scripts make them: the copy, then the owner. So a
+    /// foreign cart, or one read through a stale copy, has its TTL slid too;
+    /// nothing else of it is answered or changed.
     async fn read_cart(
         &self,
         cart: &CartRef,
         ttl: Duration,
         session: Option<&ServedCopy>,
     ) -> StoreResult<CartRead> {
-        let (keys, args) = self.checking_session(
-            vec![keys::cart(cart.no)],
-            vec![ttl_ms(ttl), cart.id.clone()],
-            session,
-        );
-        let fields: Vec<String> = self
-            .eval("cart_read", &self.scripts.cart_read, keys, args)
+        let checked = session.filter(|_| !self.clustered);
+        let key = keys::cart(cart.no);
+        let client = self.pool.next();
+        let mut replies: Vec<Value> = self
+            .call("cart_read", async {
+                let transaction = client.multi();
+                if let Some(copy) = checked {
+                    let _: () = transaction.get(copy.key.as_str()).await?;
+                }
+                let _: () = transaction
+                    .pexpire(key.as_str(), ttl_millis(ttl), None)
+                    .await?;
+                let _: () = transaction.hgetall(key.as_str()).await?;
+                transaction.exec(false).await
+            })
             .await?;
-        if is_stale_session(&fields) {
+        let (stored, hash) = match replies.as_mut_slice() {
+            [stored, _slid, hash] if checked.is_some() => (Some(&*stored), hash.take()),
+            [_slid, hash] if checked.is_none() => (None, hash.take()),
+            _ => return Err(corrupt("cart_read reply")),
+        };
+        if let Some(copy) = checked
+            && !copy.is_current(stored.and_then(Value::as_bytes))
+        {
             return Ok(CartRead::SessionStale);
         }
-        if matches!(fields.as_slice(), [only] if only == "foreign") {
+        let fields: Vec<String> = hash.convert()?;
+        if is_foreign(&fields, &cart.id) {
             return Ok(CartRead::Foreign);
         }
         Ok(CartRead::Lines {

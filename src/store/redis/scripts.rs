@@ -68,7 +68,6 @@ macro_rules! scripts {
 }
 
 scripts!(
-    cart_read,
     cart_add,
     cart_set_quantity,
     cart_remove,
