@@ -9,11 +9,9 @@
 # Each phase sends N (2000) requests of one kind from 4 shoppers (each its own
 # cart and keep-alive connection), with the statistics reset once their carts
 # are filled, and counts only the cart steps: for add and set the script calls
-# (fcall: every script is a function of trolley's library); for read, which is no script
-# but one MULTI … EXEC (GET of the session record, PEXPIRE, HGETALL), the usec
-# of multi and exec per exec call (exec's usec already includes the commands
-# it runs, which commandstats also lists on their own, so those are not added
-# again). Then the service API's
+# (fcall: every script is a function of trolley's library); for read, which is
+# no script but one pipeline (GET of the session record, PEXPIRE, HGETALL), the
+# usec of those three commands per HGETALL. Then the service API's
 # checkout steps, N/4 of each, per request (each request also finds its ext/
 # cart: one more script call):
 #   claim     POST /v1/carts/ext/{id}/checkout of a cart of LINES lines
@@ -34,14 +32,14 @@ serve_trolley server TROLLEY_REDIS_URL="$redis_url" TROLLEY_MAX_QUANTITY=1000000
     TROLLEY_SERVICE_LISTEN="127.0.0.1:$service" TROLLEY_SERVICE_TOKENS=redis-time
 
 # µs per cart step since the last reset, and the steps: script calls
-# (fcall, and the empty script's eval), or with `transaction` MULTI … EXEC blocks (multi's and exec's
-# usec per exec; exec's includes the commands it runs).
+# (fcall, and the empty script's eval), or with `pipeline` a cart read's
+# commands (GET's, PEXPIRE's and HGETALL's usec per HGETALL).
 step_usec() {
     redis-cli -p "$redis_port" info commandstats |
         awk -F'[:,=]' -v step="${1:-script}" '
             step == "script" && /^cmdstat_(fcall|eval):/ { calls += $3; usec += $5 }
-            step == "transaction" && /^cmdstat_multi:/ { usec += $5 }
-            step == "transaction" && /^cmdstat_exec:/ { calls += $3; usec += $5 }
+            step == "pipeline" && /^cmdstat_(get|pexpire):/ { usec += $5 }
+            step == "pipeline" && /^cmdstat_hgetall:/ { calls += $3; usec += $5 }
             END { if (calls) printf "%.2f %d\n", usec / calls, calls; else print "0 0" }'
 }
 
@@ -115,7 +113,7 @@ for thread in threads:
 if failures:
     sys.exit(f"a request failed: {failures[0]}")
 EOF
-    if [ "$kind" = read ]; then step=transaction; else step=script; fi
+    if [ "$kind" = read ]; then step=pipeline; else step=script; fi
     read -r usec calls < <(step_usec "$step")
     ratio=$(awk -v a="$usec" -v b="$empty" 'BEGIN { printf "%.1f", a / b }')
     echo "$kind    usec_per_call=$usec calls=$calls x_empty=$ratio"

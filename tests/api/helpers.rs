@@ -827,54 +827,6 @@ pub fn redis_cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-/// The round trips in a `MONITOR` log, one entry each: every command a client
-/// sent, except the commands a script ran (logged as `[0 lua]`, inside the one
-/// `EVALSHA`) and those of a `MULTI … EXEC` block, which counts once, as its
-/// `MULTI`. A block is one round trip because fred's `Transaction` writes the
-/// `MULTI`, the commands and the `EXEC` before reading any reply, and its
-/// caller waits for `EXEC`'s alone (fred 10's `router/transactions.rs`).
-/// Redis logs a block's commands as its `EXEC` runs them, just before the
-/// `EXEC`, under the client's address; only that client's entries are grouped
-/// (other clients' commands in between are theirs). A block whose commands
-/// were logged anywhere else would be counted command by command: more, never
-/// fewer round trips.
-pub fn monitor_round_trips(log: &str) -> Vec<&str> {
-    let mut in_block = std::collections::HashSet::new();
-    let mut trips = Vec::new();
-    // Entries start with a timestamp; the monitor's own "OK" does not.
-    for entry in log
-        .lines()
-        .filter(|entry| entry.starts_with(|c: char| c.is_ascii_digit()))
-    {
-        let Some((client, command)) = monitor_entry(entry) else {
-            continue;
-        };
-        if client.ends_with(" lua") {
-            continue;
-        }
-        if in_block.contains(client) {
-            if command.eq_ignore_ascii_case("EXEC") || command.eq_ignore_ascii_case("DISCARD") {
-                in_block.remove(client);
-            }
-            continue;
-        }
-        if command.eq_ignore_ascii_case("MULTI") {
-            in_block.insert(client);
-        }
-        trips.push(entry);
-    }
-    trips
-}
-
-/// A `MONITOR` entry's client (`0 127.0.0.1:5000`, `0 lua`) and command name:
-/// `1700000000.000001 [0 127.0.0.1:5000] "GET" "key"`.
-fn monitor_entry(entry: &str) -> Option<(&str, &str)> {
-    let (_, rest) = entry.split_once(" [")?;
-    let (client, rest) = rest.split_once("] ")?;
-    let command = rest.split(' ').next()?.trim_matches('"');
-    Some((client, command))
-}
-
 /// Waits (up to 30 s) until `check` holds, failing the test with `what` otherwise.
 pub async fn until(what: &str, check: impl Fn() -> bool) {
     let done = eventually(Duration::from_secs(30), || {

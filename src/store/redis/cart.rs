@@ -134,14 +134,24 @@ impl CartStore for RedisStore {
         self.allocate_cart_no().await
     }
 
-    /// One `MULTI … EXEC` (fred writes it whole before reading any reply: one
-    /// round trip): `GET` of the session record when a served copy is checked,
-    /// then `PEXPIRE` and `HGETALL` of the cart. Nothing runs between them, so
-    /// a cart cannot expire between being read and being slid (a missing
-    /// cart's `PEXPIRE` does nothing). The checks are made on the replies, in
-    /// the order the cart scripts make them: the copy, then the owner. So a
-    /// foreign cart, or one read through a stale copy, has its TTL slid too;
-    /// nothing else of it is answered or changed.
+    /// One pipeline (written whole before any reply is read: one round trip):
+    /// `GET` of the session record when a served copy is checked, then
+    /// `PEXPIRE` and `HGETALL` of the cart. The slide comes first, so a cart
+    /// read cannot expire before it is slid (a missing cart's `PEXPIRE` does
+    /// nothing). The checks are made on the replies, in the order the cart
+    /// scripts make them: the copy, then the owner; so a foreign cart, or one
+    /// read through a stale copy, has its TTL slid too, and nothing else of it
+    /// is answered or changed.
+    ///
+    /// Not a script: Lua turning the hash into values and back costs Redis
+    /// about 4× these three commands (docs/PERFORMANCE.md). Not `MULTI … EXEC`:
+    /// fred holds the connection for a transaction until `EXEC` answers, which
+    /// stalls every other request of the replica. Without a transaction, a
+    /// change may land between the `GET` and the `HGETALL`; the answer is then
+    /// the cart just after a moment the session record was current, as a read
+    /// that came a little later would answer (a login merging the cart before
+    /// it rotates the session: an empty cart, as a script would have read it
+    /// between the two).
     async fn read_cart(
         &self,
         cart: &CartRef,
@@ -153,15 +163,15 @@ impl CartStore for RedisStore {
         let client = self.pool.next();
         let mut replies: Vec<Value> = self
             .call("cart_read", async {
-                let transaction = client.multi();
+                let pipeline = client.pipeline();
                 if let Some(copy) = checked {
-                    let _: () = transaction.get(copy.key.as_str()).await?;
+                    let _: () = pipeline.get(copy.key.as_str()).await?;
                 }
-                let _: () = transaction
+                let _: () = pipeline
                     .pexpire(key.as_str(), ttl_millis(ttl), None)
                     .await?;
-                let _: () = transaction.hgetall(key.as_str()).await?;
-                transaction.exec(false).await
+                let _: () = pipeline.hgetall(key.as_str()).await?;
+                pipeline.all().await
             })
             .await?;
         let (stored, hash) = match replies.as_mut_slice() {
