@@ -70,6 +70,7 @@ mod rules;
 mod sentinel;
 mod service;
 mod session_copies;
+mod stored_formats;
 mod storefront;
 mod tls;
 mod topology;
@@ -214,6 +215,7 @@ fn main() -> ExitCode {
     trials.extend(hostile::trials());
     trials.extend(round_trips::trials());
     trials.extend(session_copies::trials());
+    trials.extend(stored_formats::trials());
     trials.extend(contract::trials());
     trials.extend(storefront::trials());
     trials.extend(accounts::trials());

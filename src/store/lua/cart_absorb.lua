@@ -10,7 +10,7 @@
 -- ARGV[6]  the user cart's TTL (and the set's), in milliseconds
 -- ARGV[7]  the user cart's new version, if the merge changes it
 -- ARGV[8]  the seal, as cart_seal.lua answered it
--- ARGV[9..] the guest lines from cart_seal.lua: 'l:<id>', 'product|quantity|price|added', ...
+-- ARGV[9..] the guest lines from cart_seal.lua: 'l:<product id>', 'line id|quantity|price|added', ...
 -- Returns  {'already'}
 --          | {'claimed'}  a checkout claim holds the user's cart and there are
 --                         lines to apply, or this seal was refused so before:

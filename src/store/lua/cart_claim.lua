@@ -9,7 +9,7 @@
 -- ARGV[4]  the precondition (If-Match): as a cart change's (change_args in prelude.lua)
 -- ARGV[5]  how long the record outlives the claim, ms
 -- ARGV[6]  the request's fingerprint under an Idempotency-Key ('' without one)
--- Returns  {'ok' | 'again', version, until ms, the claimed lines as 'l:<id>', value, ...}
+-- Returns  {'ok' | 'again', version, until ms, the claimed lines as 'l:<product id>', value, ...}
 --          ('again': this claim id had claimed the cart before; answered from its record)
 --          | {'empty' | 'claimed' | 'merged' | 'stale' | 'reused', version}
 --          ('reused': this claim id was asked for with another request)

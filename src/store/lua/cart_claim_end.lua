@@ -6,7 +6,7 @@
 -- ARGV[3]  'complete' | 'release'     ARGV[4]  the order id ('' for a release)
 -- ARGV[5]  the cart's version once complete removes the lines
 -- ARGV[6]  the cart's TTL, ms
--- Returns  {'completed', version, the claimed lines as 'l:<id>', value, ...}
+-- Returns  {'completed', version, the claimed lines as 'l:<product id>', value, ...}
 --          | {'released'} | {'not_found'} | {'conflict'} (completed already)
 --          | {'was_released'} | {'expired'}
 --
@@ -14,8 +14,9 @@
 -- it is sent (ten at once across replicas, or again after a lost reply): the
 -- first marks the record completed with its order id in the same step that
 -- removes the lines, and the others find it so. It removes only the lines and
--- quantities the record holds, never a line the claim did not see; a record
--- that is gone (expired long ago, or Redis lost it) removes nothing.
+-- quantities the record holds (a line by its product's field and its id), never
+-- a line the claim did not see; a record that is gone (expired long ago, or
+-- Redis lost it) removes nothing.
 local cart_key, record_key = KEYS[1], KEYS[2]
 local cart_id, claim_id, action, order, new_version, cart_ttl =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
@@ -75,14 +76,17 @@ if holds and owner == cart_id then
   local current = redis.call('HMGET', cart_key, unpack(names))
   local doomed, writes = {'co'}, {}
   for i = 1, #names do
+    local claimed_id, claimed = decode_line(lines[2 * i])
     if current[i] then
-      local product, quantity, price, added = decode_line(current[i])
-      local _, claimed = decode_line(lines[2 * i])
-      if quantity <= claimed then
-        doomed[#doomed + 1] = names[i]
-      else
-        writes[#writes + 1] = names[i]
-        writes[#writes + 1] = encode_line(product, quantity - claimed, price, added)
+      local id, quantity, price, added = decode_line(current[i])
+      -- The claimed line itself, not another line of its product.
+      if id == claimed_id then
+        if quantity <= claimed then
+          doomed[#doomed + 1] = names[i]
+        else
+          writes[#writes + 1] = names[i]
+          writes[#writes + 1] = encode_line(id, quantity - claimed, price, added)
+        end
       end
     end
   end

@@ -14,7 +14,7 @@
 -- Returns  {'already'}                the cart was merged by an earlier login
 --          | {'claimed'}              a checkout claim holds the guest cart: untouched
 --          | {'foreign'}              the guest hash is another session's: untouched
---          | {'sealed', target user cart number, seal, 'l:<id>', 'product|quantity|price|added', ...}
+--          | {'sealed', target user cart number, seal, 'l:<product id>', 'line id|quantity|price|added', ...}
 --            the guest cart's lines; the target is the user cart the seal was
 --            first made for (an earlier login's, when that login was interrupted);
 --            seal: the tombstone's value, 'sealed:<target>|<guest id>|<nonce>|<the

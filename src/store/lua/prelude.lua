@@ -15,8 +15,12 @@
 --
 -- Hash layout: 'id' public id, 'seq' last line sequence, 'v' the last
 -- operations that changed it (newest first: the version), 'co' the checkout
--- claim holding it if any ('<claim id> <until ms>'), and one field per line:
--- 'l:<line id>' = 'product|quantity|price|added s'.
+-- claim holding it if any ('<claim id> <until ms>'), and one field per line,
+-- named by its product: 'l:<product id>' = 'line id|quantity|price|added s'.
+-- A cart holds one line per product, so an add finds its product's line by
+-- name; a change by line id finds the line whose value starts with '<line id>|'.
+-- The 'l:' prefix keeps a line's field apart from the fixed ones (a product id
+-- is a positive integer, src/catalog.rs), and no part of a value holds a '|'.
 --
 -- The functions take what they need as arguments: only a script's first lines
 -- read KEYS and ARGV (for a cart change, through change_args).
@@ -53,60 +57,66 @@ end
 -- rather than going through tonumber and string.format: that saves 10k
 -- instructions per call, 7% of cart_set_quantity (docs/PERFORMANCE.md).
 
--- A stored line value: product id, quantity (a number), price and added ms (text).
+-- A cart line's field: 'l:' and its product id.
+local function line_field(product)
+  return 'l:' .. product
+end
+
+-- The product of a cart line's field.
+local function field_product(field)
+  return string.sub(field, 3)
+end
+
+-- A stored line value: line id, quantity (a number), price and added ms (text).
 local function decode_line(raw)
-  local product, quantity, price, added = string.match(raw, LINE_PATTERN)
+  local id, quantity, price, added = string.match(raw, LINE_PATTERN)
   if added then
     added = added .. '000'
   end
-  return product, tonumber(quantity), price, added
+  return id, tonumber(quantity), price, added
 end
 
 -- added: ms since the epoch (text or number); anything but a whole second's
 -- text is divided and rounded down.
-local function encode_line(product, quantity, price, added)
+local function encode_line(id, quantity, price, added)
   local seconds = string.match(added, '^([1-9]%d*)000$')
   if not seconds then
     seconds = string.format('%.0f', math.floor(tonumber(added) / 1000))
   end
-  return product .. '|' .. quantity .. '|' .. price .. '|' .. seconds
+  return id .. '|' .. quantity .. '|' .. price .. '|' .. seconds
 end
 
--- What an add needs of a cart hash read whole (HGETALL's flat field/value
--- array): the line of `product` (its id and value) if it has one, how many
--- lines it has, and its 'id', 'v', 'seq' and 'co' (false when absent). No product
--- index is stored: scanning at most the max lines inside Redis costs less than
--- the bytes an index would cost every cart. A line's product is found by the
--- start of its value ('product|') rather than by cutting the value apart: in
--- Redis's Lua every new string is allocated and hashed.
-local function find_product(fields, product)
-  local cart = {count = 0, id = false, v = false, seq = false, co = false}
-  local prefix = product .. '|'
+-- How many lines a cart hash holds: every field but the fixed ones it has.
+-- id, v, co, seq: those fields as the script read them (false when absent).
+local function line_count(cart_key, id, v, co, seq)
+  local count = redis.call('HLEN', cart_key)
+  if id then count = count - 1 end
+  if v then count = count - 1 end
+  if co then count = count - 1 end
+  if seq then count = count - 1 end
+  return count
+end
+
+-- What a change of one line needs of a cart hash, read whole (HGETALL): its
+-- 'id', 'v' and 'co' (false when absent) and the field and value of the line
+-- whose id is `line` (false when it holds none). Every field but the fixed ones
+-- is a line. A line is found by the start of its value ('<line id>|') rather
+-- than by cutting the value apart: in Redis's Lua every new string is
+-- allocated and hashed.
+local function find_line(cart_key, line)
+  local cart = {id = false, v = false, co = false, field = false, value = false}
+  local prefix = line .. '|'
+  local fields = redis.call('HGETALL', cart_key)
   for i = 1, #fields, 2 do
     local field = fields[i]
-    if field == 'id' or field == 'v' or field == 'seq' or field == 'co' then
+    if field == 'id' or field == 'v' or field == 'co' then
       cart[field] = fields[i + 1]
-    elseif string.sub(field, 1, 2) == 'l:' then
-      cart.count = cart.count + 1
-      if not cart.line and string.find(fields[i + 1], prefix, 1, true) == 1 then
-        cart.line, cart.value = string.sub(field, 3), fields[i + 1]
-      end
+    elseif field ~= 'seq' and not cart.field
+      and string.find(fields[i + 1], prefix, 1, true) == 1 then
+      cart.field, cart.value = field, fields[i + 1]
     end
   end
   return cart
-end
-
--- The cart's lines by product (product id -> line id) and how many it has.
-local function lines_by_product(cart_key)
-  local by_product, count = {}, 0
-  local fields = redis.call('HGETALL', cart_key)
-  for i = 1, #fields, 2 do
-    if string.sub(fields[i], 1, 2) == 'l:' then
-      by_product[string.match(fields[i + 1], '^([^|]*)|')] = string.sub(fields[i], 3)
-      count = count + 1
-    end
-  end
-  return by_product, count
 end
 
 -- A field's value in a flat field/value array (false when absent).
@@ -173,8 +183,8 @@ end
 -- merge_lines(user_cart, fields, first, rule, max_quantity, max_lines): the login
 -- merge (rules.rs `merge`), used by cart_merge.lua and cart_absorb.lua.
 --   user_cart  the user's cart hash key
---   fields     a flat field/value array holding the guest's 'l:<id>' lines
---              (other fields are ignored), read from index `first`
+--   fields     a flat field/value array holding the guest's 'l:<product id>'
+--              lines (other fields are ignored), read from index `first`
 --   rule       'sum' | 'max' | 'guest'
 -- Returns  lines moved, lines combined, clamped user line ids, dropped guest line ids
 --
@@ -186,8 +196,8 @@ local function merge_lines(user_cart, fields, first, rule, max_quantity, max_lin
   local lines = {}
   for i = first, #fields, 2 do
     if string.sub(fields[i], 1, 2) == 'l:' then
-      local product, quantity, price, added = decode_line(fields[i + 1])
-      lines[#lines + 1] = {id = string.sub(fields[i], 3), product = product,
+      local id, quantity, price, added = decode_line(fields[i + 1])
+      lines[#lines + 1] = {id = id, product = field_product(fields[i]),
         quantity = quantity, price = price, added = added}
     end
   end
@@ -197,13 +207,15 @@ local function merge_lines(user_cart, fields, first, rule, max_quantity, max_lin
     return tonumber(a.id) < tonumber(b.id)
   end)
 
-  local by_product, count = lines_by_product(user_cart)
+  local count = line_count(user_cart,
+    unpack(redis.call('HMGET', user_cart, 'id', 'v', 'co', 'seq')))
   local moved, combined = 0, 0
   local clamped, dropped = {}, {}
   for _, line in ipairs(lines) do
-    local user_line = by_product[line.product]
+    local field = line_field(line.product)
+    local user_line = redis.call('HGET', user_cart, field)
     if user_line then
-      local _, quantity, price, added = decode_line(redis.call('HGET', user_cart, 'l:' .. user_line))
+      local id, quantity, price, added = decode_line(user_line)
       local wanted
       if rule == 'sum' then
         wanted = quantity + line.quantity
@@ -214,14 +226,12 @@ local function merge_lines(user_cart, fields, first, rule, max_quantity, max_lin
       end
       if wanted > max_quantity then
         wanted = max_quantity
-        clamped[#clamped + 1] = user_line
+        clamped[#clamped + 1] = id
       end
-      redis.call('HSET', user_cart, 'l:' .. user_line, encode_line(line.product, wanted, price, added))
+      redis.call('HSET', user_cart, field, encode_line(id, wanted, price, added))
       combined = combined + 1
     elseif count < max_lines then
-      redis.call('HSET', user_cart,
-        'l:' .. line.id, encode_line(line.product, line.quantity, line.price, line.added))
-      by_product[line.product] = line.id
+      redis.call('HSET', user_cart, field, encode_line(line.id, line.quantity, line.price, line.added))
       count = count + 1
       moved = moved + 1
     else
@@ -407,27 +417,25 @@ local function write_gate(change, owner, ops, claim, applies)
 end
 
 -- The start of a change to one line (cart_set_quantity, cart_remove): the
--- session check, one HMGET of the line and of the gate's fields, the gate, and
--- a line the cart does not hold ('missing', a decision of the cart). Returns a
--- reply to answer instead of the change, or nil, the line's stored value and
--- the cart's recent operations.
+-- session check, one read of the cart (find_line: the line and the gate's
+-- fields), the gate, and a line the cart does not hold ('missing', a decision
+-- of the cart). Returns a reply to answer instead of the change, or nil, the
+-- line's field and stored value, and the cart's recent operations.
 local function start_line_change(change, line, session_key, session_record)
   if not change_session_is_current(change, session_key, session_record) then
     return {'stale_session'}
   end
-  local owner, ops, value, claim =
-    unpack(redis.call('HMGET', change.cart_key, 'id', 'v', 'l:' .. line, 'co'))
+  local cart = find_line(change.cart_key, line)
   -- A line that is not in the cart is 404 before a claim's 409 and a stale
   -- precondition's 412 (API.md's order).
-  local stop
-  stop, ops = write_gate(change, owner, ops, claim, value ~= false)
+  local stop, ops = write_gate(change, cart.id, cart.v, cart.co, cart.value ~= false)
   if stop then
     return stop
   end
-  if not value then
+  if not cart.value then
     return decided(change, {'missing'}, newest_op(ops))
   end
-  return nil, value, ops
+  return nil, cart.field, cart.value, ops
 end
 
 -- A merge or absorb changed the user's cart: a fresh version for it.

@@ -273,15 +273,16 @@ impl CartStore for RedisStore {
     async fn line_exists(&self, line: LineId) -> StoreResult<bool> {
         // The id names the cart that created the line; a line moved by a login
         // merge is found through that cart's tombstone. Both live in the origin
-        // cart's slot, so they are read in one pipelined round trip.
-        let field = format!("l:{}", line.0);
+        // cart's slot, so they are read in one round trip. A cart's line field
+        // names its product, so the line is looked for by id inside Redis.
+        let id = line.0.to_string();
         let origin = line.cart_no();
         let (here, tombstone): (u8, String) = self
             .eval(
                 "line_owner",
                 &self.scripts.line_owner,
                 keys::cart_and_tombstone(origin),
-                vec![field.clone()],
+                vec![id.clone()],
             )
             .await?;
         if here == 1 {
@@ -291,11 +292,15 @@ impl CartStore for RedisStore {
             return Ok(false);
         }
         let no = merged_into(&tombstone)?;
-        self.call(
-            "line_owner",
-            self.pool.next().hexists(keys::cart(no), &field),
-        )
-        .await
+        let (there, _): (u8, String) = self
+            .eval(
+                "line_owner",
+                &self.scripts.line_owner,
+                vec![keys::cart(no)],
+                vec![id],
+            )
+            .await?;
+        Ok(there == 1)
     }
 
     async fn merge_carts(

@@ -27,11 +27,12 @@ enum Added {
     Millis = 1,
 }
 
-/// Parses a line value `product|quantity|price|added`.
-fn parse_line(id: &str, value: &str, added_in: Added) -> StoreResult<Line> {
-    let bad = || corrupt(format!("line {id}"));
+/// Parses a line: its product and the rest of a stored value,
+/// `line id|quantity|price|added`.
+fn parse_line(product: &str, value: &str, added_in: Added) -> StoreResult<Line> {
+    let bad = || corrupt(format!("line of product {product}"));
     let mut parts = value.split('|');
-    let (Some(product), Some(quantity), Some(price), Some(added), None) = (
+    let (Some(id), Some(quantity), Some(price), Some(added), None) = (
         parts.next(),
         parts.next(),
         parts.next(),
@@ -52,14 +53,15 @@ fn parse_line(id: &str, value: &str, added_in: Added) -> StoreResult<Line> {
     })
 }
 
-/// The lines of a cart hash read as a flat field/value array, as stored.
+/// The lines of a cart hash read as a flat field/value array, as stored: a
+/// line's field is `l:<product id>`, its value `line id|quantity|price|added`.
 pub(super) fn parse_lines(fields: &[String]) -> StoreResult<Vec<Line>> {
     fields
         .chunks_exact(2)
         .filter_map(|pair| {
             pair[0]
                 .strip_prefix("l:")
-                .map(|id| parse_line(id, &pair[1], Added::Seconds))
+                .map(|product| parse_line(product, &pair[1], Added::Seconds))
         })
         .collect()
 }
@@ -92,8 +94,8 @@ fn field_in<'a>(fields: &'a [String], name: &str) -> Option<&'a str> {
 pub(super) fn parse_line_reply(payload: &[String]) -> StoreResult<Line> {
     match payload {
         [id, product, quantity, price, added, ..] => parse_line(
-            id,
-            &format!("{product}|{quantity}|{price}|{added}"),
+            product,
+            &format!("{id}|{quantity}|{price}|{added}"),
             Added::Millis,
         ),
         _ => Err(corrupt("script reply")),
