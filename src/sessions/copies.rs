@@ -1,6 +1,6 @@
 //! Each replica's copies of session records: a cart request whose record is
 //! copied here skips the session store's `GET` and makes one Redis round trip
-//! (its cart script, or a read's `MULTI … EXEC`) instead of two.
+//! (its cart script, or a read's pipeline) instead of two.
 //!
 //! A copy is never trusted on its own: the request carries what it was served
 //! (a [`ServedCopy`], handed to its first cart script or read), which checks,

@@ -35,7 +35,7 @@
 -- served (nothing to check). Comparing the bytes costs Redis less than hashing
 -- them (redis.sha1hex: 1.5 µs a call, docs/PERFORMANCE.md). A cart read,
 -- which is no script, makes the same test in Rust on a GET inside its
--- MULTI … EXEC (`ServedCopy::is_current`).
+-- pipeline (`ServedCopy::is_current`).
 local function session_is_current(session_key, record)
   if not record then
     return true

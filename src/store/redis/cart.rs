@@ -1,5 +1,5 @@
-//! [`CartStore`] on Redis: every change is one script run by SHA; a read is one
-//! `MULTI … EXEC` of plain commands.
+//! [`CartStore`] on Redis: every change is one script (a function of the
+//! library, by `FCALL`); a read is one pipeline of plain commands.
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! The Redis store: carts as hashes changed only by the Lua scripts in
-//! `src/store/lua/` (and read by one `MULTI … EXEC`), the catalog, accounts
+//! `src/store/lua/` (and read by one pipeline), the catalog, accounts
 //! and login counters.
 //!
 //! * [`connect`]: URLs, TLS and the connection pool.
