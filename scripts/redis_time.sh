@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Redis time per cart request (the one resource every replica shares): µs of
-# Redis' own time per cart step, from INFO commandstats, on a cart of LINES
+# Redis' own time per cart script call, from INFO commandstats, on a cart of LINES
 # lines (10), for each kind of cart request, beside an empty script's:
 #   empty   EVAL "return 0" 0, by redis-benchmark (the floor of any script)
 #   add     POST /api/cart/add of a product already in the cart
@@ -8,10 +8,8 @@
 #   set     PUT /api/cart/item/{id}?quantity=N
 # Each phase sends N (2000) requests of one kind from 4 shoppers (each its own
 # cart and keep-alive connection), with the statistics reset once their carts
-# are filled, and counts only the cart steps: for add and set the script calls
-# (fcall: every script is a function of trolley's library); for read, which is
-# no script but one pipeline (GET of the session record, PEXPIRE, HGETALL), the
-# usec of those three commands per HGETALL. Then the service API's
+# are filled, and counts only the script calls (fcall: every script is a
+# function of trolley's library). Then the service API's
 # checkout steps, N/4 of each, per request (each request also finds its ext/
 # cart: one more script call):
 #   claim     POST /v1/carts/ext/{id}/checkout of a cart of LINES lines
@@ -31,21 +29,17 @@ service=$(free_port)
 serve_trolley server TROLLEY_REDIS_URL="$redis_url" TROLLEY_MAX_QUANTITY=1000000 \
     TROLLEY_SERVICE_LISTEN="127.0.0.1:$service" TROLLEY_SERVICE_TOKENS=redis-time
 
-# µs per cart step since the last reset, and the steps: script calls
-# (fcall, and the empty script's eval), or with `pipeline` a cart read's
-# commands (GET's, PEXPIRE's and HGETALL's usec per HGETALL).
-step_usec() {
+# µs per call of the script commands since the last reset (the empty script
+# is an EVAL; trolley's scripts are FCALLs).
+script_usec() {
     redis-cli -p "$redis_port" info commandstats |
-        awk -F'[:,=]' -v step="${1:-script}" '
-            step == "script" && /^cmdstat_(fcall|eval):/ { calls += $3; usec += $5 }
-            step == "pipeline" && /^cmdstat_(get|pexpire):/ { usec += $5 }
-            step == "pipeline" && /^cmdstat_hgetall:/ { calls += $3; usec += $5 }
-            END { if (calls) printf "%.2f %d\n", usec / calls, calls; else print "0 0" }'
+        awk -F'[:,=]' '/^cmdstat_(fcall|eval):/ { calls += $3; usec += $5 }
+                       END { if (calls) printf "%.2f %d\n", usec / calls, calls; else print "0 0" }'
 }
 
 redis-cli -p "$redis_port" config resetstat >/dev/null
 redis-benchmark -p "$redis_port" -n 50000 -c 4 -q eval "return 0" 0 >/dev/null
-read -r empty _ < <(step_usec)
+read -r empty _ < <(script_usec)
 echo "empty  usec_per_call=$empty"
 
 for kind in add read set; do
@@ -113,8 +107,7 @@ for thread in threads:
 if failures:
     sys.exit(f"a request failed: {failures[0]}")
 EOF
-    if [ "$kind" = read ]; then step=pipeline; else step=script; fi
-    read -r usec calls < <(step_usec "$step")
+    read -r usec calls < <(script_usec)
     ratio=$(awk -v a="$usec" -v b="$empty" 'BEGIN { printf "%.1f", a / b }')
     echo "$kind    usec_per_call=$usec calls=$calls x_empty=$ratio"
 done

@@ -112,12 +112,6 @@ impl ServedCopy {
             bytes: Bytes::copy_from_slice(bytes),
         }
     }
-
-    /// Whether Redis's record (`stored`; `None`: there is none) is still the
-    /// one served.
-    pub fn is_current(&self, stored: Option<&[u8]>) -> bool {
-        stored == Some(&self.bytes[..])
-    }
 }
 
 /// The identity and conditions of one cart change.
@@ -208,17 +202,5 @@ impl<T> Written<T> {
             version,
             replayed: false,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_served_copy_is_current_only_while_redis_holds_its_bytes() {
-        let copy = super::ServedCopy::of("k", b"record v1");
-        assert!(copy.is_current(Some(b"record v1")));
-        assert!(!copy.is_current(Some(b"record v2")));
-        assert!(!copy.is_current(None));
-        assert!(!super::ServedCopy::of("k", b"").is_current(None));
     }
 }

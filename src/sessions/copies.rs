@@ -1,14 +1,14 @@
 //! Each replica's copies of session records: a cart request whose record is
 //! copied here skips the session store's `GET` and makes one Redis round trip
-//! (its cart script, or a read's pipeline) instead of two.
+//! (its cart script) instead of two.
 //!
 //! A copy is never trusted on its own: the request carries what it was served
-//! (a [`ServedCopy`], handed to its first cart script or read), which checks,
-//! in the same atomic step as the cart's, that Redis still holds exactly those
-//! bytes. A record that changed meanwhile (logged out, rotated at a login, slid
-//! or given a new cart by another replica, lost by Redis) is answered as stale
-//! with no lines answered and nothing changed but a read's TTL slide, and the
-//! request runs again from Redis's record.
+//! (a [`ServedCopy`], handed to its first cart script), and the script checks,
+//! before anything else and in the same atomic step, that Redis still holds
+//! exactly those bytes. A record that changed meanwhile (logged out, rotated at
+//! a login, slid or given a new cart by another replica, lost by Redis) is
+//! answered as stale with nothing changed, and the request runs again from
+//! Redis's record.
 //!
 //! Only records a cart request can use without writing them are copied: with a
 //! cart, not due for a slide, not expired, within the absolute lifetime. A

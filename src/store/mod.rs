@@ -45,12 +45,10 @@ pub enum CartRead {
     /// The cart's lines (none when it does not exist) and its version.
     Lines { lines: Vec<Line>, version: Version },
     /// The stored cart under this number is another session's (see
-    /// `Written::Foreign`); none of its lines are answered (Redis has slid its
-    /// TTL).
+    /// `Written::Foreign`); nothing was read.
     Foreign,
     /// The session record served from a copy is no longer the one in Redis
-    /// (see [`ServedCopy`]); no lines are answered (Redis has slid the cart's
-    /// TTL).
+    /// (see [`ServedCopy`]); nothing was read.
     SessionStale,
 }
 
@@ -66,10 +64,9 @@ pub struct AddDecision {
 }
 
 /// Carts: hashes of lines changed only by atomic steps. Every call names the
-/// cart by number and public id, and a store never answers or changes the lines
-/// of a stored cart whose public id is another one (a read on Redis slides its
-/// TTL). Every change takes a [`Write`] (operation id, Idempotency-Key,
-/// precondition) applied in the same atomic step.
+/// cart by number and public id, and a store never reads or changes a stored cart
+/// whose public id is another one. Every change takes a [`Write`] (operation id,
+/// Idempotency-Key, precondition) applied in the same atomic step.
 #[async_trait]
 pub trait CartStore: Send + Sync + 'static {
     /// A new cart number, unique across replicas.

@@ -313,9 +313,9 @@ async fn a_library_flushed_from_redis_is_loaded_again() {
     assert_eq!(quantity_of(&visitor.cart().await, 42), 2);
 }
 
-/// A cart read is one pipeline: an error reply in it (a cart key holding no
-/// hash; a demoted primary refusing the `PEXPIRE`) answers 503, and the cart
-/// reads again once Redis is right.
+/// A cart read Redis answers with an error (a cart key holding no hash; a
+/// demoted primary refusing the script, which slides the cart's TTL) answers
+/// 503, and the cart reads again once Redis is right.
 async fn a_cart_read_redis_answers_with_an_error_is_503() {
     use fred::prelude::*;
     let redis = RedisServer::start().await;

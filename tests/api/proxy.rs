@@ -2,13 +2,9 @@
 //! networks make: it resets every connection, blackholes (accepts and reads,
 //! never answers), delays every reply, or loses the reply to the next script
 //! call after forwarding it (Redis ran the command; the client never hears).
-//! It also counts the exchanges (round trips) the client makes.
 
 use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -67,8 +63,6 @@ impl Fault {
 pub struct FaultProxy {
     pub port: u16,
     fault: Arc<Mutex<Fault>>,
-    /// Every exchange so far, over all connections, as its first chunk's text.
-    exchanges: Arc<Mutex<Vec<String>>>,
     /// Bumped to reset every open connection.
     resets: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
@@ -80,20 +74,17 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let fault = Arc::new(Mutex::new(Fault::None));
-        let exchanges = Arc::new(Mutex::new(Vec::new()));
         let (resets, _) = watch::channel(0u64);
         let task = {
             let fault = fault.clone();
-            let exchanges = exchanges.clone();
             let resets = resets.clone();
             tokio::spawn(async move {
                 while let Ok((client, _)) = listener.accept().await {
                     let fault = fault.clone();
-                    let exchanges = exchanges.clone();
                     let reset = resets.subscribe();
                     tokio::spawn(async move {
                         if let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)).await {
-                            relay(client, server, fault, exchanges, reset).await;
+                            relay(client, server, fault, reset).await;
                         }
                     });
                 }
@@ -102,7 +93,6 @@ impl FaultProxy {
         FaultProxy {
             port,
             fault,
-            exchanges,
             resets,
             task,
         }
@@ -119,15 +109,6 @@ impl FaultProxy {
     /// Resets every open connection now (new ones are accepted).
     pub fn reset_all(&self) {
         self.resets.send_modify(|n| *n += 1);
-    }
-
-    /// The exchanges (round trips) clients made so far, each as the text of
-    /// its first chunk. One starts when a client sends after the last reply it
-    /// was given (or first on its connection): commands written before any
-    /// reply came back are one exchange. With `Fault::Delay` replies come back
-    /// late enough that a pipeline's commands are all in before its first reply.
-    pub fn exchanges(&self) -> Vec<String> {
-        self.exchanges.lock().expect("exchanges").clone()
     }
 
     /// How many lost replies are still armed.
@@ -151,19 +132,15 @@ async fn relay(
     client: TcpStream,
     server: TcpStream,
     fault: Arc<Mutex<Fault>>,
-    exchanges: Arc<Mutex<Vec<String>>>,
     mut reset: watch::Receiver<u64>,
 ) {
     let (mut client_read, mut client_write) = client.into_split();
-    // Whether the client was given a reply since it last sent.
-    let answered = Arc::new(AtomicBool::new(true));
     let (mut server_read, mut server_write) = server.into_split();
     // Set when an FCALL was forwarded while a lost reply is armed.
     let doomed = Arc::new(Mutex::new(false));
     let upstream = {
         let fault = fault.clone();
         let doomed = doomed.clone();
-        let answered = answered.clone();
         async move {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
@@ -172,10 +149,6 @@ async fn relay(
                     Ok(n) => n,
                 };
                 let chunk = &buf[..n];
-                if answered.swap(false, Ordering::SeqCst) {
-                    let text = String::from_utf8_lossy(chunk).into_owned();
-                    exchanges.lock().expect("exchanges").push(text);
-                }
                 {
                     let mut fault = fault.lock().expect("fault");
                     if let Some(next) = fault.loses_reply_to(chunk) {
@@ -211,7 +184,6 @@ async fn relay(
                     _ => break,
                 }
             }
-            answered.store(true, Ordering::SeqCst);
             if client_write.write_all(&buf[..n]).await.is_err() {
                 return;
             }

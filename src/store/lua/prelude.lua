@@ -33,9 +33,7 @@
 -- Redis) is answered {'stale_session'} before anything is read or written, and
 -- the request is run again from Redis's record. record: nil when no copy was
 -- served (nothing to check). Comparing the bytes costs Redis less than hashing
--- them (redis.sha1hex: 1.5 µs a call, docs/PERFORMANCE.md). A cart read,
--- which is no script, makes the same test in Rust on a GET inside its
--- pipeline (`ServedCopy::is_current`).
+-- them (redis.sha1hex: 1.5 µs a call, docs/PERFORMANCE.md).
 local function session_is_current(session_key, record)
   if not record then
     return true

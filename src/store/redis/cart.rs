@@ -1,5 +1,5 @@
-//! [`CartStore`] on Redis: every change is one script (a function of the
-//! library, by `FCALL`); a read is one pipeline of plain commands.
+//! [`CartStore`] on Redis: every read and change is one script (a function of
+//! the library, by `FCALL`).
 
 use std::time::Duration;
 
@@ -9,10 +9,10 @@ use fred::prelude::*;
 use super::{
     RedisStore, keys,
     reply::{
-        corrupt, is_foreign, line_outcome, merge_report, parse_line_reply, parse_lines,
+        corrupt, is_stale_session, line_outcome, merge_report, parse_line_reply, parse_lines,
         parse_version, written,
     },
-    ttl_millis, ttl_ms,
+    ttl_ms,
 };
 use crate::{
     cart::{
@@ -134,58 +134,24 @@ impl CartStore for RedisStore {
         self.allocate_cart_no().await
     }
 
-    /// One pipeline (written whole before any reply is read: one round trip):
-    /// `GET` of the session record when a served copy is checked, then
-    /// `PEXPIRE` and `HGETALL` of the cart. The slide comes first, so a cart
-    /// read cannot expire before it is slid (a missing cart's `PEXPIRE` does
-    /// nothing). The checks are made on the replies, in the order the cart
-    /// scripts make them: the copy, then the owner; so a foreign cart, or one
-    /// read through a stale copy, has its TTL slid too, and nothing else of it
-    /// is answered or changed.
-    ///
-    /// Not a script: Lua turning the hash into values and back costs Redis
-    /// about 4× these three commands (docs/PERFORMANCE.md). Not `MULTI … EXEC`:
-    /// fred holds the connection for a transaction until `EXEC` answers, which
-    /// stalls every other request of the replica. Without a transaction, a
-    /// change may land between the `GET` and the `HGETALL`; the answer is then
-    /// the cart just after a moment the session record was current, as a read
-    /// that came a little later would answer (a login merging the cart before
-    /// it rotates the session: an empty cart, as a script would have read it
-    /// between the two).
     async fn read_cart(
         &self,
         cart: &CartRef,
         ttl: Duration,
         session: Option<&ServedCopy>,
     ) -> StoreResult<CartRead> {
-        let checked = session.filter(|_| !self.clustered);
-        let key = keys::cart(cart.no);
-        let client = self.pool.next();
-        let mut replies: Vec<Value> = self
-            .call("cart_read", async {
-                let pipeline = client.pipeline();
-                if let Some(copy) = checked {
-                    let _: () = pipeline.get(copy.key.as_str()).await?;
-                }
-                let _: () = pipeline
-                    .pexpire(key.as_str(), ttl_millis(ttl), None)
-                    .await?;
-                let _: () = pipeline.hgetall(key.as_str()).await?;
-                pipeline.all().await
-            })
+        let (keys, args) = self.checking_session(
+            vec![keys::cart(cart.no)],
+            vec![ttl_ms(ttl), cart.id.clone()],
+            session,
+        );
+        let fields: Vec<String> = self
+            .eval("cart_read", &self.scripts.cart_read, keys, args)
             .await?;
-        let (stored, hash) = match replies.as_mut_slice() {
-            [stored, _slid, hash] if checked.is_some() => (Some(&*stored), hash.take()),
-            [_slid, hash] if checked.is_none() => (None, hash.take()),
-            _ => return Err(corrupt("cart_read reply")),
-        };
-        if let Some(copy) = checked
-            && !copy.is_current(stored.and_then(Value::as_bytes))
-        {
+        if is_stale_session(&fields) {
             return Ok(CartRead::SessionStale);
         }
-        let fields: Vec<String> = hash.convert()?;
-        if is_foreign(&fields, &cart.id) {
+        if matches!(fields.as_slice(), [only] if only == "foreign") {
             return Ok(CartRead::Foreign);
         }
         Ok(CartRead::Lines {

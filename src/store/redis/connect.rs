@@ -81,9 +81,9 @@ pub(super) fn connect_pool(
             // Fail a command rather than replay it after a reconnection: the
             // caller already answered 503 when its timeout passed.
             conn.max_command_attempts = 1;
-            // A cart read's pipeline is written command by command: without
-            // TCP_NODELAY the kernel would hold the second until Redis
-            // acknowledged the first, a round trip more.
+            // A pipeline (a change and its `WAIT`) is written command by
+            // command: without TCP_NODELAY the kernel would hold the second
+            // until Redis acknowledged the first, a round trip more.
             conn.tcp.nodelay = Some(true);
             // A connection that stops answering (half-open TCP, a paused Redis)
             // is closed and reconnected instead of hanging every command.

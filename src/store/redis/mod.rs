@@ -1,11 +1,10 @@
 //! The Redis store: carts as hashes changed only by the Lua scripts in
-//! `src/store/lua/` (and read by one pipeline), the catalog, accounts
-//! and login counters.
+//! `src/store/lua/`, the catalog, accounts and login counters.
 //!
 //! * [`connect`]: URLs, TLS and the connection pool.
 //! * [`scripts`]: the script table and the shared Lua prelude.
 //! * [`keys`]: every key name (and the table of what each holds).
-//! * [`reply`]: parsing the scripts' replies (and the cart hash a read gets).
+//! * [`reply`]: parsing the scripts' replies.
 //! * `cart`, `cluster`, `catalog`, `accounts`: the store traits, and the login
 //!   merge's three-step saga on Redis Cluster.
 
@@ -244,12 +243,7 @@ fn reply_may_be_lost(error: &fred::error::Error) -> bool {
     )
 }
 
-/// A TTL as `PEXPIRE` takes it: whole milliseconds, at least 1.
-fn ttl_millis(ttl: Duration) -> i64 {
-    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
-}
-
-/// A TTL as the scripts take it: [`ttl_millis`] as text.
+/// A TTL as the scripts take it: whole milliseconds, at least 1.
 fn ttl_ms(ttl: Duration) -> String {
-    ttl_millis(ttl).to_string()
+    ttl.as_millis().max(1).to_string()
 }

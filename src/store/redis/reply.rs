@@ -1,6 +1,5 @@
-//! Parsing what the scripts return, and the cart hash a read gets. A reply in
-//! any other shape is [`StoreError::Corrupt`]: stored data or a script this
-//! version did not write.
+//! Parsing what the scripts return. A reply in any other shape is
+//! [`StoreError::Corrupt`]: stored data or a script this version did not write.
 
 use std::str::FromStr;
 
@@ -69,24 +68,11 @@ pub(super) fn parse_lines(fields: &[String]) -> StoreResult<Vec<Line>> {
 /// The version a cart hash read as a flat field/value array holds: the newest of
 /// its recent operations (`Version::NONE` for no cart).
 pub(super) fn parse_version(fields: &[String]) -> Version {
-    field_in(fields, "v")
-        .and_then(|ops| ops.split(' ').next().map(str::to_string))
-        .map_or_else(Version::none, Version)
-}
-
-/// Whether a cart hash read as a flat field/value array is another session's
-/// cart: its `id` is there and is not `cart_id` (the same test as `is_foreign`
-/// in `lua/prelude.lua`; a hash without an id belongs to nobody yet).
-pub(super) fn is_foreign(fields: &[String], cart_id: &str) -> bool {
-    field_in(fields, "id").is_some_and(|owner| owner != cart_id)
-}
-
-/// A field's value in a flat field/value array.
-fn field_in<'a>(fields: &'a [String], name: &str) -> Option<&'a str> {
     fields
         .chunks_exact(2)
-        .find(|pair| pair[0] == name)
-        .map(|pair| pair[1].as_str())
+        .find(|pair| pair[0] == "v")
+        .and_then(|pair| pair[1].split(' ').next().map(str::to_string))
+        .map_or_else(Version::none, Version)
 }
 
 /// Parses the line at the start of a change's payload: `id, product, quantity,

@@ -68,6 +68,7 @@ macro_rules! scripts {
 }
 
 scripts!(
+    cart_read,
     cart_add,
     cart_set_quantity,
     cart_remove,
