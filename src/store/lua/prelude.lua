@@ -141,9 +141,8 @@ end
 -- The cart hash holds another session's cart: its number was handed out twice
 -- (Redis lost the cart counter: a restart with its data lost, a failover that
 -- lost the last INCRBY). Every cart script checks this before it reads or
--- writes, so one shopper never sees or changes another's lines (a cart read,
--- which is no script, makes the same test in Rust: `reply::is_foreign`). A hash
--- without an id (never written by an add) belongs to nobody yet.
+-- writes, so one shopper never sees or changes another's lines. A hash without
+-- an id (never written by an add) belongs to nobody yet.
 -- owner: the hash's 'id' when the script read it already (false: absent).
 local function is_foreign(cart_key, cart_id, owner)
   if owner == nil then
