@@ -827,6 +827,44 @@ pub fn redis_cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// The commands clients send to a redis-server, as `redis-cli MONITOR` logs
+/// them (commands a script runs are logged too, marked `[… lua]`).
+pub struct Monitor {
+    child: std::process::Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl Monitor {
+    /// Starts watching the redis-server on `port`; returns once the monitor
+    /// logs a command sent after it started.
+    pub async fn start(port: u16) -> Monitor {
+        let log = tempfile::NamedTempFile::new().expect("log");
+        let child = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "monitor"])
+            .stdout(log.reopen().expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-cli monitor");
+        let watching = eventually(Duration::from_secs(10), || async {
+            redis_cli(port, &["echo", "MONITOR-READY"]);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            std::fs::read_to_string(log.path()).is_ok_and(|text| text.contains("MONITOR-READY"))
+        })
+        .await;
+        assert!(watching, "MONITOR never attached");
+        Monitor { child, log }
+    }
+
+    /// Stops watching (after the last commands had time to be logged) and
+    /// answers the log.
+    pub async fn stop(mut self) -> String {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(self.log.path()).expect("monitor log")
+    }
+}
+
 /// Waits (up to 30 s) until `check` holds, failing the test with `what` otherwise.
 pub async fn until(what: &str, check: impl Fn() -> bool) {
     let done = eventually(Duration::from_secs(30), || {

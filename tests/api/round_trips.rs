@@ -3,16 +3,14 @@
 //! script are not round trips and are left out). A change that adds a round
 //! trip to a route fails here, not in a benchmark months later.
 
-use std::{
-    collections::BTreeMap,
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{collections::BTreeMap, time::Duration};
 
 use libtest_mimic::Trial;
 use reqwest::Method;
 
-use crate::helpers::{Backend, PASSWORD, RedisServer, TestApp, redis_cli, settings, tool_present};
+use crate::helpers::{
+    Backend, Monitor, PASSWORD, RedisServer, TestApp, redis_cli, settings, tool_present,
+};
 
 pub fn trials() -> Vec<Trial> {
     tests![
@@ -169,14 +167,7 @@ async fn every_route_stays_within_its_redis_round_trip_budget() {
     // Wait for the catalog copy to be fresh, so no revalidation lands in a block.
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let log = tempfile::NamedTempFile::new().expect("log");
-    let mut monitor = Command::new("redis-cli")
-        .args(["-p", &redis.port.to_string(), "monitor"])
-        .stdout(log.reopen().expect("log"))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-cli monitor");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let monitor = Monitor::start(redis.port).await;
     let mark = |name: &str| {
         redis_cli(redis.port, &["echo", &format!("MARK-{name}")]);
     };
@@ -262,11 +253,7 @@ async fn every_route_stays_within_its_redis_round_trip_budget() {
         guest.login(&format!("large{n}"), PASSWORD).await;
     }
     mark("end");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = monitor.kill();
-    let _ = monitor.wait();
-
-    let text = std::fs::read_to_string(log.path()).expect("monitor log");
+    let text = monitor.stop().await;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut current: Option<String> = None;
     for entry in text.lines() {
@@ -275,10 +262,10 @@ async fn every_route_stays_within_its_redis_round_trip_budget() {
             current = (name != "end").then_some(name);
             continue;
         }
-        // Commands a script runs are logged as `[0 lua]`; they are no round trips.
-        // Commands inside scripts are not round trips; the catalog copy's
-        // revalidation (one GET of its version per refresh interval, whatever
-        // the traffic) lands in whichever block is running and is no route's.
+        // Commands a script runs (logged as `[0 lua]`) are no round trips; the
+        // catalog copy's revalidation (one GET of its version per refresh
+        // interval, whatever the traffic) lands in whichever block is running
+        // and is no route's.
         if entry.contains(" lua] ")
             || entry.contains("\"trolley:{catalog}:version\"")
             || !entry.starts_with(|c: char| c.is_ascii_digit())

@@ -103,27 +103,11 @@ async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made()
 /// The `GET`s clients sent (not those scripts ran) while `during` ran, from
 /// `MONITOR`.
 async fn client_gets_during(port: u16, during: impl std::future::Future<Output = ()>) -> usize {
-    let log = tempfile::NamedTempFile::new().expect("log");
-    let mut monitor = std::process::Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "monitor"])
-        .stdout(log.reopen().expect("log"))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-cli monitor");
-    // Counting starts once the monitor shows a command sent after it started.
-    let watching = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
-        crate::helpers::redis_cli(port, &["echo", "MONITOR-READY"]);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        std::fs::read_to_string(log.path()).is_ok_and(|text| text.contains("MONITOR-READY"))
-    })
-    .await;
-    assert!(watching, "MONITOR never attached");
+    let monitor = crate::helpers::Monitor::start(port).await;
     during.await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let _ = monitor.kill();
-    let _ = monitor.wait();
-    std::fs::read_to_string(log.path())
-        .expect("monitor log")
+    monitor
+        .stop()
+        .await
         .lines()
         // The catalog copy's revalidation is a GET too, and no session read.
         .filter(|entry| {

@@ -9,8 +9,8 @@ use fred::prelude::*;
 use super::{
     RedisStore, keys,
     reply::{
-        corrupt, is_stale_session, line_outcome, merge_report, parse_line_reply, parse_lines,
-        parse_version, written,
+        corrupt, is_foreign, is_stale_session, line_outcome, merge_report, parse_line_reply,
+        parse_lines, parse_version, written,
     },
     ttl_ms,
 };
@@ -151,7 +151,7 @@ impl CartStore for RedisStore {
         if is_stale_session(&fields) {
             return Ok(CartRead::SessionStale);
         }
-        if matches!(fields.as_slice(), [only] if only == "foreign") {
+        if is_foreign(&fields) {
             return Ok(CartRead::Foreign);
         }
         Ok(CartRead::Lines {

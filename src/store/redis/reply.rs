@@ -94,6 +94,12 @@ pub(super) fn is_stale_session(reply: &[String]) -> bool {
     matches!(reply, [only] if only == "stale_session")
 }
 
+/// A cart script's answer that the cart hash is another session's
+/// (`is_foreign` in `lua/prelude.lua`): it read and wrote nothing.
+pub(super) fn is_foreign(reply: &[String]) -> bool {
+    matches!(reply, [only] if only == "foreign")
+}
+
 /// A cart change's reply, `{status, version, payload…}` or a recorded one
 /// answered again, `{'replay', status, version, payload…}` (see `write_gate` in
 /// `lua/prelude.lua`), with its outcome parsed by `outcome(status, payload)`;
