@@ -57,7 +57,7 @@ pub(crate) mod store;
 pub mod testing {
     pub use crate::cart::{change, claim, gate, model, rules};
     pub use crate::store::{
-        AddDecision, CartPolicy, CartRead, CartStore, StoreError,
+        CartPolicy, CartRead, CartStore, StoreError,
         memory::MemoryStore,
         redis::{RedisOptions, RedisStore, cluster::MergeStop, parse_config},
     };

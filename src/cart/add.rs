@@ -9,13 +9,13 @@ use super::{
     change::{Version, Write, Written},
     error::CartError,
     model::{CartRef, Line, Product, ProductId, ProductRef, now_ms},
-    ops::{CartView, Changed, Settled, counted, price, read, replayed_if, settle, without_cart},
+    ops::{CartView, count_replay, counted, price, read, replayed_if, without_cart},
     rules::{AddOutcome, NewItem},
 };
 use crate::{
     catalog::{Catalog, Snapshot},
     metrics,
-    store::{AddDecision, CartPolicy, CartStore, StoreError},
+    store::{CartPolicy, CartStore, StoreError},
 };
 
 /// What an add did.
@@ -28,6 +28,10 @@ pub(crate) struct Added {
     pub(crate) line: Line,
     /// The whole cart after the add, when it was asked for.
     pub(crate) view: Option<CartView>,
+    /// The cart's version after the add.
+    pub(crate) version: Version,
+    /// The add was answered again from its Idempotency-Key record.
+    pub(crate) replayed: bool,
 }
 
 /// The product an add names, with the catalog snapshot it was found in; an
@@ -94,63 +98,64 @@ pub(crate) async fn add(
     carts: &dyn CartStore,
     snapshot: &Snapshot,
     request: AddRequest<'_>,
-) -> Result<Changed<Added>, CartError> {
+) -> Result<Added, CartError> {
     let result = async {
         let AddRequest {
-            cart,
             product,
-            quantity,
             policy,
             write,
             with_cart,
+            ..
         } = request;
-        let mut cart = cart.clone();
-        let mut renumbered = false;
+        let mut cart = request.cart.clone();
         let item = NewItem {
             product_id: product.id,
-            quantity,
+            quantity: request.quantity,
             price: product.price,
             now_ms: now_ms(),
         };
         let mut written = carts
             .add_item(&cart, &item, policy, write, with_cart)
             .await?;
-        if written == Written::Foreign {
+        let renumbered = matches!(written, Written::Foreign);
+        if renumbered {
             // The number was handed out twice (Redis lost its counter) and the
             // other session wrote first: this session's cart continues, with its
             // public id, under a number of a fresh block; the other cart was not
             // touched.
             cart.no = carts.allocate_fresh_cart_no().await?;
-            renumbered = true;
             written = carts
                 .add_item(&cart, &item, policy, &write.checked(), with_cart)
                 .await?;
         }
-        let decided = match settle(written)? {
-            Settled::Decided(decided) => decided,
-            Settled::AlreadyApplied(version) => {
-                already_added(carts, &cart, product.id, policy, version).await?
+        let (outcome, version, replayed) = match written {
+            Written::Decided {
+                outcome,
+                version,
+                replayed,
+            } => {
+                count_replay(replayed);
+                (outcome, version, replayed)
             }
-            Settled::Foreign => {
-                return Err(
-                    StoreError::Corrupt("a fresh cart number holds another cart".into()).into(),
-                );
+            Written::AlreadyApplied { version } => (
+                already_added(carts, &cart, product.id, policy).await?,
+                version,
+                false,
+            ),
+            Written::Foreign => {
+                let fresh = "a fresh cart number holds another cart";
+                return Err(StoreError::Corrupt(fresh.into()).into());
             }
+            Written::Refused(refusal) => return Err(refusal.into()),
         };
-        let replayed = decided.replayed;
-        let line = added_line(decided.value.outcome, policy, replayed)?;
-        let view = decided
-            .value
-            .lines
-            .map(|lines| price(cart.id.clone(), lines, decided.version.clone(), snapshot));
-        Ok(Changed {
-            value: Added {
-                cart,
-                renumbered,
-                line,
-                view,
-            },
-            version: decided.version,
+        let (line, lines) = added_line(outcome, policy, replayed)?;
+        let view = lines.map(|lines| price(cart.id.clone(), lines, version.clone(), snapshot));
+        Ok(Added {
+            cart,
+            renumbered,
+            line,
+            view,
+            version,
             replayed,
         })
     }
@@ -158,10 +163,15 @@ pub(crate) async fn add(
     counted("add", result)
 }
 
-/// The line an add produced, or its refusal.
-fn added_line(outcome: AddOutcome, policy: CartPolicy, replayed: bool) -> Result<Line, CartError> {
+/// The line an add produced (with the cart, when the store answered it), or
+/// its refusal.
+fn added_line(
+    outcome: AddOutcome,
+    policy: CartPolicy,
+    replayed: bool,
+) -> Result<(Line, Option<Vec<Line>>), CartError> {
     match outcome {
-        AddOutcome::Added(line) => Ok(line),
+        AddOutcome::Added { line, cart } => Ok((line, cart)),
         AddOutcome::QuantityAboveMax => {
             Err(CartError::QuantityAboveMax(policy.limits.max_quantity))
         }
@@ -172,26 +182,22 @@ fn added_line(outcome: AddOutcome, policy: CartPolicy, replayed: bool) -> Result
     }
 }
 
-/// An add re-run after a lost reply that had applied: its line as it is now.
+/// An add re-run after a lost reply that had applied: its line as it is now,
+/// with the cart.
 async fn already_added(
     carts: &dyn CartStore,
     cart: &CartRef,
     product: ProductId,
     policy: CartPolicy,
-    version: Version,
-) -> Result<Changed<AddDecision>, CartError> {
+) -> Result<AddOutcome, CartError> {
     let (lines, _) = read(carts, cart, policy, None).await?;
     let line = lines
         .iter()
         .find(|line| line.product_id == product)
         .cloned()
         .ok_or(StoreError::AnswerLost)?;
-    Ok(Changed {
-        value: AddDecision {
-            outcome: AddOutcome::Added(line),
-            lines: Some(lines),
-        },
-        version,
-        replayed: false,
+    Ok(AddOutcome::Added {
+        line,
+        cart: Some(lines),
     })
 }

@@ -91,7 +91,7 @@ pub struct Idempotency {
 /// `sessions::copies`). The first cart step it is handed to (a cart change's
 /// script, or a cart read) checks, in the same atomic step, that Redis still
 /// holds exactly that record; if not, a change changes nothing and answers
-/// [`Written::SessionStale`], a read answers its own `SessionStale` without the
+/// [`Refusal::SessionStale`], a read answers its own `SessionStale` without the
 /// lines, and the request runs again from the record in Redis. Only the first
 /// step of a request checks it: what the request does after it is what it would
 /// do having read the record at that moment.
@@ -173,24 +173,30 @@ pub enum Written<T> {
         version: Version,
         replayed: bool,
     },
-    /// The stored cart under this number is another session's (the number was
-    /// handed out twice after Redis lost its counter); nothing changed.
-    Foreign,
-    /// The cart was merged into a user's cart at a login; nothing changed.
-    CartMerged,
-    /// The `Idempotency-Key` was used before with another request.
-    KeyReused,
     /// This very operation had already been applied (a re-run after a lost
     /// reply); `version` is the cart's version now.
     AlreadyApplied { version: Version },
-    /// A checkout claim holds the cart; nothing changed and nothing was
-    /// recorded under the request's `Idempotency-Key`, so a retry after the
-    /// claim ends is applied.
+    /// The stored cart under this number is another session's (the number was
+    /// handed out twice after Redis lost its counter); nothing changed.
+    Foreign,
+    /// The gate refused the change; nothing changed.
+    Refused(Refusal),
+}
+
+/// Why the write gate refused a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The cart was merged into a user's cart at a login.
+    CartMerged,
+    /// The `Idempotency-Key` was used before with another request.
+    KeyReused,
+    /// A checkout claim holds the cart; nothing was recorded under the
+    /// request's `Idempotency-Key`, so a retry after the claim ends is applied.
     Claimed,
-    /// The precondition (`If-Match`) does not hold; nothing changed.
+    /// The precondition (`If-Match`) does not hold.
     PreconditionFailed,
     /// The session record served from a copy is no longer the one in Redis
-    /// (see [`ServedCopy`]); nothing changed.
+    /// (see [`ServedCopy`]).
     SessionStale,
 }
 

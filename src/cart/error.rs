@@ -2,7 +2,10 @@
 //! each into its status and API.md message (`http::error`); metrics count
 //! [`CartError::outcome`].
 
-use super::model::{LineId, ProductRef};
+use super::{
+    change::Refusal,
+    model::{LineId, ProductRef},
+};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,18 @@ pub(crate) enum CartError {
     /// Storage trouble.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<Refusal> for CartError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::CartMerged => CartError::CartMerged,
+            Refusal::KeyReused => CartError::KeyReused,
+            Refusal::Claimed => CartError::CartClaimed,
+            Refusal::PreconditionFailed => CartError::CartChanged,
+            Refusal::SessionStale => CartError::SessionStale,
+        }
+    }
 }
 
 impl CartError {

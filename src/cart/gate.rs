@@ -11,7 +11,7 @@
 //! same in Lua, and the differential property test (`tests/api/rules.rs`) sends
 //! keyed, conditional and re-run writes to all three.
 
-use super::change::{Version, Write, Written};
+use super::change::{Refusal, Version, Write, Written};
 
 /// Whose cart a stored cart number holds, as a change finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,12 +62,12 @@ pub struct AtGate<'a, R> {
 pub fn gate<R>(at: AtGate<'_, R>, write: &Write) -> Option<Written<R>> {
     match at.standing {
         Standing::Foreign => return Some(Written::Foreign),
-        Standing::Merged => return Some(Written::CartMerged),
+        Standing::Merged => return Some(Written::Refused(Refusal::CartMerged)),
         Standing::Own => {}
     }
     if let (Some(key), Some(record)) = (&write.idempotency, at.record) {
         if record.cart_id != at.cart_id || record.fingerprint != key.fingerprint {
-            return Some(Written::KeyReused);
+            return Some(Written::Refused(Refusal::KeyReused));
         }
         return Some(match record.decision {
             Some(outcome) => Written::Decided {
@@ -75,7 +75,7 @@ pub fn gate<R>(at: AtGate<'_, R>, write: &Write) -> Option<Written<R>> {
                 version: record.version,
                 replayed: true,
             },
-            None => Written::KeyReused,
+            None => Written::Refused(Refusal::KeyReused),
         });
     }
     let version = at.ops.first().cloned().unwrap_or_else(Version::none);
@@ -86,7 +86,8 @@ pub fn gate<R>(at: AtGate<'_, R>, write: &Write) -> Option<Written<R>> {
         return None;
     }
     if at.claimed {
-        return Some(Written::Claimed);
+        return Some(Written::Refused(Refusal::Claimed));
     }
-    (!write.expect.holds(&version, at.exists)).then_some(Written::PreconditionFailed)
+    (!write.expect.holds(&version, at.exists))
+        .then_some(Written::Refused(Refusal::PreconditionFailed))
 }

@@ -152,44 +152,10 @@ pub(super) fn price(
     }
 }
 
-/// A store's answer to a change, in the domain's terms.
-pub(super) enum Settled<T> {
-    /// The cart decided (now, or earlier: `replayed`, from the request's
-    /// Idempotency-Key record).
-    Decided(Changed<T>),
-    /// This very operation had been applied already (a re-run after a lost
-    /// reply); the cart's version now.
-    AlreadyApplied(Version),
-    /// The cart number holds another session's cart: this session's cart is
-    /// gone (Redis lost it).
-    Foreign,
-}
-
-/// Settles a store's answer: a decision, a re-run's or a foreign number's
-/// answer for the operation to finish, or the refusal of the gate.
-pub(super) fn settle<T>(written: Written<T>) -> Result<Settled<T>, CartError> {
-    match written {
-        Written::Decided {
-            outcome,
-            version,
-            replayed,
-        } => {
-            if replayed {
-                metrics::idempotent_replay();
-            }
-            Ok(Settled::Decided(Changed {
-                value: outcome,
-                version,
-                replayed,
-            }))
-        }
-        Written::AlreadyApplied { version } => Ok(Settled::AlreadyApplied(version)),
-        Written::Foreign => Ok(Settled::Foreign),
-        Written::CartMerged => Err(CartError::CartMerged),
-        Written::KeyReused => Err(CartError::KeyReused),
-        Written::Claimed => Err(CartError::CartClaimed),
-        Written::PreconditionFailed => Err(CartError::CartChanged),
-        Written::SessionStale => Err(CartError::SessionStale),
+/// Counts a decision answered again from its Idempotency-Key record.
+pub(super) fn count_replay(replayed: bool) {
+    if replayed {
+        metrics::idempotent_replay();
     }
 }
 
@@ -231,29 +197,37 @@ pub(crate) async fn change_line(
             without_cart(write)?;
             return Err(not_in_the_cart(carts, line, false).await);
         };
-        let written = carts.change_line(cart, line, change, policy, write).await?;
-        let (outcome, version, replayed) = match settle(written)? {
-            Settled::Decided(decided) => (decided.value, decided.version, decided.replayed),
-            Settled::AlreadyApplied(version) if change == LineChange::Remove => {
-                return Ok(Changed {
-                    value: None,
+        let (outcome, version, replayed) =
+            match carts.change_line(cart, line, change, policy, write).await? {
+                Written::Decided {
+                    outcome,
                     version,
-                    replayed: false,
-                });
-            }
-            // A quantity set before its reply was lost: the line as it is now.
-            Settled::AlreadyApplied(version) => {
-                let (lines, _) = read(carts, cart, policy, None).await?;
-                let found = lines.into_iter().find(|found| found.id == line);
-                (
-                    found.map_or(LineOutcome::NotInCart, LineOutcome::Done),
-                    version,
-                    false,
-                )
-            }
-            // This session's cart is gone, so the line is not in it.
-            Settled::Foreign => (LineOutcome::NotInCart, Version::none(), false),
-        };
+                    replayed,
+                } => {
+                    count_replay(replayed);
+                    (outcome, version, replayed)
+                }
+                Written::AlreadyApplied { version } if change == LineChange::Remove => {
+                    return Ok(Changed {
+                        value: None,
+                        version,
+                        replayed: false,
+                    });
+                }
+                // A quantity set before its reply was lost: the line as it is now.
+                Written::AlreadyApplied { version } => {
+                    let (lines, _) = read(carts, cart, policy, None).await?;
+                    let found = lines.into_iter().find(|found| found.id == line);
+                    (
+                        found.map_or(LineOutcome::NotInCart, LineOutcome::Done),
+                        version,
+                        false,
+                    )
+                }
+                // This session's cart is gone, so the line is not in it.
+                Written::Foreign => (LineOutcome::NotInCart, Version::none(), false),
+                Written::Refused(refusal) => return Err(refusal.into()),
+            };
         match outcome {
             LineOutcome::Done(done) => Ok(Changed {
                 value: Some(done),
@@ -295,28 +269,28 @@ pub(crate) async fn clear(
     write: &Write,
 ) -> Result<Changed<()>, CartError> {
     let result = async {
-        let absent = Changed {
-            value: (),
-            version: Version::none(),
-            replayed: false,
-        };
         let Some(cart) = cart else {
             without_cart(write)?;
-            return Ok(absent);
+            return Ok((Version::none(), false));
         };
-        Ok(
-            match settle(carts.clear_cart(cart, policy, write).await?)? {
-                Settled::Decided(decided) => decided,
-                Settled::AlreadyApplied(version) => Changed {
-                    value: (),
-                    version,
-                    replayed: false,
-                },
-                // A foreign number: this session's cart is gone already.
-                Settled::Foreign => absent,
-            },
-        )
+        match carts.clear_cart(cart, policy, write).await? {
+            Written::Decided {
+                version, replayed, ..
+            } => {
+                count_replay(replayed);
+                Ok((version, replayed))
+            }
+            Written::AlreadyApplied { version } => Ok((version, false)),
+            // A foreign number: this session's cart is gone already.
+            Written::Foreign => Ok((Version::none(), false)),
+            Written::Refused(refusal) => Err(refusal.into()),
+        }
     }
-    .await;
+    .await
+    .map(|(version, replayed)| Changed {
+        value: (),
+        version,
+        replayed,
+    });
     counted("clear", result)
 }

@@ -116,7 +116,10 @@ pub struct NewItem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddOutcome {
     /// The line as it is now (new, or with its quantity incremented).
-    Added(Line),
+    /// `cart`: the whole cart after the add, which a store answers when asked
+    /// (the minimal API shows it, read in the same atomic step); the rules
+    /// leave it `None`.
+    Added { line: Line, cart: Option<Vec<Line>> },
     /// The line would pass the max quantity; nothing changed.
     QuantityAboveMax,
     /// A new line would pass the max lines (or the cart's line sequence is used
@@ -210,7 +213,10 @@ pub fn add(cart: &mut CartLines, cart_no: u64, item: &NewItem, limits: &Limits) 
             return AddOutcome::QuantityAboveMax;
         }
         line.quantity = sum as u32;
-        return AddOutcome::Added(line.clone());
+        return AddOutcome::Added {
+            line: line.clone(),
+            cart: None,
+        };
     }
     if item.quantity > limits.max_quantity {
         return AddOutcome::QuantityAboveMax;
@@ -229,7 +235,7 @@ pub fn add(cart: &mut CartLines, cart_no: u64, item: &NewItem, limits: &Limits) 
         added_at_ms: item.now_ms - item.now_ms.rem_euclid(1000),
     };
     cart.lines.push(line.clone());
-    AddOutcome::Added(line)
+    AddOutcome::Added { line, cart: None }
 }
 
 /// Sets a line's quantity, or removes it.
@@ -315,7 +321,7 @@ mod tests {
     #[test]
     fn adding_an_existing_product_increments_its_line_within_the_max() {
         let mut cart = CartLines::default();
-        let AddOutcome::Added(first) = add(&mut cart, 7, &item(1, 97), &LIMITS) else {
+        let AddOutcome::Added { line: first, .. } = add(&mut cart, 7, &item(1, 97), &LIMITS) else {
             panic!("first add");
         };
         assert_eq!(first.id.cart_no(), 7);
@@ -323,7 +329,7 @@ mod tests {
             add(&mut cart, 7, &item(1, 3), &LIMITS),
             AddOutcome::QuantityAboveMax
         );
-        let AddOutcome::Added(second) = add(&mut cart, 7, &item(1, 2), &LIMITS) else {
+        let AddOutcome::Added { line: second, .. } = add(&mut cart, 7, &item(1, 2), &LIMITS) else {
             panic!("second add");
         };
         assert_eq!((second.id, second.quantity), (first.id, 99));
@@ -338,14 +344,14 @@ mod tests {
         let mut cart = CartLines::default();
         assert!(matches!(
             add(&mut cart, 1, &item(1, 1), &limits),
-            AddOutcome::Added(_)
+            AddOutcome::Added { .. }
         ));
         assert_eq!(
             add(&mut cart, 1, &item(2, 1), &limits),
             AddOutcome::CartFull
         );
         clear(&mut cart);
-        let AddOutcome::Added(line) = add(&mut cart, 1, &item(2, 1), &limits) else {
+        let AddOutcome::Added { line, .. } = add(&mut cart, 1, &item(2, 1), &limits) else {
             panic!("add after clear");
         };
         assert_eq!(line.id, LineId((1 << LINE_SEQ_BITS) | 2));

@@ -14,7 +14,6 @@ use crate::{
     cart::{
         add::{self, AddRequest, Added},
         model::ProductRef,
-        ops::Changed,
     },
     state::AppState,
 };
@@ -29,7 +28,7 @@ pub(super) async fn add_to_cart(
     body: &[u8],
     (product, quantity): (ProductRef, u32),
     with_cart: bool,
-) -> ApiResult<Changed<Added>> {
+) -> ApiResult<Added> {
     let (snapshot, product) = add::product_to_add(&state.catalog, &product).await?;
     let (write, _hold) = session.begin(write, body)?;
     let cart = match session.cart() {
@@ -68,8 +67,8 @@ pub(super) async fn add_to_cart(
         },
     )
     .await?;
-    if added.value.renumbered {
-        session.start_cart(&added.value.cart).await?;
+    if added.renumbered {
+        session.start_cart(&added.cart).await?;
     }
     Ok(added)
 }

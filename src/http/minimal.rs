@@ -11,7 +11,7 @@ use super::{
     add::add_to_cart,
     error::{ApiError, ApiResult},
     extract::{CartSession, JsonObject, integer_field},
-    preconditions::{CartWrite, cart_answer, changed_headers},
+    preconditions::{CartWrite, answer_headers, cart_answer},
 };
 use crate::{
     cart::{
@@ -150,9 +150,8 @@ pub(crate) async fn add_item(
     )
     .await
     .map_err(ApiError::with_one_shape)?;
-    let headers = changed_headers(&added);
+    let headers = answer_headers(&added.version, added.replayed);
     let view = added
-        .value
         .view
         .ok_or_else(|| ApiError::Internal("an add asked for its cart answered none".into()))?;
     Ok((headers, Json(view.into())))

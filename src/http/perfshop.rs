@@ -13,7 +13,7 @@ use super::{
     bodies::{CartBody, Done, LineBody, LineChanged},
     error::{ApiError, ApiResult},
     extract::{CartSession, JsonObject, PathId, integer_field},
-    preconditions::{CartWrite, cart_answer, changed_headers},
+    preconditions::{CartWrite, answer_headers, cart_answer},
 };
 use crate::{
     cart::{
@@ -83,8 +83,8 @@ pub(crate) async fn add_item(
     )
     .await?;
     Ok((
-        changed_headers(&added),
-        LineChanged::new("Item added to cart", LineBody::from(&added.value.line)),
+        answer_headers(&added.version, added.replayed),
+        LineChanged::new("Item added to cart", LineBody::from(&added.line)),
     ))
 }
 
@@ -159,7 +159,7 @@ pub(crate) async fn update_item(
     .await?;
     let line = changed.value.as_ref().ok_or_else(ApiError::no_line)?;
     Ok((
-        changed_headers(&changed),
+        answer_headers(&changed.version, changed.replayed),
         LineChanged::new("Cart item updated", LineBody::from(line)),
     ))
 }
@@ -197,7 +197,7 @@ pub(crate) async fn remove_item(
     )
     .await?;
     Ok((
-        changed_headers(&removed),
+        answer_headers(&removed.version, removed.replayed),
         Done::new("Item removed from cart"),
     ))
 }
@@ -220,7 +220,10 @@ pub(crate) async fn clear_cart(
 ) -> ApiResult<(HeaderMap, Json<Done>)> {
     let (write, _hold) = session.begin(&write, b"")?;
     let cleared = ops::clear(state.carts(), session.cart(), session.policy(), &write).await?;
-    Ok((changed_headers(&cleared), Done::new("Cart cleared")))
+    Ok((
+        answer_headers(&cleared.version, cleared.replayed),
+        Done::new("Cart cleared"),
+    ))
 }
 
 fn parse_line_id(text: &str) -> ApiResult<LineId> {

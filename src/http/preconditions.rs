@@ -16,7 +16,7 @@ use crate::{
     cart::{
         change::{Expect, Idempotency, Version, Write},
         model::CartRef,
-        ops::{CartView, Changed},
+        ops::CartView,
     },
     state::{AppState, InFlight, KeyHold},
 };
@@ -258,13 +258,8 @@ pub(crate) fn etag(version: &Version) -> HeaderMap {
     headers
 }
 
-/// The headers of a change's answer: its `ETag`, and `Idempotent-Replayed: true`
-/// when it was answered from its Idempotency-Key record.
-pub(crate) fn changed_headers<T>(changed: &Changed<T>) -> HeaderMap {
-    answer_headers(&changed.version, changed.replayed)
-}
-
-/// An answer's `ETag`, and `Idempotent-Replayed: true` when `replayed`.
+/// The headers of a change's answer: its `ETag`, and `Idempotent-Replayed:
+/// true` when it was answered from its Idempotency-Key record.
 pub(crate) fn answer_headers(version: &Version, replayed: bool) -> HeaderMap {
     let mut headers = etag(version);
     if replayed {

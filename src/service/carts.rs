@@ -19,6 +19,7 @@ use super::{
 use crate::{
     cart::{
         add::{self, AddRequest},
+        change::Version,
         checkout,
         claim::Claim,
         model::{CartRef, ProductId, ProductRef, format_timestamp, money},
@@ -31,7 +32,7 @@ use crate::{
         error::{ApiError, ApiResult},
         extract::{JsonObject, integer_field},
         openapi::{ErrorDoc, FieldErrorsDoc, WriteGateAnswers, WriteHeaders},
-        preconditions::{CartWrite, changed_headers, etag},
+        preconditions::{CartWrite, answer_headers, etag},
     },
     state::AppState,
     store::CartPolicy,
@@ -192,19 +193,24 @@ pub(super) async fn add_item(
     )
     .await?;
     let line = CartItemBody::from(PricedLine {
-        line: added.value.line.clone(),
+        line: added.line.clone(),
         product: Some(product),
     });
-    Ok(answer(&added, Some(line)))
+    Ok(answer(&added.version, added.replayed, Some(line)))
 }
 
-fn answer<T>(changed: &ops::Changed<T>, line: Option<CartItemBody>) -> (HeaderMap, Json<Value>) {
+/// A change's answer: its line, if it has one, at the cart's `version`.
+fn answer(
+    version: &Version,
+    replayed: bool,
+    line: Option<CartItemBody>,
+) -> (HeaderMap, Json<Value>) {
     let body = Changed {
         line,
-        version: changed.version.0.clone(),
+        version: version.0.clone(),
     };
     (
-        changed_headers(changed),
+        answer_headers(version, replayed),
         Json(serde_json::to_value(body).unwrap_or_default()),
     )
 }
@@ -282,7 +288,7 @@ pub(super) async fn update_item(
         product: snapshot.by_id(line.product_id).cloned(),
         line,
     });
-    Ok(answer(&changed, Some(body)))
+    Ok(answer(&changed.version, changed.replayed, Some(body)))
 }
 
 /// `DELETE /v1/carts/{owner}/items/{lineId}`
@@ -314,7 +320,7 @@ pub(super) async fn remove_item(
         },
     )
     .await?;
-    Ok(answer(&removed, None))
+    Ok(answer(&removed.version, removed.replayed, None))
 }
 
 /// `DELETE /v1/carts/{owner}`: empties the cart; its cartId stays
@@ -340,5 +346,5 @@ pub(super) async fn clear_cart(
         &write,
     )
     .await?;
-    Ok(answer(&cleared, None))
+    Ok(answer(&cleared.version, cleared.replayed, None))
 }

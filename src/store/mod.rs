@@ -55,14 +55,6 @@ pub enum CartRead {
 /// The operation names of the cart changes (`trolley_cart_change_reruns_total`).
 pub const CART_CHANGES: [&str; 4] = ["cart_add", "cart_set_quantity", "cart_remove", "cart_clear"];
 
-/// What an add decided, with the cart's lines after it when they were asked for
-/// (the minimal API answers the whole cart, read in the same step).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddDecision {
-    pub outcome: AddOutcome,
-    pub lines: Option<Vec<Line>>,
-}
-
 /// Carts: hashes of lines changed only by atomic steps. Every call names the
 /// cart by number and public id, and a store never reads or changes a stored cart
 /// whose public id is another one. Every change takes a [`Write`] (operation id,
@@ -87,7 +79,8 @@ pub trait CartStore: Send + Sync + 'static {
         session: Option<&ServedCopy>,
     ) -> StoreResult<CartRead>;
 
-    /// Adds a product, or increments the line of a product already in the cart.
+    /// Adds a product, or increments the line of a product already in the
+    /// cart; with `with_lines`, an add that applied also answers the cart.
     async fn add_item(
         &self,
         cart: &CartRef,
@@ -95,7 +88,7 @@ pub trait CartStore: Send + Sync + 'static {
         policy: CartPolicy,
         write: &Write,
         with_lines: bool,
-    ) -> StoreResult<Written<AddDecision>>;
+    ) -> StoreResult<Written<AddOutcome>>;
 
     /// Sets a line's quantity (already checked against the limits), or
     /// removes the line.
@@ -141,7 +134,7 @@ pub trait CartStore: Send + Sync + 'static {
 
     /// Claims a cart for a checkout, in one atomic step with reading the lines
     /// it freezes; from then on every change of the cart is refused by its
-    /// write gate (`Written::Claimed`) until the claim ends.
+    /// write gate (`Refusal::Claimed`) until the claim ends.
     async fn claim_cart(&self, cart: &CartRef, claim: &NewClaim) -> StoreResult<ClaimStart>;
 
     /// Completes (removing exactly the claimed lines, the cart's version

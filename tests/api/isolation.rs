@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use rust_decimal::Decimal;
 use trolley::testing::{
     CartRead, CartStore, MemoryStore,
-    change::{Write, Written},
+    change::{Refusal, Write, Written},
     model::{CartRef, LineId},
     rules::{AddOutcome, LineChange, MergeRule},
 };
@@ -137,14 +137,12 @@ async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
         };
         // A live hash of another cart.
         let live = first(base);
-        let AddOutcome::Added(line) = decided(
+        let AddOutcome::Added { line, .. } = decided(
             store
                 .add_item(&live, &item, policy, &Write::plain(), false)
                 .await
                 .expect("add"),
-        )
-        .outcome
-        else {
+        ) else {
             panic!("first add refused");
         };
         let intruder = second(base);
@@ -197,7 +195,7 @@ async fn a_reused_number_is_another_carts_whatever_it_left_behind() {
                 .add_item(&live, &item, policy, &Write::plain(), false)
                 .await
                 .expect("add"),
-            Written::CartMerged
+            Written::Refused(Refusal::CartMerged)
         );
         assert_eq!(
             store

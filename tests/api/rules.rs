@@ -246,7 +246,7 @@ impl Reference {
         let (outcome, changed) = match change {
             Change::Add { .. } => {
                 let outcome = rules::add(lines, stored.no, item, limits);
-                let added = matches!(outcome, AddOutcome::Added(_));
+                let added = matches!(outcome, AddOutcome::Added { .. });
                 (Outcome::Add(outcome), added)
             }
             Change::Line { change, .. } => {
@@ -527,7 +527,7 @@ async fn run_case(redis: &RedisStore, base_no: u64, case: Case) -> Result<(), Te
                 }
                 if let [
                     Answer::Written(Written::Decided {
-                        outcome: Outcome::Add(AddOutcome::Added(line)),
+                        outcome: Outcome::Add(AddOutcome::Added { line, .. }),
                         ..
                     }),
                     _,
@@ -692,7 +692,7 @@ async fn apply_change(
                 .add_item(cart, item, policy, write, false)
                 .await
                 .map_err(fail)?,
-            |decision| Outcome::Add(decision.outcome),
+            Outcome::Add,
         ),
         Change::Line { change, .. } => map(
             store
@@ -720,13 +720,9 @@ fn map<T>(written: Written<T>, outcome: impl FnOnce(T) -> Outcome) -> Written<Ou
             version,
             replayed,
         },
-        Written::Foreign => Written::Foreign,
-        Written::CartMerged => Written::CartMerged,
-        Written::KeyReused => Written::KeyReused,
         Written::AlreadyApplied { version } => Written::AlreadyApplied { version },
-        Written::Claimed => Written::Claimed,
-        Written::PreconditionFailed => Written::PreconditionFailed,
-        Written::SessionStale => Written::SessionStale,
+        Written::Foreign => Written::Foreign,
+        Written::Refused(refusal) => Written::Refused(refusal),
     }
 }
 

@@ -32,7 +32,7 @@ pub fn trials() -> Vec<Trial> {
 async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made() {
     use trolley::testing::{
         CartRead, CartStore,
-        change::{ServedCopy, Write, Written},
+        change::{Refusal, ServedCopy, Write, Written},
         model::CartRef,
         rules::AddOutcome,
     };
@@ -65,7 +65,7 @@ async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made()
         .await
         .expect("the matching copy's add");
     assert!(
-        matches!(&added, Written::Decided { outcome, .. } if matches!(outcome.outcome, AddOutcome::Added(_))),
+        matches!(&added, Written::Decided { outcome, .. } if matches!(outcome, AddOutcome::Added { .. })),
         "{added:?}"
     );
 
@@ -82,7 +82,7 @@ async fn the_scripts_refuse_a_stale_copy_but_not_the_rerun_of_a_change_it_made()
     );
     let refused = add_served_v1(Write::plain()).await;
     assert!(
-        matches!(refused, Ok(Written::SessionStale)),
+        matches!(refused, Ok(Written::Refused(Refusal::SessionStale))),
         "a new add on the stale copy: {refused:?}"
     );
     let read = store.read_cart(&cart, policy.ttl, Some(&served_v1)).await;

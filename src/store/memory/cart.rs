@@ -13,7 +13,7 @@ use crate::{
         model::{CartRef, LineId},
         rules::{self, AddOutcome, LineChange, LineOutcome, MergeReport, MergeRule, NewItem},
     },
-    store::{AddDecision, CartPolicy, CartRead, CartStore, StoreResult},
+    store::{CartPolicy, CartRead, CartStore, StoreResult},
 };
 
 #[async_trait]
@@ -56,10 +56,10 @@ impl CartStore for MemoryStore {
         policy: CartPolicy,
         write: &Write,
         with_lines: bool,
-    ) -> StoreResult<Written<AddDecision>> {
+    ) -> StoreResult<Written<AddOutcome>> {
         let mut state = self.state();
         let unpack = |recorded: &Recorded| match recorded {
-            Recorded::Add(decision) => Some(decision.clone()),
+            Recorded::Add(outcome) => Some(outcome.clone()),
             _ => None,
         };
         if let Some(stop) = state.gate(cart, write, unpack, true) {
@@ -67,29 +67,28 @@ impl CartStore for MemoryStore {
         }
         let existed = state.cart(cart.no).is_some();
         let stored = state.cart_or_new(cart, policy.ttl);
-        let outcome = rules::add(&mut stored.lines, cart.no, item, &policy.limits);
-        let added = matches!(outcome, AddOutcome::Added(_));
-        if added {
+        let mut outcome = rules::add(&mut stored.lines, cart.no, item, &policy.limits);
+        let added = matches!(outcome, AddOutcome::Added { .. });
+        if let AddOutcome::Added { cart: whole, .. } = &mut outcome {
             stored.expires = Instant::now() + policy.ttl;
+            *whole = with_lines.then(|| stored.lines.lines.clone());
         }
-        let lines = (added && with_lines).then(|| stored.lines.lines.clone());
         if !added && !existed {
             // A refused first add leaves no cart behind, as in Redis.
             state.carts.remove(&cart.no);
         }
-        let decision = AddDecision { outcome, lines };
-        if decision.outcome == AddOutcome::QuantityAboveMax {
+        if outcome == AddOutcome::QuantityAboveMax {
             // Refused before the cart decided anything: not recorded.
-            return Ok(Written::decided(decision, state.version(cart.no)));
+            return Ok(Written::decided(outcome, state.version(cart.no)));
         }
         let version = state.decided(
             cart,
             write,
             policy.ttl,
-            Recorded::Add(decision.clone()),
+            Recorded::Add(outcome.clone()),
             added,
         );
-        Ok(Written::decided(decision, version))
+        Ok(Written::decided(outcome, version))
     }
 
     async fn change_line(

@@ -28,9 +28,9 @@ use crate::{
         change::Version,
         gate::KeyRecord,
         model::CartRef,
-        rules::{CartLines, LineOutcome},
+        rules::{AddOutcome, CartLines, LineOutcome},
     },
-    store::{AddDecision, StoredCatalog},
+    store::StoredCatalog,
 };
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -85,7 +85,7 @@ enum ClaimState {
 /// A decision kept under a client's Idempotency-Key.
 #[derive(Debug, Clone)]
 enum Recorded {
-    Add(AddDecision),
+    Add(AddOutcome),
     Line(LineOutcome),
     Clear,
 }

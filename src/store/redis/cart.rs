@@ -21,7 +21,7 @@ use crate::{
         model::{CartRef, LineId, MAX_CART_NO},
         rules::{AddOutcome, LineChange, MergeReport, MergeRule, NewItem},
     },
-    store::{AddDecision, CartPolicy, CartRead, CartStore, StoreError, StoreResult},
+    store::{CartPolicy, CartRead, CartStore, StoreError, StoreResult},
 };
 
 /// How many cart numbers a replica reserves at once: one INCRBY per block.
@@ -167,7 +167,7 @@ impl CartStore for RedisStore {
         policy: CartPolicy,
         write: &Write,
         with_lines: bool,
-    ) -> StoreResult<Written<AddDecision>> {
+    ) -> StoreResult<Written<AddOutcome>> {
         let mut args = change_args(cart, policy, write);
         args.extend([
             cart.no.to_string(),
@@ -182,18 +182,18 @@ impl CartStore for RedisStore {
         let reply = self
             .eval_cart_change("cart_add", &self.scripts.cart_add, cart, write, args)
             .await?;
-        written(&reply, |status, payload| {
-            let outcome = match status {
-                "ok" => AddOutcome::Added(parse_line_reply(payload)?),
-                "too_many" => AddOutcome::QuantityAboveMax,
-                "full" => AddOutcome::CartFull,
-                _ => return Err(corrupt("cart_add reply")),
-            };
-            let lines = match (status, with_lines) {
-                ("ok", true) => Some(parse_lines(payload.get(5..).unwrap_or_default())?),
-                _ => None,
-            };
-            Ok(AddDecision { outcome, lines })
+        written(&reply, |status, payload| match status {
+            "ok" => Ok(AddOutcome::Added {
+                line: parse_line_reply(payload)?,
+                cart: if with_lines {
+                    Some(parse_lines(payload.get(5..).unwrap_or_default())?)
+                } else {
+                    None
+                },
+            }),
+            "too_many" => Ok(AddOutcome::QuantityAboveMax),
+            "full" => Ok(AddOutcome::CartFull),
+            _ => Err(corrupt("cart_add reply")),
         })
     }
 

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use crate::{
     cart::{
-        change::{Version, Written},
+        change::{Refusal, Version, Written},
         model::{Line, LineId, ProductId},
         rules::{LineOutcome, MergeReport},
     },
@@ -109,7 +109,7 @@ pub(super) fn written<T>(
     outcome: impl FnOnce(&str, &[String]) -> StoreResult<T>,
 ) -> StoreResult<Written<T>> {
     if is_stale_session(reply) {
-        return Ok(Written::SessionStale);
+        return Ok(Written::Refused(Refusal::SessionStale));
     }
     let replayed = reply.first().is_some_and(|status| status == "replay");
     let body = if replayed { &reply[1..] } else { reply };
@@ -119,10 +119,10 @@ pub(super) fn written<T>(
     let version = Version(version.clone());
     Ok(match status.as_str() {
         "foreign" => Written::Foreign,
-        "merged" => Written::CartMerged,
-        "key_reused" => Written::KeyReused,
-        "stale" => Written::PreconditionFailed,
-        "claimed" => Written::Claimed,
+        "merged" => Written::Refused(Refusal::CartMerged),
+        "key_reused" => Written::Refused(Refusal::KeyReused),
+        "stale" => Written::Refused(Refusal::PreconditionFailed),
+        "claimed" => Written::Refused(Refusal::Claimed),
         "again" => Written::AlreadyApplied { version },
         _ => Written::Decided {
             outcome: outcome(status, payload)?,
