@@ -188,7 +188,6 @@ pub(crate) fn redis_error(kind: &'static str) {
     counter!(REDIS_ERRORS, "kind" => kind).increment(1);
 }
 
-/// Counts a cart operation by its outcome (labels from `cart::CartError`).
 fn describe_checkout() {
     describe_counter!(CHECKOUT_CLAIMS, "Checkout claims asked for, by outcome.");
     describe_counter!(
@@ -210,14 +209,14 @@ pub(crate) fn checkout_claim(outcome: &'static str) {
     counter!(CHECKOUT_CLAIMS, "outcome" => outcome).increment(1);
 }
 
-/// A checkout completion asked for, by outcome.
-pub(crate) fn checkout_completion(outcome: &'static str) {
-    counter!(CHECKOUT_COMPLETIONS, "outcome" => outcome).increment(1);
-}
-
-/// A checkout release asked for, by outcome.
-pub(crate) fn checkout_release(outcome: &'static str) {
-    counter!(CHECKOUT_RELEASES, "outcome" => outcome).increment(1);
+/// A checkout completion (`completing`) or release asked for, by outcome.
+pub(crate) fn checkout_end(completing: bool, outcome: &'static str) {
+    let name = if completing {
+        CHECKOUT_COMPLETIONS
+    } else {
+        CHECKOUT_RELEASES
+    };
+    counter!(name, "outcome" => outcome).increment(1);
 }
 
 /// A claim found past its end when it was completed or released.
@@ -225,6 +224,7 @@ pub(crate) fn checkout_expiry() {
     counter!(CHECKOUT_EXPIRIES).increment(1);
 }
 
+/// Counts a cart operation by its outcome (labels from `cart::CartError`).
 pub(crate) fn cart_operation(operation: &'static str, outcome: &'static str) {
     counter!(CART_OPERATIONS, "operation" => operation, "outcome" => outcome).increment(1);
 }

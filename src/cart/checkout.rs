@@ -150,11 +150,7 @@ pub(crate) async fn end(
         Err(CartError::Store(_)) => "unavailable",
         Err(_) => "conflict",
     };
-    if completing {
-        metrics::checkout_completion(outcome);
-    } else {
-        metrics::checkout_release(outcome);
-    }
+    metrics::checkout_end(completing, outcome);
     if outcome == "expired" {
         metrics::checkout_expiry();
     }

@@ -3,13 +3,7 @@
 //! succeeded and the merged cart was read, so a failed login keeps its guest
 //! session.
 
-use std::net::SocketAddr;
-
-use axum::{
-    Json,
-    extract::{ConnectInfo, State},
-    http::HeaderMap,
-};
+use axum::{Json, extract::State};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -17,7 +11,7 @@ use utoipa::ToSchema;
 use super::{
     bodies::{CartBody, Done},
     error::{ApiError, ApiResult},
-    extract::{CartSession, JsonObject, client_address},
+    extract::{CartSession, JsonObject},
 };
 use crate::{
     accounts::login::{self, Attempt, LoginStores},
@@ -66,8 +60,6 @@ pub(crate) struct MeBody {
 /// `POST /api/auth/login` `{"username": "alice", "password": "…"}`
 pub(crate) async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     mut session: CartSession,
     JsonObject(body, _): JsonObject,
 ) -> ApiResult<Json<SignedInBody>> {
@@ -81,7 +73,7 @@ pub(crate) async fn login(
     let attempt = Attempt {
         username,
         password,
-        client_address: &client_address(&state, peer, &headers),
+        client_address: &session.client(),
         guest_cart: session.cart().filter(|_| session.user().is_none()),
     };
     let signed_in = login::login(state.login_stores(), &state.login, attempt).await?;

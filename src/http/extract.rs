@@ -121,26 +121,16 @@ pub(crate) fn integer_field(body: &Map<String, Value>, name: &str) -> ApiResult<
     }
 }
 
-/// The client address limits count against: the last `X-Forwarded-For` entry
-/// (the one our proxy appended) when trusted, else the peer.
-pub(crate) fn client_address(
-    state: &AppState,
-    peer: std::net::SocketAddr,
-    headers: &axum::http::HeaderMap,
-) -> String {
-    if state.settings.trust_forwarded_for {
-        let forwarded = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|v| !v.is_empty());
-        if let Some(address) = forwarded {
-            return address.to_string();
-        }
-    }
-    peer.ip().to_string()
+/// The last `X-Forwarded-For` entry: the one our proxy appended.
+fn last_forwarded_for(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|v| !v.is_empty())
+        .map(str::to_string)
 }
 
 use crate::sessions::fields::{
@@ -155,11 +145,10 @@ pub(crate) struct CartSession {
     /// The record came from this replica's copy: the request's first cart
     /// script checks it.
     served: Option<ServedCopy>,
-    /// Where the request came from, for [`CartSession::client`]: worked out
-    /// only when asked (a new session's limit), not on every request.
+    /// Where the request came from, for [`CartSession::client`].
     peer: std::net::SocketAddr,
-    /// The `X-Forwarded-For` values, kept only when they are trusted.
-    forwarded_for: axum::http::HeaderMap,
+    /// The last `X-Forwarded-For` entry, only when it is trusted.
+    forwarded_for: Option<String>,
     state: AppState,
 }
 
@@ -180,21 +169,11 @@ impl FromRequestParts<AppState> for CartSession {
             user: None,
             served: None,
             peer,
-            forwarded_for: if state.settings.trust_forwarded_for {
-                parts
-                    .headers
-                    .get_all("x-forwarded-for")
-                    .iter()
-                    .map(|value| {
-                        (
-                            axum::http::header::HeaderName::from_static("x-forwarded-for"),
-                            value.clone(),
-                        )
-                    })
-                    .collect()
-            } else {
-                axum::http::HeaderMap::new()
-            },
+            forwarded_for: state
+                .settings
+                .trust_forwarded_for
+                .then(|| last_forwarded_for(&parts.headers))
+                .flatten(),
             state: state.clone(),
         };
         if typed.enforce_lifetime().await? {
@@ -280,9 +259,12 @@ impl CartSession {
         self.session.id().is_none()
     }
 
-    /// The client's address (see [`client_address`]).
+    /// The client address limits count against: the last `X-Forwarded-For`
+    /// entry (the one our proxy appended) when trusted, else the peer.
     pub(crate) fn client(&self) -> String {
-        client_address(&self.state, self.peer, &self.forwarded_for)
+        self.forwarded_for
+            .clone()
+            .unwrap_or_else(|| self.peer.ip().to_string())
     }
 
     /// The signed-in user, if any.

@@ -7,8 +7,12 @@
 
 use serde::Serialize;
 use utoipa::{
-    Modify, OpenApi, ToSchema,
-    openapi::{OpenApi as Document, PathItem, RefOr, path::Operation, schema::Schema},
+    OpenApi, ToSchema,
+    openapi::{
+        OpenApi as Document, PathItem, RefOr,
+        path::Operation,
+        schema::{Object, Schema},
+    },
 };
 
 use crate::cart::owner::OWNER_KINDS;
@@ -116,43 +120,42 @@ pub(crate) struct FieldErrorsDoc {
 )]
 pub(crate) struct ApiDoc;
 
-/// The configured limits, written into the document's schemas.
-pub(crate) struct Limits {
-    pub(crate) max_quantity: u32,
+/// The configured max quantity, written into the document's schemas: the
+/// `quantity` parameters and the add bodies' `quantity`.
+fn write_limits(document: &mut Document, max_quantity: u32) {
+    let maximum = Some(f64::from(max_quantity).into());
+    each_parameter(document, |name, schema| {
+        if name == "quantity" {
+            schema.maximum = maximum.clone();
+        }
+    });
+    let Some(components) = document.components.as_mut() else {
+        return;
+    };
+    for name in [
+        "AddItem",
+        "MinimalAddItem",
+        "ServiceAddById",
+        "ServiceAddBySku",
+    ] {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name)
+            && let Some(RefOr::T(Schema::Object(quantity))) = object.properties.get_mut("quantity")
+        {
+            quantity.maximum = maximum.clone();
+        }
+    }
 }
 
-impl Modify for Limits {
-    fn modify(&self, document: &mut Document) {
-        let maximum = Some(f64::from(self.max_quantity).into());
-        let puts = document
-            .paths
-            .paths
-            .values_mut()
-            .filter_map(|item| item.put.as_mut());
-        for put in puts {
-            for parameter in put.parameters.iter_mut().flatten() {
+/// Calls `change` with every operation parameter's name and schema.
+fn each_parameter(document: &mut Document, mut change: impl FnMut(&str, &mut Object)) {
+    for item in document.paths.paths.values_mut() {
+        for operation in operations(item) {
+            for parameter in operation.parameters.iter_mut().flatten() {
                 if let RefOr::T(parameter) = parameter
-                    && parameter.name == "quantity"
                     && let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut()
                 {
-                    schema.maximum = maximum.clone();
+                    change(&parameter.name, schema);
                 }
-            }
-        }
-        let Some(components) = document.components.as_mut() else {
-            return;
-        };
-        for name in [
-            "AddItem",
-            "MinimalAddItem",
-            "ServiceAddById",
-            "ServiceAddBySku",
-        ] {
-            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name)
-                && let Some(RefOr::T(Schema::Object(quantity))) =
-                    object.properties.get_mut("quantity")
-            {
-                quantity.maximum = maximum.clone();
             }
         }
     }
@@ -191,7 +194,7 @@ pub(crate) fn document(paths: Document, max_quantity: u32, ports: OtherPorts) ->
         ports.admin,
     );
     service_routes(&mut document, ports.service_paths, ports.service);
-    Limits { max_quantity }.modify(&mut document);
+    write_limits(&mut document, max_quantity);
     entity_tag_patterns(&mut document);
     link_lines(&mut document);
     document
@@ -200,18 +203,11 @@ pub(crate) fn document(paths: Document, max_quantity: u32, ports: OtherPorts) ->
 /// `If-Match` and `If-None-Match` follow one grammar, the one the edge parses
 /// (`preconditions::ENTITY_TAGS_PATTERN`), written here into every operation that takes them.
 fn entity_tag_patterns(document: &mut Document) {
-    for item in document.paths.paths.values_mut() {
-        for operation in operations(item) {
-            for parameter in operation.parameters.iter_mut().flatten() {
-                if let RefOr::T(parameter) = parameter
-                    && matches!(parameter.name.as_str(), "If-Match" | "If-None-Match")
-                    && let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut()
-                {
-                    schema.pattern = Some(super::preconditions::ENTITY_TAGS_PATTERN.to_string());
-                }
-            }
+    each_parameter(document, |name, schema| {
+        if matches!(name, "If-Match" | "If-None-Match") {
+            schema.pattern = Some(super::preconditions::ENTITY_TAGS_PATTERN.to_string());
         }
-    }
+    });
 }
 
 /// Routes served on another port than the public one, each path with that

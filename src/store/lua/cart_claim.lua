@@ -54,13 +54,7 @@ end
 if not expect_holds(expect, cart_key, ops) then
   return {'stale', version}
 end
-local lines = {}
-for i = 1, #fields, 2 do
-  if string.sub(fields[i], 1, 2) == 'l:' then
-    lines[#lines + 1] = fields[i]
-    lines[#lines + 1] = fields[i + 1]
-  end
-end
+local lines = line_pairs(fields)
 if #lines == 0 then
   return {'empty', version}
 end

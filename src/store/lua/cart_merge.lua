@@ -42,12 +42,8 @@ local guest = redis.call('HGETALL', guest_key)
 if claim_holds(field_in(guest, 'co')) then
   return {'claimed'}
 end
-if claim_holds(redis.call('HGET', user_key, 'co')) then
-  for i = 1, #guest, 2 do
-    if string.sub(guest[i], 1, 2) == 'l:' then
-      return {'claimed'}
-    end
-  end
+if claim_holds(redis.call('HGET', user_key, 'co')) and #line_pairs(guest) > 0 then
+  return {'claimed'}
 end
 redis.call('HSETNX', user_key, 'id', user_id)
 local moved, combined, clamped, dropped =

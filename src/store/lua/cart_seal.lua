@@ -58,12 +58,4 @@ else
   redis.call('SET', tombstone_key, seal, 'PX', ttl)
 end
 redis.call('PEXPIRE', guest_key, ttl)
-local reply = {'sealed', target, seal}
-local fields = redis.call('HGETALL', guest_key)
-for i = 1, #fields, 2 do
-  if string.sub(fields[i], 1, 2) == 'l:' then
-    reply[#reply + 1] = fields[i]
-    reply[#reply + 1] = fields[i + 1]
-  end
-end
-return reply
+return line_pairs(redis.call('HGETALL', guest_key), {'sealed', target, seal})

@@ -17,9 +17,8 @@
 local failures_key, checking_key = KEYS[1], KEYS[2]
 local attempt, limit, lease = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', checking_key, '-inf', now_ms)
+local now = now_ms()
+redis.call('ZREMRANGEBYSCORE', checking_key, '-inf', now)
 local failures = tonumber(redis.call('GET', failures_key) or '0')
 if failures >= limit then
   return {2, redis.call('PTTL', failures_key)}
@@ -27,6 +26,6 @@ end
 if failures + redis.call('ZCARD', checking_key) >= limit then
   return {1, redis.call('ZRANGE', checking_key, 0, -1)}
 end
-redis.call('ZADD', checking_key, now_ms + tonumber(lease), attempt)
+redis.call('ZADD', checking_key, now + tonumber(lease), attempt)
 redis.call('PEXPIRE', checking_key, lease)
 return {0}

@@ -65,6 +65,19 @@ local function field_product(field)
   return string.sub(field, 3)
 end
 
+-- The line fields of a cart hash's HGETALL, as field/value pairs appended to
+-- `into` (a new table when nil).
+local function line_pairs(fields, into)
+  into = into or {}
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], 1, 2) == 'l:' then
+      into[#into + 1] = fields[i]
+      into[#into + 1] = fields[i + 1]
+    end
+  end
+  return into
+end
+
 -- A stored line value: line id, quantity (a number), price and added ms (text).
 local function decode_line(raw)
   local id, quantity, price, added = string.match(raw, LINE_PATTERN)
@@ -281,6 +294,17 @@ local function newest_op(ops)
   return string.match(ops, '^(%S+)') or '0'
 end
 
+-- ops with op in front, and no more than RECENT_OPS of them.
+local function pushed_op(op, ops)
+  local kept = {op}
+  for old in string.gmatch(ops, '%S+') do
+    if #kept < RECENT_OPS then
+      kept[#kept + 1] = old
+    end
+  end
+  return table.concat(kept, ' ')
+end
+
 -- session_is_current for a change: a change re-run after its reply was lost
 -- that did apply (its operation id is among the cart's last) passed the check
 -- when it ran, so it goes on to the gate, which answers 'again', whatever the
@@ -313,15 +337,9 @@ end
 -- The cart changed: the operation becomes its version and the TTL slides.
 -- writes: more field/value pairs to set, in the same HSET as the version.
 local function changed(change, ops, reply, writes)
-  local kept = {change.op}
-  for op in string.gmatch(ops, '%S+') do
-    if #kept < RECENT_OPS then
-      kept[#kept + 1] = op
-    end
-  end
   local fields = writes or {}
   fields[#fields + 1] = 'v'
-  fields[#fields + 1] = table.concat(kept, ' ')
+  fields[#fields + 1] = pushed_op(change.op, ops)
   redis.call('HSET', change.cart_key, unpack(fields))
   redis.call('PEXPIRE', change.cart_key, change.cart_ttl)
   return decided(change, reply, change.op)
@@ -437,11 +455,5 @@ end
 
 -- A merge or absorb changed the user's cart: a fresh version for it.
 local function bump_version(cart_key, op)
-  local kept = {op}
-  for old in string.gmatch(recent_ops(cart_key), '%S+') do
-    if #kept < RECENT_OPS then
-      kept[#kept + 1] = old
-    end
-  end
-  redis.call('HSET', cart_key, 'v', table.concat(kept, ' '))
+  redis.call('HSET', cart_key, 'v', pushed_op(op, recent_ops(cart_key)))
 end
