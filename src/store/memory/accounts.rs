@@ -9,7 +9,7 @@ use std::{
 
 use async_trait::async_trait;
 
-use super::{Contents, MemUser, Memory, MemoryStore};
+use super::{Contents, MemUser, Memory, MemoryStore, live};
 use crate::{
     cart::model::CartRef,
     store::{AccountStore, Admission, AttemptEnd, Limiter, StoreError, StoreResult, UserRecord},
@@ -149,7 +149,18 @@ impl AccountStore for MemoryStore {
         candidate: Option<&CartRef>,
         ttl: Duration,
     ) -> StoreResult<Option<CartRef>> {
-        Ok(self.owner(id, candidate, ttl))
+        let mut state = self.state();
+        let now = Instant::now();
+        let owners = &mut state.owners;
+        if live(owners, id, |(_, expires)| *expires).is_none()
+            && let Some(candidate) = candidate
+        {
+            owners.insert(id.to_string(), (candidate.clone(), now + ttl));
+        }
+        Ok(owners.get_mut(id).map(|(cart, expires)| {
+            *expires = now + ttl;
+            cart.clone()
+        }))
     }
 
     async fn track_session(
