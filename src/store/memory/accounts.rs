@@ -19,14 +19,17 @@ fn file_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::UsersFile(e.to_string())
 }
 
-impl Memory {
-    /// Whether an account exists, after noticing changes to the users file.
-    pub(super) fn user_exists(&self, username: &str) -> StoreResult<bool> {
+impl MemoryStore {
+    /// Whether an account exists, after noticing changes another process made to
+    /// the users file (a removal there ends the user's sessions).
+    pub(crate) fn user_exists(&self, username: &str) -> StoreResult<bool> {
         let mut state = self.state();
-        self.refresh_users(&mut state)?;
+        self.memory.refresh_users(&mut state)?;
         Ok(state.users.contains_key(username))
     }
+}
 
+impl Memory {
     /// Ends a removed user's sessions and drops its cart.
     fn forget_user(&self, state: &mut Contents, user: MemUser) {
         let mut records = self.sessions();
