@@ -60,11 +60,6 @@ impl AppState {
         self.stores.carts.as_ref()
     }
 
-    /// (connected, total) connections of the Redis pool; `None` when embedded.
-    pub(crate) fn redis_pool_state(&self) -> Option<(usize, usize)> {
-        self.stores.pool_state()
-    }
-
     pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }

@@ -78,7 +78,7 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
         content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 /// The Prometheus exposition of this replica's metrics.
 async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
-    if let Some((connected, total)) = state.app.redis_pool_state() {
+    if let Some((connected, total)) = state.app.stores.pool_state() {
         metrics::redis_pool(connected, total);
     }
     (

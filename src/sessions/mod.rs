@@ -119,9 +119,7 @@ impl SessionStore for SessionBackend {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match &self.records {
             Records::Redis { store, copies, .. } => {
-                if let Some(copies) = copies {
-                    copies.forget(&record.id);
-                }
+                copies.iter().for_each(|copies| copies.forget(&record.id));
                 timed("session_create", Box::pin(store.create(record))).await?
             }
             Records::Memory(store) => store.create(record).await?,
@@ -138,9 +136,7 @@ impl SessionStore for SessionBackend {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let saved = match &self.records {
             Records::Redis { store, copies, .. } => {
-                if let Some(copies) = copies {
-                    copies.forget(&record.id);
-                }
+                copies.iter().for_each(|copies| copies.forget(&record.id));
                 timed("session_save", Box::pin(store.save(record))).await
             }
             Records::Memory(store) => store.save(record).await,
@@ -183,9 +179,7 @@ impl SessionStore for SessionBackend {
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         match &self.records {
             Records::Redis { store, copies, .. } => {
-                if let Some(copies) = copies {
-                    copies.forget(id);
-                }
+                copies.iter().for_each(|copies| copies.forget(id));
                 timed("session_delete", Box::pin(store.delete(id))).await
             }
             Records::Memory(store) => store.delete(id).await,

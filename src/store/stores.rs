@@ -59,26 +59,27 @@ impl Stores {
                 if let Err(error) = store.wait_connected(wait).await {
                     tracing::warn!(%error, "Redis is not reachable yet; retrying in the background");
                 }
-                Ok(Stores {
-                    carts: store.clone(),
-                    catalog: store.clone(),
-                    accounts: store.clone(),
-                    limiter: store.clone(),
-                    backend: Backend::Redis(store),
-                    session_max_age: options.session_max_age,
-                })
+                Ok(Stores::on(store, Backend::Redis, options.session_max_age))
             }
             None => {
                 let store = Arc::new(memory::MemoryStore::new(Some(options.users_file.clone())));
-                Ok(Stores {
-                    carts: store.clone(),
-                    catalog: store.clone(),
-                    accounts: store.clone(),
-                    limiter: store.clone(),
-                    backend: Backend::Memory(store),
-                    session_max_age: options.session_max_age,
-                })
+                Ok(Stores::on(store, Backend::Memory, options.session_max_age))
             }
+        }
+    }
+
+    /// Every store trait on one backend's `store`.
+    fn on<S>(store: Arc<S>, backend: fn(Arc<S>) -> Backend, session_max_age: Duration) -> Stores
+    where
+        S: CartStore + CatalogStore + AccountStore + Limiter + 'static,
+    {
+        Stores {
+            carts: store.clone(),
+            catalog: store.clone(),
+            accounts: store.clone(),
+            limiter: store.clone(),
+            backend: backend(store),
+            session_max_age,
         }
     }
 }

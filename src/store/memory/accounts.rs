@@ -9,7 +9,7 @@ use std::{
 
 use async_trait::async_trait;
 
-use super::{Contents, MemUser, Memory, MemoryStore};
+use super::{Contents, MemUser, Memory, MemoryStore, live};
 use crate::{
     cart::model::CartRef,
     store::{AccountStore, Admission, AttemptEnd, Limiter, StoreError, StoreResult, UserRecord},
@@ -19,14 +19,17 @@ fn file_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::UsersFile(e.to_string())
 }
 
-impl Memory {
-    /// Whether an account exists, after noticing changes to the users file.
-    pub(super) fn user_exists(&self, username: &str) -> StoreResult<bool> {
+impl MemoryStore {
+    /// Whether an account exists, after noticing changes another process made to
+    /// the users file (a removal there ends the user's sessions).
+    pub(crate) fn user_exists(&self, username: &str) -> StoreResult<bool> {
         let mut state = self.state();
-        self.refresh_users(&mut state)?;
+        self.memory.refresh_users(&mut state)?;
         Ok(state.users.contains_key(username))
     }
+}
 
+impl Memory {
     /// Ends a removed user's sessions and drops its cart.
     fn forget_user(&self, state: &mut Contents, user: MemUser) {
         let mut records = self.sessions();
@@ -149,7 +152,18 @@ impl AccountStore for MemoryStore {
         candidate: Option<&CartRef>,
         ttl: Duration,
     ) -> StoreResult<Option<CartRef>> {
-        Ok(self.owner(id, candidate, ttl))
+        let mut state = self.state();
+        let now = Instant::now();
+        let owners = &mut state.owners;
+        if live(owners, id, |(_, expires)| *expires).is_none()
+            && let Some(candidate) = candidate
+        {
+            owners.insert(id.to_string(), (candidate.clone(), now + ttl));
+        }
+        Ok(owners.get_mut(id).map(|(cart, expires)| {
+            *expires = now + ttl;
+            cart.clone()
+        }))
     }
 
     async fn track_session(

@@ -151,17 +151,11 @@ impl CartStore for MemoryStore {
 
     async fn line_exists(&self, line: LineId) -> StoreResult<bool> {
         let mut state = self.state();
-        let holds = |cart: Option<&mut super::MemCart>| {
-            cart.is_some_and(|c| c.lines.lines.iter().any(|l| l.id == line))
-        };
         let origin = line.cart_no();
-        if holds(state.cart(origin)) {
-            return Ok(true);
-        }
-        Ok(match state.merged_into(origin) {
-            Some(no) => holds(state.cart(no)),
-            None => false,
-        })
+        Ok(state.holds_line(origin, line)
+            || state
+                .merged_into(origin)
+                .is_some_and(|no| state.holds_line(no, line)))
     }
 
     async fn merge_carts(

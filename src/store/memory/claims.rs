@@ -3,7 +3,7 @@
 //! one critical section; the claim itself is the cart's `claim`, which the
 //! write gate reads.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{ClaimState, Contents, MemClaim, MemoryStore};
 use crate::{
@@ -179,34 +179,5 @@ impl MemoryStore {
             id: ClaimId(id.clone()),
             until_ms: *until_ms,
         })
-    }
-
-    pub(super) fn owner(
-        &self,
-        id: &str,
-        candidate: Option<&CartRef>,
-        ttl: Duration,
-    ) -> Option<CartRef> {
-        let mut state = self.state();
-        let now = Instant::now();
-        if state
-            .owners
-            .get(id)
-            .is_some_and(|(_, expires)| *expires <= now)
-        {
-            state.owners.remove(id);
-        }
-        let Some(candidate) = candidate else {
-            return state.owners.get_mut(id).map(|(cart, expires)| {
-                *expires = now + ttl;
-                cart.clone()
-            });
-        };
-        let entry = state
-            .owners
-            .entry(id.to_string())
-            .or_insert_with(|| (candidate.clone(), now + ttl));
-        entry.1 = now + ttl;
-        Some(entry.0.clone())
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{Contents, Recorded};
+use super::{Contents, Recorded, live};
 use crate::cart::{
     change::{RECENT_OPS, Version, Write, Written},
     gate::{AtGate, KeyRecord, Standing, gate},
@@ -67,14 +67,7 @@ impl Contents {
     /// The live record under a cart's Idempotency-Key.
     fn record(&mut self, no: u64, key: &str) -> Option<&KeyRecord<Recorded>> {
         let slot = (no, key.to_string());
-        if self
-            .records
-            .get(&slot)
-            .is_some_and(|(_, expires)| *expires <= Instant::now())
-        {
-            self.records.remove(&slot);
-        }
-        self.records.get(&slot).map(|(record, _)| record)
+        live(&mut self.records, &slot, |(_, expires)| *expires).map(|(record, _)| &*record)
     }
 
     /// Whether a live cart holds a line.

@@ -15,7 +15,9 @@ mod gate;
 mod session_records;
 
 use std::{
+    borrow::Borrow,
     collections::{HashMap, HashSet},
+    hash::Hash,
     path::PathBuf,
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant, SystemTime},
@@ -119,11 +121,7 @@ struct Contents {
 impl Contents {
     /// A live cart, dropping it if it expired.
     fn cart(&mut self, no: u64) -> Option<&mut MemCart> {
-        let now = Instant::now();
-        if self.carts.get(&no).is_some_and(|c| c.expires <= now) {
-            self.carts.remove(&no);
-        }
-        self.carts.get_mut(&no)
+        live(&mut self.carts, &no, |cart| cart.expires)
     }
 
     /// A live cart, created empty if absent.
@@ -157,16 +155,7 @@ impl Contents {
     /// The user cart a merged guest cart went into, and the guest cart's id,
     /// while its tombstone lives.
     fn tombstone(&mut self, no: u64) -> Option<(u64, &str)> {
-        let now = Instant::now();
-        if self
-            .tombstones
-            .get(&no)
-            .is_some_and(|(_, _, expires)| *expires <= now)
-        {
-            self.tombstones.remove(&no);
-        }
-        self.tombstones
-            .get(&no)
+        live(&mut self.tombstones, &no, |(_, _, expires)| *expires)
             .map(|(target, id, _)| (*target, id.as_str()))
     }
 
@@ -201,6 +190,25 @@ impl Contents {
         self.owners.retain(|_, (_, expires)| *expires > now);
         self.guests.retain(|_, (_, expires)| *expires > now);
     }
+}
+
+/// The entry under `key` while it lives; one that has expired is dropped.
+fn live<'a, K, Q, V>(
+    map: &'a mut HashMap<K, V>,
+    key: &Q,
+    expires: impl FnOnce(&V) -> Instant,
+) -> Option<&'a mut V>
+where
+    K: Borrow<Q> + Hash + Eq,
+    Q: Hash + Eq + ?Sized,
+{
+    if map
+        .get(key)
+        .is_some_and(|entry| expires(entry) <= Instant::now())
+    {
+        map.remove(key);
+    }
+    map.get_mut(key)
 }
 
 /// What the store and its sessions share.

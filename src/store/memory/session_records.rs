@@ -6,7 +6,6 @@
 use time::OffsetDateTime;
 
 use super::{MemoryStore, SessionRecord};
-use crate::store::StoreResult;
 
 impl SessionRecord {
     fn is_live(&self) -> bool {
@@ -46,11 +45,5 @@ impl MemoryStore {
 
     pub(crate) fn delete_session_record(&self, id: &str) {
         self.memory.sessions().remove(id);
-    }
-
-    /// Whether an account exists, after noticing changes another process made to
-    /// the users file (a removal there ends the user's sessions).
-    pub(crate) fn user_exists(&self, username: &str) -> StoreResult<bool> {
-        self.memory.user_exists(username)
     }
 }

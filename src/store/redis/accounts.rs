@@ -46,7 +46,26 @@ impl AccountStore for RedisStore {
         candidate: Option<&CartRef>,
         ttl: Duration,
     ) -> StoreResult<Option<CartRef>> {
-        self.owner_cart(id, candidate, ttl).await
+        let reply: Vec<String> = self
+            .eval(
+                "ext_cart",
+                &self.scripts.ext_cart,
+                vec![keys::ext_owner(id)],
+                vec![
+                    candidate.map(|c| c.no.to_string()).unwrap_or_default(),
+                    candidate.map(|c| c.id.clone()).unwrap_or_default(),
+                    ttl_ms(ttl),
+                ],
+            )
+            .await?;
+        match reply.as_slice() {
+            [] => Ok(None),
+            [no, id] => Ok(Some(CartRef {
+                no: no.parse().map_err(|_| corrupt("ext owner"))?,
+                id: id.clone(),
+            })),
+            _ => Err(corrupt("ext_cart reply")),
+        }
     }
 
     async fn remove_user(&self, username: &str) -> StoreResult<bool> {

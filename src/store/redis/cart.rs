@@ -304,11 +304,29 @@ impl CartStore for RedisStore {
     }
 
     async fn index_guest_cart(&self, cart: &CartRef, ttl: Duration) -> StoreResult<()> {
-        self.index_guest(cart, ttl).await
+        let _: Option<String> = self
+            .call(
+                "guest_index",
+                self.pool.next().set(
+                    keys::guest_index(&cart.id),
+                    cart.no.to_string(),
+                    Some(fred::types::Expiration::PX(ttl.as_millis() as i64)),
+                    None,
+                    false,
+                ),
+            )
+            .await?;
+        Ok(())
     }
 
     async fn guest_cart(&self, id: &str) -> StoreResult<Option<CartRef>> {
-        self.guest_by_id(id).await
+        let no: Option<u64> = self
+            .call("guest_index", self.pool.next().get(keys::guest_index(id)))
+            .await?;
+        Ok(no.map(|no| CartRef {
+            no,
+            id: id.to_string(),
+        }))
     }
 
     async fn claim_cart(&self, cart: &CartRef, claim: &NewClaim) -> StoreResult<ClaimStart> {

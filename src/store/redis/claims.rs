@@ -1,10 +1,7 @@
 //! Checkout claims on Redis: claiming, ending and reading one are one script
 //! each (`lua/cart_claim.lua`, `cart_claim_end.lua`, `cart_claim_read.lua`),
 //! all in the cart's slot; the claim itself is the cart hash's `co` field, which
-//! every cart change's write gate reads with its own fields. Also the service
-//! API's owners: the guest-cart index and `ext/{id}` records.
-
-use fred::prelude::*;
+//! every cart change's write gate reads with its own fields.
 
 use super::{
     RedisStore, keys,
@@ -153,64 +150,6 @@ impl RedisStore {
                 until_ms: until(until_ms)?,
             })),
             _ => Err(corrupt("cart_claim_read reply")),
-        }
-    }
-
-    pub(super) async fn index_guest(
-        &self,
-        cart: &CartRef,
-        ttl: std::time::Duration,
-    ) -> StoreResult<()> {
-        let _: Option<String> = self
-            .call(
-                "guest_index",
-                self.pool.next().set(
-                    keys::guest_index(&cart.id),
-                    cart.no.to_string(),
-                    Some(fred::types::Expiration::PX(ttl.as_millis() as i64)),
-                    None,
-                    false,
-                ),
-            )
-            .await?;
-        Ok(())
-    }
-
-    pub(super) async fn guest_by_id(&self, id: &str) -> StoreResult<Option<CartRef>> {
-        let no: Option<u64> = self
-            .call("guest_index", self.pool.next().get(keys::guest_index(id)))
-            .await?;
-        Ok(no.map(|no| CartRef {
-            no,
-            id: id.to_string(),
-        }))
-    }
-
-    pub(super) async fn owner_cart(
-        &self,
-        id: &str,
-        candidate: Option<&CartRef>,
-        ttl: std::time::Duration,
-    ) -> StoreResult<Option<CartRef>> {
-        let reply: Vec<String> = self
-            .eval(
-                "ext_cart",
-                &self.scripts.ext_cart,
-                vec![keys::ext_owner(id)],
-                vec![
-                    candidate.map(|c| c.no.to_string()).unwrap_or_default(),
-                    candidate.map(|c| c.id.clone()).unwrap_or_default(),
-                    ttl_ms(ttl),
-                ],
-            )
-            .await?;
-        match reply.as_slice() {
-            [] => Ok(None),
-            [no, id] => Ok(Some(CartRef {
-                no: no.parse().map_err(|_| corrupt("ext owner"))?,
-                id: id.clone(),
-            })),
-            _ => Err(corrupt("ext_cart reply")),
         }
     }
 }

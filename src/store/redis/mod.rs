@@ -193,28 +193,24 @@ impl RedisStore {
         }
         let client = self.pool.next();
         let wanted = self.wait_replicas;
+        let fcall_and_wait = || async move {
+            let pipeline = client.pipeline();
+            let _: () = pipeline
+                .fcall(script.0.as_str(), keys.to_vec(), args.to_vec())
+                .await?;
+            let _: () = pipeline
+                .wait(i64::from(wanted), self.wait_timeout_ms)
+                .await?;
+            pipeline.all().await
+        };
         let (reply, acked): (Vec<String>, i64) = self
             .call(operation, async {
-                let pipeline = client.pipeline();
-                let _: () = pipeline
-                    .fcall(script.0.as_str(), keys.to_vec(), args.to_vec())
-                    .await?;
-                let _: () = pipeline
-                    .wait(i64::from(wanted), self.wait_timeout_ms)
-                    .await?;
-                match pipeline.all().await {
+                match fcall_and_wait().await {
                     Err(error) if is_not_loaded(&error) => {
                         // A restarted Redis lost the library: load it, then
                         // the same change (it did not run).
                         self.load_library(client).await?;
-                        let pipeline = client.pipeline();
-                        let _: () = pipeline
-                            .fcall(script.0.as_str(), keys.to_vec(), args.to_vec())
-                            .await?;
-                        let _: () = pipeline
-                            .wait(i64::from(wanted), self.wait_timeout_ms)
-                            .await?;
-                        pipeline.all().await
+                        fcall_and_wait().await
                     }
                     other => other,
                 }
