@@ -29,20 +29,14 @@ pub(crate) const DEMO_CATALOG: &str = include_str!("../deploy/catalog/demo-catal
 #[derive(Debug)]
 pub(crate) struct Snapshot {
     pub(crate) version: u64,
-    /// Sorted by id.
+    /// Sorted by id (ids are unique), so found by binary search.
     pub(crate) products: Vec<Product>,
-    by_id: HashMap<ProductId, usize>,
     by_sku: HashMap<String, usize>,
 }
 
 impl Snapshot {
     fn new(version: u64, mut products: Vec<Product>) -> Self {
         products.sort_by_key(|p| p.id);
-        let by_id = products
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.id, i))
-            .collect();
         let by_sku = products
             .iter()
             .enumerate()
@@ -51,13 +45,13 @@ impl Snapshot {
         Snapshot {
             version,
             products,
-            by_id,
             by_sku,
         }
     }
 
     pub(crate) fn by_id(&self, id: ProductId) -> Option<&Product> {
-        self.by_id.get(&id).map(|&i| &self.products[i])
+        let index = self.products.binary_search_by_key(&id, |p| p.id).ok()?;
+        self.products.get(index)
     }
 
     pub(crate) fn by_sku(&self, sku: &str) -> Option<&Product> {

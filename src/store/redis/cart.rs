@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     cart::{
-        change::{ServedCopy, Version, Write, Written},
+        change::{Expect, ServedCopy, Version, Write, Written},
         claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
         model::{CartRef, LineId, MAX_CART_NO},
         rules::{AddOutcome, LineChange, MergeReport, MergeRule, NewItem},
@@ -66,9 +66,31 @@ impl RedisStore {
     }
 }
 
+/// `If-Match` as the scripts take it (see `write_gate` in `lua/prelude.lua`).
+pub(super) fn expect_arg(expect: &Expect) -> String {
+    match expect {
+        Expect::Anything => String::new(),
+        Expect::Exists => "*".to_string(),
+        // Versions never hold a space (see `Version::fresh`); one that a client
+        // sent with one cannot match, and is dropped.
+        Expect::OneOf(versions) => {
+            let listed: Vec<&str> = versions
+                .iter()
+                .map(Version::as_str)
+                .filter(|v| !v.is_empty() && !v.contains(' '))
+                .collect();
+            if listed.is_empty() {
+                "!".to_string()
+            } else {
+                listed.join(" ")
+            }
+        }
+    }
+}
+
 /// The arguments every cart change starts with (see `write_gate`).
 fn change_args(cart: &CartRef, policy: CartPolicy, write: &Write) -> Vec<String> {
-    let expect = super::claims::expect_arg(&write.expect);
+    let expect = expect_arg(&write.expect);
     vec![
         cart.id.clone(),
         write.op.0.clone(),

@@ -4,40 +4,20 @@
 //! every cart change's write gate reads with its own fields.
 
 use super::{
-    RedisStore, keys,
+    RedisStore,
+    cart::expect_arg,
+    keys,
     reply::{corrupt, parse_lines},
     ttl_ms,
 };
 use crate::{
     cart::{
-        change::{Expect, Version},
+        change::Version,
         claim::{Claim, ClaimEnd, ClaimEnded, ClaimId, ClaimStart, NewClaim},
         model::CartRef,
     },
     store::{CartPolicy, StoreResult},
 };
-
-/// `If-Match` as the scripts take it (see `write_gate` in `lua/prelude.lua`).
-pub(super) fn expect_arg(expect: &Expect) -> String {
-    match expect {
-        Expect::Anything => String::new(),
-        Expect::Exists => "*".to_string(),
-        // Versions never hold a space (see `Version::fresh`); one that a client
-        // sent with one cannot match, and is dropped.
-        Expect::OneOf(versions) => {
-            let listed: Vec<&str> = versions
-                .iter()
-                .map(Version::as_str)
-                .filter(|v| !v.is_empty() && !v.contains(' '))
-                .collect();
-            if listed.is_empty() {
-                "!".to_string()
-            } else {
-                listed.join(" ")
-            }
-        }
-    }
-}
 
 fn until(text: &str) -> StoreResult<i64> {
     text.parse().map_err(|_| corrupt("claim until"))
