@@ -27,9 +27,10 @@ use demo::Demo;
 use json::Json;
 use trolley::Trolley;
 
-/// The largest gRPC message read: a longer one is refused with
-/// `RESOURCE_EXHAUSTED` from its length prefix, before it is read.
-const MAX_MESSAGE: usize = 16 * 1024;
+/// The largest gRPC message read, the JSON routes' body limit: a longer one
+/// is refused with `RESOURCE_EXHAUSTED` from its length prefix, before it is
+/// read.
+const MAX_MESSAGE: usize = crate::http::BODY_LIMIT;
 
 /// The gRPC services, as routes to merge into the service router; `json` is
 /// that router's JSON routes (without the middleware, which the merged router
