@@ -37,6 +37,7 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     fn new(version: u64, mut products: Vec<Product>) -> Self {
         products.sort_by_key(|p| p.id);
+        debug_assert!(products.windows(2).all(|w| w[0].id < w[1].id), "ids unique");
         let by_sku = products
             .iter()
             .enumerate()

@@ -101,33 +101,23 @@ pub(crate) async fn add(
 ) -> Result<Added, CartError> {
     let result = async {
         let AddRequest {
+            cart,
             product,
+            quantity,
             policy,
             write,
             with_cart,
-            ..
         } = request;
-        let mut cart = request.cart.clone();
         let item = NewItem {
             product_id: product.id,
-            quantity: request.quantity,
+            quantity,
             price: product.price,
             now_ms: now_ms(),
         };
-        let mut written = carts
-            .add_item(&cart, &item, policy, write, with_cart)
-            .await?;
-        let renumbered = matches!(written, Written::Foreign);
-        if renumbered {
-            // The number was handed out twice (Redis lost its counter) and the
-            // other session wrote first: this session's cart continues, with its
-            // public id, under a number of a fresh block; the other cart was not
-            // touched.
-            cart.no = carts.allocate_fresh_cart_no().await?;
-            written = carts
-                .add_item(&cart, &item, policy, &write.checked(), with_cart)
-                .await?;
-        }
+        let mut written_to = cart.clone();
+        let written = write_add(carts, &mut written_to, &item, policy, write, with_cart).await?;
+        let renumbered = written_to.no != cart.no;
+        let cart = written_to;
         let (outcome, version, replayed) = match written {
             Written::Decided {
                 outcome,
@@ -161,6 +151,29 @@ pub(crate) async fn add(
     }
     .await;
     counted("add", result)
+}
+
+/// Writes the add to `cart`. A number that turns out to hold another
+/// session's cart (it was handed out twice after Redis lost its counter, and
+/// the other session wrote first) is replaced, once, by one of a fresh block:
+/// this session's cart continues under it with its public id, and the other
+/// cart is not touched.
+async fn write_add(
+    carts: &dyn CartStore,
+    cart: &mut CartRef,
+    item: &NewItem,
+    policy: CartPolicy,
+    write: &Write,
+    with_cart: bool,
+) -> Result<Written<AddOutcome>, CartError> {
+    let written = carts.add_item(cart, item, policy, write, with_cart).await?;
+    if !matches!(written, Written::Foreign) {
+        return Ok(written);
+    }
+    cart.no = carts.allocate_fresh_cart_no().await?;
+    Ok(carts
+        .add_item(cart, item, policy, &write.checked(), with_cart)
+        .await?)
 }
 
 /// The line an add produced (with the cart, when the store answered it), or

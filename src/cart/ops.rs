@@ -197,37 +197,37 @@ pub(crate) async fn change_line(
             without_cart(write)?;
             return Err(not_in_the_cart(carts, line, false).await);
         };
-        let (outcome, version, replayed) =
-            match carts.change_line(cart, line, change, policy, write).await? {
-                Written::Decided {
-                    outcome,
+        let written = carts.change_line(cart, line, change, policy, write).await?;
+        let (outcome, version, replayed) = match written {
+            Written::Decided {
+                outcome,
+                version,
+                replayed,
+            } => {
+                count_replay(replayed);
+                (outcome, version, replayed)
+            }
+            Written::AlreadyApplied { version } if change == LineChange::Remove => {
+                return Ok(Changed {
+                    value: None,
                     version,
-                    replayed,
-                } => {
-                    count_replay(replayed);
-                    (outcome, version, replayed)
-                }
-                Written::AlreadyApplied { version } if change == LineChange::Remove => {
-                    return Ok(Changed {
-                        value: None,
-                        version,
-                        replayed: false,
-                    });
-                }
-                // A quantity set before its reply was lost: the line as it is now.
-                Written::AlreadyApplied { version } => {
-                    let (lines, _) = read(carts, cart, policy, None).await?;
-                    let found = lines.into_iter().find(|found| found.id == line);
-                    (
-                        found.map_or(LineOutcome::NotInCart, LineOutcome::Done),
-                        version,
-                        false,
-                    )
-                }
-                // This session's cart is gone, so the line is not in it.
-                Written::Foreign => (LineOutcome::NotInCart, Version::none(), false),
-                Written::Refused(refusal) => return Err(refusal.into()),
-            };
+                    replayed: false,
+                });
+            }
+            // A quantity set before its reply was lost: the line as it is now.
+            Written::AlreadyApplied { version } => {
+                let (lines, _) = read(carts, cart, policy, None).await?;
+                let found = lines.into_iter().find(|found| found.id == line);
+                (
+                    found.map_or(LineOutcome::NotInCart, LineOutcome::Done),
+                    version,
+                    false,
+                )
+            }
+            // This session's cart is gone, so the line is not in it.
+            Written::Foreign => (LineOutcome::NotInCart, Version::none(), false),
+            Written::Refused(refusal) => return Err(refusal.into()),
+        };
         match outcome {
             LineOutcome::Done(done) => Ok(Changed {
                 value: Some(done),

@@ -118,7 +118,7 @@ pub enum AddOutcome {
     /// The line as it is now (new, or with its quantity incremented).
     /// `cart`: the whole cart after the add, which a store answers when asked
     /// (the minimal API shows it, read in the same atomic step); the rules
-    /// leave it `None`.
+    /// leave it `None`, and the differential property test asks for none.
     Added { line: Line, cart: Option<Vec<Line>> },
     /// The line would pass the max quantity; nothing changed.
     QuantityAboveMax,
