@@ -9,7 +9,7 @@ use super::{
     change::{Version, Write, Written},
     error::CartError,
     model::{CartRef, Line, Product, ProductId, ProductRef, now_ms},
-    ops::{CartView, count_replay, counted, price, read, replayed_if, without_cart},
+    ops::{CartView, counted, decision, price, read, replayed_if, without_cart},
     rules::{AddOutcome, NewItem},
 };
 use crate::{
@@ -123,10 +123,7 @@ pub(crate) async fn add(
                 outcome,
                 version,
                 replayed,
-            } => {
-                count_replay(replayed);
-                (outcome, version, replayed)
-            }
+            } => decision(outcome, version, replayed),
             Written::AlreadyApplied { version } => (
                 already_added(carts, &cart, product.id, policy).await?,
                 version,

@@ -152,11 +152,14 @@ pub(super) fn price(
     }
 }
 
-/// Counts a decision answered again from its Idempotency-Key record.
-pub(super) fn count_replay(replayed: bool) {
+/// A decision of the cart as an operation finishes it: its outcome, the
+/// cart's version and whether it was answered again from its Idempotency-Key
+/// record (counted here, once for every kind of change).
+pub(super) fn decision<T>(outcome: T, version: Version, replayed: bool) -> (T, Version, bool) {
     if replayed {
         metrics::idempotent_replay();
     }
+    (outcome, version, replayed)
 }
 
 /// A refusal, marked as replayed when it came from an Idempotency-Key record.
@@ -203,10 +206,7 @@ pub(crate) async fn change_line(
                 outcome,
                 version,
                 replayed,
-            } => {
-                count_replay(replayed);
-                (outcome, version, replayed)
-            }
+            } => decision(outcome, version, replayed),
             Written::AlreadyApplied { version } if change == LineChange::Remove => {
                 return Ok(Changed {
                     value: None,
@@ -271,24 +271,23 @@ pub(crate) async fn clear(
     let result = async {
         let Some(cart) = cart else {
             without_cart(write)?;
-            return Ok((Version::none(), false));
+            return Ok(((), Version::none(), false));
         };
         match carts.clear_cart(cart, policy, write).await? {
             Written::Decided {
-                version, replayed, ..
-            } => {
-                count_replay(replayed);
-                Ok((version, replayed))
-            }
-            Written::AlreadyApplied { version } => Ok((version, false)),
+                outcome,
+                version,
+                replayed,
+            } => Ok(decision(outcome, version, replayed)),
+            Written::AlreadyApplied { version } => Ok(((), version, false)),
             // A foreign number: this session's cart is gone already.
-            Written::Foreign => Ok((Version::none(), false)),
+            Written::Foreign => Ok(((), Version::none(), false)),
             Written::Refused(refusal) => Err(refusal.into()),
         }
     }
     .await
-    .map(|(version, replayed)| Changed {
-        value: (),
+    .map(|(value, version, replayed)| Changed {
+        value,
         version,
         replayed,
     });
