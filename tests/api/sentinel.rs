@@ -525,6 +525,14 @@ async fn a_checkout_claim_holds_through_a_failover(how: Failover) {
     let before = topology.primary_now();
     match how {
         Failover::Manual => {
+            // Without WAIT an acknowledged write is on the replica only once
+            // replication has carried it, and SENTINEL FAILOVER does not wait
+            // for that: the failover starts once the replica has the claim.
+            let claimed_at = repl_offset(topology.primary);
+            until("the replica to have the claim", || {
+                repl_offset(topology.replica) >= claimed_at
+            })
+            .await;
             let answer = redis_cli(topology.sentinels[0], &["sentinel", "failover", "mymaster"]);
             assert!(answer.contains("OK"), "SENTINEL FAILOVER: {answer}");
         }
@@ -586,4 +594,14 @@ async fn a_checkout_claim_holds_through_a_failover(how: Failover) {
     );
     assert!(claimed <= sent, "more than was sent");
     drop(topology.servers);
+}
+
+/// A server's replication offset (`master_repl_offset`: on a replica, how far
+/// it has processed its primary's stream).
+fn repl_offset(port: u16) -> u64 {
+    redis_cli(port, &["info", "replication"])
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("master_repl_offset:"))
+        .and_then(|offset| offset.parse().ok())
+        .unwrap_or(0)
 }
